@@ -1,0 +1,27 @@
+//! One error variant per violated contract, worded for the user.
+
+use thiserror::Error;
+
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum KernelError {
+    #[error("unknown instruction set {given:?} (expected one of: portable, avx2, avx512)")]
+    UnknownIsa { given: String },
+    #[error("this CPU does not support the {isa} instruction set")]
+    IsaUnsupported { isa: &'static str },
+    #[error("invalid thread count {given:?} (expected a positive integer)")]
+    BadThreadCount { given: String },
+    #[error("{what}: leading dimension {ld} is smaller than the {cols} columns of a row-major matrix")]
+    LeadingDimTooSmall { what: &'static str, ld: usize, cols: usize },
+    #[error("{what}: a {rows}x{cols} matrix with leading dimension {ld} needs {need} elements, the slice has {got}")]
+    SliceTooShort { what: &'static str, rows: usize, cols: usize, ld: usize, need: usize, got: usize },
+    #[error("{what}: dimensions overflow the address space")]
+    SizeOverflow { what: &'static str },
+    #[error("inner dimensions differ: op(A) is {m}x{k}, op(B) is {k_b}x{n}")]
+    InnerDimMismatch { m: usize, k: usize, k_b: usize, n: usize },
+    #[error("C is {rows}x{cols}, but op(A)*op(B) is {m}x{n}")]
+    OutputShapeMismatch { rows: usize, cols: usize, m: usize, n: usize },
+    #[error("{what} bias has {got} values, expected {expected}")]
+    BiasLength { what: &'static str, expected: usize, got: usize },
+    #[error("B was packed for the {packed} path, but this call runs on {requested}")]
+    PackedIsaMismatch { packed: &'static str, requested: &'static str },
+}

@@ -1,0 +1,174 @@
+//! The five loops around the microkernel (BLIS order jc -> pc -> ic -> jr -> ir) and their
+//! split across threads.
+//!
+//! Threads split the M and N extents of C, never K, so every element of C is summed in the
+//! same order whatever the thread count: results are bit-identical from 1 to T threads.
+
+use super::matrix::MatRef;
+use super::microkernel::{gemm_tile, TileFinish};
+use super::pack::{pack_a, pack_b};
+use super::packed_b::PackedB;
+use super::params::Blocking;
+use super::Epilogue;
+use crate::isa::{Simd, WithSimd};
+use crate::scratch::{with_scratch, Slot};
+use crate::threading::{for_each_chunk_mut, for_each_task, split_aligned};
+
+/// Where B comes from: a view packed on the fly, or panels packed in advance.
+#[derive(Clone, Copy)]
+pub(crate) enum BSource<'a> {
+    View(MatRef<'a>),
+    Packed(&'a PackedB),
+}
+
+/// C's base pointer, shared by the tasks that write disjoint tiles of it.
+#[derive(Clone, Copy)]
+pub(crate) struct CPtr(pub *mut f32);
+// SAFETY: tasks write disjoint tiles of C (the M x N split), and the caller holds the only
+// mutable borrow of C for the duration of the call.
+unsafe impl Send for CPtr {}
+// SAFETY: as above.
+unsafe impl Sync for CPtr {}
+
+/// A validated GEMM with m, n, k > 0 and alpha != 0.
+#[derive(Clone, Copy)]
+pub(crate) struct Problem<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub a: MatRef<'a>,
+    pub b: BSource<'a>,
+    pub c: CPtr,
+    pub ldc: usize,
+    pub epilogue: Epilogue<'a>,
+    pub threads: usize,
+}
+
+/// Below this many multiply-adds a second thread costs more than it saves.
+const MIN_MACS_PER_THREAD: usize = 64 * 64 * 64;
+
+/// Chooses how many ways to split M and N (`pm * pn = threads`) so that the largest task,
+/// counted in padded tiles, is smallest; ties go to splitting M (the tasks then share B).
+fn partition(m: usize, n: usize, threads: usize, mr: usize, nr: usize) -> (usize, usize) {
+    let padded = |len: usize, parts: usize, align: usize| len.div_ceil(parts).div_ceil(align) * align;
+    (1..=threads)
+        .filter(|&pm| threads.is_multiple_of(pm))
+        .map(|pm| (pm, threads / pm))
+        .min_by_key(|&(pm, pn)| (padded(m, pm, mr) * padded(n, pn, nr), pn))
+        .unwrap_or((1, 1))
+}
+
+pub(crate) struct GemmOp<'a>(pub Problem<'a>);
+
+impl WithSimd for GemmOp<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // Each ISA's tile shape is a constant, so exactly one arm survives per instantiation.
+        match (S::GEMM_MR, S::GEMM_NR_VECS) {
+            (4, 1) => drive::<S, 4, 1>(s, &self.0),
+            (6, 2) => drive::<S, 6, 2>(s, &self.0),
+            (12, 2) => drive::<S, 12, 2>(s, &self.0),
+            (mr, nrv) => unreachable!("no GEMM instantiation for a {mr}x{nrv}-vector tile"),
+        }
+    }
+}
+
+#[inline(always)]
+fn drive<S: Simd, const MR: usize, const NR_VECS: usize>(s: S, p: &Problem) {
+    let blk = Blocking::of::<S>();
+    debug_assert_eq!((blk.mr, blk.nr), (MR, NR_VECS * S::LANES));
+    let nr = blk.nr;
+    let threads = if p.m * p.n * p.k < MIN_MACS_PER_THREAD * 2 { 1 } else { p.threads };
+    let (pm, pn) = partition(p.m, p.n, threads, MR, nr);
+    let m_ranges = split_aligned(p.m, pm, MR);
+
+    for jc in (0..p.n).step_by(blk.nc) {
+        let nc = blk.nc.min(p.n - jc);
+        let tasks: Vec<_> = m_ranges
+            .iter()
+            .flat_map(|&mr_range| split_aligned(nc, pn, nr).into_iter().map(move |nr_range| (mr_range, nr_range)))
+            .collect();
+        for pc in (0..p.k).step_by(blk.kc) {
+            let kc = blk.kc.min(p.k - pc);
+            let last = pc + kc == p.k;
+            let finish = TileFinish {
+                alpha: p.alpha,
+                beta: if pc == 0 { p.beta } else { 1.0 },
+                epilogue: if last { p.epilogue } else { Epilogue::NONE },
+            };
+            let run = |b_panels: &[f32]| {
+                for_each_task(threads, tasks.len(), |t| {
+                    let ((m0, m1), (n0, n1)) = tasks[t];
+                    s.vectorize(BlockTask::<S, MR, NR_VECS> {
+                        s,
+                        p,
+                        blk,
+                        b_panels,
+                        finish,
+                        pc,
+                        kc,
+                        jc,
+                        rows: (m0, m1),
+                        cols: (n0, n1),
+                    });
+                });
+            };
+            match p.b {
+                BSource::Packed(packed) => run(packed.panels(pc, kc, jc, nc)),
+                BSource::View(b) => with_scratch(Slot::PackB, nc.div_ceil(nr) * nr * kc, |buf| {
+                    for_each_chunk_mut(threads, buf, kc * nr, |first_panel, chunk| {
+                        pack_b(&b, (pc, kc), (jc, nc), nr, first_panel, chunk)
+                    });
+                    run(buf)
+                }),
+            }
+        }
+    }
+}
+
+/// One thread's share of a (jc, pc) step: rows `rows` of C against columns `jc + cols`.
+struct BlockTask<'a, 'p, S, const MR: usize, const NR_VECS: usize> {
+    s: S,
+    p: &'p Problem<'a>,
+    blk: Blocking,
+    b_panels: &'p [f32],
+    finish: TileFinish<'a>,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    rows: (usize, usize),
+    cols: (usize, usize),
+}
+
+impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, '_, S, MR, NR_VECS> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S2: Simd>(self, _: S2) {
+        let BlockTask { s, p, blk, b_panels, finish, pc, kc, jc, rows, cols } = self;
+        let nr = blk.nr;
+        for ic in (rows.0..rows.1).step_by(blk.mc) {
+            let mc = blk.mc.min(rows.1 - ic);
+            with_scratch(Slot::PackA, mc.div_ceil(MR) * MR * kc, |a_packed| {
+                pack_a(&p.a, (ic, mc), (pc, kc), MR, a_packed);
+                for jr in (cols.0..cols.1).step_by(nr) {
+                    let n_tile = nr.min(cols.1 - jr);
+                    let b = b_panels[(jr / nr) * kc * nr..].as_ptr();
+                    for ir in (0..mc).step_by(MR) {
+                        let m_tile = MR.min(mc - ir);
+                        let a = a_packed[(ir / MR) * kc * MR..].as_ptr();
+                        let (row, col) = (ic + ir, jc + jr);
+                        // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
+                        // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.
+                        unsafe {
+                            let c = p.c.0.add(row * p.ldc + col);
+                            gemm_tile::<S, MR, NR_VECS>(s, kc, a, b, c, p.ldc, (m_tile, n_tile), (row, col), &finish);
+                        }
+                    }
+                }
+            });
+        }
+    }
+}

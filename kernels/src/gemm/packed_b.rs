@@ -1,0 +1,70 @@
+//! B packed once, for weights that multiply many inputs (fully connected layers, im2col
+//! convolution, inference).
+
+use super::matrix::MatRef;
+use super::pack::pack_b;
+use super::params::Blocking;
+use crate::isa::{Isa, Simd, WithSimd};
+use crate::scratch::AlignedBuf;
+use crate::KernelError;
+
+/// `op(B)` (`k x n`) packed into the micropanel layout of one ISA: for each `kc` block of
+/// rows, the `nr`-column panels of all `n` columns, each `kc * nr` values.
+pub struct PackedB {
+    isa: Isa,
+    k: usize,
+    n: usize,
+    blocking: Blocking,
+    data: AlignedBuf,
+}
+
+struct BlockingOf;
+impl WithSimd for BlockingOf {
+    type Output = Blocking;
+    fn with_simd<S: Simd>(self, _: S) -> Blocking {
+        Blocking::of::<S>()
+    }
+}
+
+/// The GEMM blocking used on `isa`.
+pub fn blocking(isa: Isa) -> Blocking {
+    isa.dispatch(BlockingOf)
+}
+
+impl PackedB {
+    /// Packs `b` (`k x n`, any strides) for GEMMs on `isa`.
+    pub fn new(isa: Isa, b: MatRef) -> Result<PackedB, KernelError> {
+        let isa = isa.checked()?;
+        let blocking = blocking(isa);
+        let (k, n) = (b.rows(), b.cols());
+        let Blocking { kc, nr, .. } = blocking;
+        let n_pad = n.div_ceil(nr) * nr;
+        let mut data = AlignedBuf::zeroed(k * n_pad);
+        let buf = data.as_mut_slice();
+        for pc in (0..k).step_by(kc) {
+            let kc_len = kc.min(k - pc);
+            pack_b(&b, (pc, kc_len), (0, n), nr, 0, &mut buf[pc * n_pad..(pc + kc_len) * n_pad]);
+        }
+        Ok(PackedB { isa, k, n, blocking, data })
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+    /// Rows of `op(B)`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// Columns of `op(B)`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The panels of rows `pc..pc+kc` and columns `jc..jc+nc` (`jc` a multiple of `nr`).
+    pub(crate) fn panels(&self, pc: usize, kc: usize, jc: usize, nc: usize) -> &[f32] {
+        let nr = self.blocking.nr;
+        let n_pad = self.n.div_ceil(nr) * nr;
+        let start = pc * n_pad + (jc / nr) * kc * nr;
+        &self.data.as_slice()[start..start + nc.div_ceil(nr) * nr * kc]
+    }
+}

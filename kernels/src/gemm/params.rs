@@ -1,0 +1,36 @@
+//! Cache blocking (Goto & van de Geijn, "Anatomy of High-Performance Matrix
+//! Multiplication", 2008; BLIS loop names jc, pc, ic, jr, ir).
+
+use crate::isa::Simd;
+
+/// Block sizes of the five GEMM loops for one ISA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// Register tile rows (ir loop step).
+    pub mr: usize,
+    /// Register tile columns (jr loop step).
+    pub nr: usize,
+    /// pc loop step: a kc x nr micropanel of B stays in L1 while a column of A tiles streams.
+    pub kc: usize,
+    /// ic loop step: the packed mc x kc block of A stays in L2.
+    pub mc: usize,
+    /// jc loop step: the packed kc x nc panel of B stays in L3.
+    pub nc: usize,
+}
+
+impl Blocking {
+    /// The blocking for `S`. Sized for 32-48 KiB L1d, 512 KiB-2 MiB L2 per core and a shared
+    /// L3 of several MiB, which covers current x86-64 server cores.
+    pub fn of<S: Simd>() -> Blocking {
+        let mr = S::GEMM_MR;
+        let nr = S::GEMM_NR_VECS * S::LANES;
+        // kc: the B micropanel (kc*nr*4 = 16 KiB at nr = 16, 32 KiB at nr = 32) stays in L1
+        // next to the A micropanel; long enough to amortise each tile's load and store of C.
+        let kc = 256;
+        // mc: A block mc*kc*4 bytes within about half of a 512 KiB L2.
+        let mc = ((256 * 1024 / (kc * 4)) / mr).max(1) * mr;
+        // nc: B panel kc*nc*4 bytes of about 4 MiB in L3.
+        let nc = ((4 * 1024 * 1024 / (kc * 4)) / nr).max(1) * nr;
+        Blocking { mr, nr, kc, mc, nc }
+    }
+}

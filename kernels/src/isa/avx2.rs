@@ -1,0 +1,125 @@
+//! AVX2 + FMA: 256-bit vectors, sixteen ymm registers.
+
+use super::simd::{Simd, WithSimd};
+use core::arch::x86_64::*;
+
+/// Token for AVX2+FMA; only [`crate::Isa`] detection creates it.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2(());
+
+impl Avx2 {
+    pub(crate) fn detect() -> Option<Self> {
+        (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(Avx2(()))
+    }
+}
+
+/// Lane mask with the first `n` lanes set, for masked loads and stores.
+#[inline(always)]
+fn first_lanes(n: usize) -> __m256i {
+    const IDX: [i32; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+    // SAFETY: AVX2 is enabled in every frame this is inlined into (token exists).
+    unsafe {
+        let idx = _mm256_loadu_si256(IDX.as_ptr() as *const __m256i);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
+    }
+}
+
+// SAFETY: the token exists only when the CPU reports AVX2 and FMA, and every method is
+// inlined into a frame compiled with those features by `vectorize`.
+unsafe impl Simd for Avx2 {
+    type V = __m256;
+    const LANES: usize = 8;
+    // 6 x 16: twelve accumulators + two B vectors + one broadcast of sixteen ymm.
+    const GEMM_MR: usize = 6;
+    const GEMM_NR_VECS: usize = 2;
+
+    #[inline(always)]
+    fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn frame<Op: WithSimd>(s: Avx2, op: Op) -> Op::Output {
+            op.with_simd(s)
+        }
+        // SAFETY: the token proves the CPU has AVX2 and FMA.
+        unsafe { frame(self, op) }
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m256 {
+        // SAFETY: caller guarantees 8 readable f32.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> __m256 {
+        // SAFETY: masked-off lanes are not accessed; caller guarantees n readable f32.
+        unsafe { _mm256_maskload_ps(p, first_lanes(n)) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m256) {
+        // SAFETY: caller guarantees 8 writable f32.
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(self, p: *mut f32, n: usize, v: __m256) {
+        // SAFETY: masked-off lanes are not accessed; caller guarantees n writable f32.
+        unsafe { _mm256_maskstore_ps(p, first_lanes(n), v) }
+    }
+    #[inline(always)]
+    unsafe fn broadcast(self, p: *const f32) -> __m256 {
+        // SAFETY: caller guarantees one readable f32.
+        unsafe { _mm256_broadcast_ss(&*p) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sub(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: FMA available (token).
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn max(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn min(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_min_ps(a, b) }
+    }
+    #[inline(always)]
+    fn hsum(self, v: __m256) -> f32 {
+        // SAFETY: AVX available (token).
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+            _mm_cvtss_f32(s)
+        }
+    }
+    #[inline(always)]
+    fn hmax(self, v: __m256) -> f32 {
+        // SAFETY: AVX available (token).
+        unsafe {
+            let s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+            _mm_cvtss_f32(s)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! AVX-512F: 512-bit vectors, thirty-two zmm registers, mask registers for tails.
+
+use super::simd::{Simd, WithSimd};
+use core::arch::x86_64::*;
+
+/// Token for AVX-512F; only [`crate::Isa`] detection creates it.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512(());
+
+impl Avx512 {
+    pub(crate) fn detect() -> Option<Self> {
+        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma")).then_some(Avx512(()))
+    }
+}
+
+#[inline(always)]
+fn first_lanes(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+// SAFETY: the token exists only when the CPU reports AVX-512F, and every method is inlined
+// into a frame compiled with it by `vectorize`.
+unsafe impl Simd for Avx512 {
+    type V = __m512;
+    const LANES: usize = 16;
+    // 12 x 32: twenty-four accumulators + two B vectors + broadcasts of thirty-two zmm.
+    const GEMM_MR: usize = 12;
+    const GEMM_NR_VECS: usize = 2;
+
+    #[inline(always)]
+    fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn frame<Op: WithSimd>(s: Avx512, op: Op) -> Op::Output {
+            op.with_simd(s)
+        }
+        // SAFETY: the token proves the CPU has AVX-512F.
+        unsafe { frame(self, op) }
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m512 {
+        // SAFETY: caller guarantees 16 readable f32.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> __m512 {
+        // SAFETY: masked-off lanes are not accessed; caller guarantees n readable f32.
+        unsafe { _mm512_maskz_loadu_ps(first_lanes(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m512) {
+        // SAFETY: caller guarantees 16 writable f32.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(self, p: *mut f32, n: usize, v: __m512) {
+        // SAFETY: masked-off lanes are not accessed; caller guarantees n writable f32.
+        unsafe { _mm512_mask_storeu_ps(p, first_lanes(n), v) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sub(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn max(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn min(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_min_ps(a, b) }
+    }
+    #[inline(always)]
+    fn hsum(self, v: __m512) -> f32 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_reduce_add_ps(v) }
+    }
+    #[inline(always)]
+    fn hmax(self, v: __m512) -> f32 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_reduce_max_ps(v) }
+    }
+}

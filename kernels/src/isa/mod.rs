@@ -1,0 +1,149 @@
+//! Instruction-set selection: detect once, allow `SIMDNN_ISA` to force a path, dispatch
+//! generic kernels to the chosen one.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod portable;
+mod simd;
+
+#[cfg(target_arch = "x86_64")]
+pub use avx2::Avx2;
+#[cfg(target_arch = "x86_64")]
+pub use avx512::Avx512;
+pub use portable::Portable;
+pub use simd::{Simd, WithSimd};
+
+use crate::KernelError;
+
+/// Hints the CPU to bring the cache line holding `p` into L1 (no-op where unsupported).
+/// Prefetching never faults, so any address is allowed.
+#[inline(always)]
+pub fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint that cannot fault, and SSE is baseline on x86-64.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(p as *const i8, core::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+/// A vector instruction-set path of the kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Isa {
+    /// `wide::f32x8`: runs on every CPU.
+    Portable,
+    /// AVX2 with FMA (256-bit).
+    Avx2,
+    /// AVX-512F (512-bit).
+    Avx512,
+}
+
+/// The environment variable that forces a path: `portable`, `avx2` or `avx512`.
+pub const ISA_ENV: &str = "SIMDNN_ISA";
+
+impl Isa {
+    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+
+    /// Lower-case name, as used by `SIMDNN_ISA`, logs and benchmark ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => Avx2::detect().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Avx512::detect().is_some(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Every path this CPU can run, slowest first (tests and benchmarks loop over it).
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
+    }
+
+    /// The fastest path this CPU supports, ignoring `SIMDNN_ISA`.
+    pub fn best() -> Isa {
+        *Isa::available().last().expect("portable is always available")
+    }
+
+    /// `self` if this CPU supports it, else [`KernelError::IsaUnsupported`].
+    pub fn checked(self) -> Result<Isa, KernelError> {
+        if self.is_supported() {
+            Ok(self)
+        } else {
+            Err(KernelError::IsaUnsupported { isa: self.name() })
+        }
+    }
+
+    /// The path chosen from `SIMDNN_ISA` if set, else the best one; an error if the variable
+    /// names an unknown path or one the CPU lacks.
+    pub fn from_env() -> Result<Isa, KernelError> {
+        match std::env::var(ISA_ENV) {
+            Ok(v) if !v.trim().is_empty() => v.parse::<Isa>()?.checked(),
+            _ => Ok(Isa::best()),
+        }
+    }
+
+    /// The process-wide default path: [`Isa::from_env`], decided once.
+    pub fn current() -> Result<Isa, KernelError> {
+        static CHOSEN: OnceLock<Result<Isa, KernelError>> = OnceLock::new();
+        CHOSEN.get_or_init(Isa::from_env).clone()
+    }
+
+    /// Runs `op` on this path's vector unit.
+    ///
+    /// An unsupported path falls back to the portable one; constructing an `Isa` that the CPU
+    /// lacks is harmless, only [`Isa::checked`] makes it an error.
+    #[inline]
+    pub fn dispatch<Op: WithSimd>(self, op: Op) -> Op::Output {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                if let Some(s) = Avx512::detect() {
+                    return s.vectorize(op);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                if let Some(s) = Avx2::detect() {
+                    return s.vectorize(op);
+                }
+            }
+            _ => {}
+        }
+        Portable::new().vectorize(op)
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Isa {
+    type Err = KernelError;
+    fn from_str(s: &str) -> Result<Isa, KernelError> {
+        let wanted = s.trim().to_ascii_lowercase();
+        Isa::ALL
+            .into_iter()
+            .find(|i| i.name() == wanted)
+            .ok_or_else(|| KernelError::UnknownIsa { given: s.to_string() })
+    }
+}

@@ -1,0 +1,73 @@
+//! The vector vocabulary every kernel is written in.
+//!
+//! A kernel is written once as `#[inline(always)]` code generic over [`Simd`], and
+//! instantiated per instruction set inside a `#[target_feature]` function by
+//! [`Simd::vectorize`]. Tokens (the types implementing `Simd`) can be created only after
+//! the CPU has been checked, so safe code can never run an instruction the CPU lacks.
+
+/// A vector instruction set, as seen by kernels.
+///
+/// # Safety
+/// Implementors must only be constructible when the CPU supports every instruction their
+/// methods use; the raw-pointer methods are `unsafe` and state their own contracts.
+pub unsafe trait Simd: Copy + Send + Sync + 'static {
+    /// One vector of `LANES` f32 values.
+    type V: Copy;
+    /// f32 lanes per vector.
+    const LANES: usize;
+    /// GEMM register tile: rows of C (broadcast from packed A).
+    const GEMM_MR: usize;
+    /// GEMM register tile: vectors of C per row (NR = NR_VECS * LANES).
+    const GEMM_NR_VECS: usize;
+
+    /// Runs `op` with this instruction set enabled for code generation.
+    fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output;
+
+    fn splat(self, x: f32) -> Self::V;
+    #[inline(always)]
+    fn zero(self) -> Self::V {
+        self.splat(0.0)
+    }
+    /// # Safety
+    /// `p` must be valid for reading `LANES` f32 (no alignment needed).
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// Loads `n < LANES` values, the rest of the vector is zero.
+    /// # Safety
+    /// `p` must be valid for reading `n` f32.
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> Self::V;
+    /// # Safety
+    /// `p` must be valid for writing `LANES` f32 (no alignment needed).
+    unsafe fn store(self, p: *mut f32, v: Self::V);
+    /// Stores the first `n < LANES` lanes.
+    /// # Safety
+    /// `p` must be valid for writing `n` f32.
+    unsafe fn store_partial(self, p: *mut f32, n: usize, v: Self::V);
+    /// Loads one f32 and broadcasts it to every lane.
+    /// # Safety
+    /// `p` must be valid for reading one f32.
+    #[inline(always)]
+    unsafe fn broadcast(self, p: *const f32) -> Self::V {
+        // SAFETY: forwarded contract.
+        self.splat(unsafe { *p })
+    }
+
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`, fused where the ISA has FMA.
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Sum of all lanes.
+    fn hsum(self, v: Self::V) -> f32;
+    /// Maximum of all lanes.
+    fn hmax(self, v: Self::V) -> f32;
+}
+
+/// A computation generic over the instruction set; see [`Simd::vectorize`] and
+/// [`crate::Isa::dispatch`]. A struct rather than a closure, so the body is inlined into
+/// the `#[target_feature]` frame for certain.
+pub trait WithSimd {
+    type Output;
+    fn with_simd<S: Simd>(self, s: S) -> Self::Output;
+}

@@ -1,0 +1,104 @@
+//! Thread counts and the rayon pools that provide them.
+
+use crate::KernelError;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The environment variable that sets the default thread count.
+pub const THREADS_ENV: &str = "SIMDNN_THREADS";
+
+static DEFAULT_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Parses a thread count: a positive integer.
+pub fn parse_threads(s: &str) -> Result<usize, KernelError> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(KernelError::BadThreadCount { given: s.to_string() }),
+    }
+}
+
+/// The default thread count: set by [`set_default_threads`], else `SIMDNN_THREADS`, else the
+/// number of CPUs this process may use.
+pub fn default_threads() -> Result<usize, KernelError> {
+    match DEFAULT_THREADS.load(Ordering::Relaxed) {
+        0 => match std::env::var(THREADS_ENV) {
+            Ok(v) if !v.trim().is_empty() => parse_threads(&v),
+            _ => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        },
+        n => Ok(n),
+    }
+}
+
+/// Overrides the default thread count for this process.
+pub fn set_default_threads(n: usize) -> Result<(), KernelError> {
+    if n == 0 {
+        return Err(KernelError::BadThreadCount { given: "0".into() });
+    }
+    DEFAULT_THREADS.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = pools.get(&threads) {
+        return Some(p.clone());
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("simdnn-{i}")).build().ok()?,
+    );
+    pools.insert(threads, p.clone());
+    Some(p)
+}
+
+/// Runs `task(0..n_tasks)` on up to `threads` threads; inline when one thread suffices.
+pub(crate) fn for_each_task(threads: usize, n_tasks: usize, task: impl Fn(usize) + Sync + Send) {
+    if threads <= 1 || n_tasks <= 1 {
+        (0..n_tasks).for_each(task);
+        return;
+    }
+    match pool(threads) {
+        Some(p) => p.install(|| (0..n_tasks).into_par_iter().for_each(task)),
+        // The OS refused the threads: still correct, only slower.
+        None => (0..n_tasks).for_each(task),
+    }
+}
+
+/// Splits `0..len` into `parts` ranges whose starts are multiples of `align`.
+pub(crate) fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<(usize, usize)> {
+    let units = len.div_ceil(align);
+    let parts = parts.clamp(1, units.max(1));
+    (0..parts)
+        .map(|p| {
+            let lo = (units * p / parts * align).min(len);
+            let hi = (units * (p + 1) / parts * align).min(len);
+            (lo, hi)
+        })
+        .filter(|(lo, hi)| hi > lo)
+        .collect()
+}
+
+/// Runs `f(first_chunk_index, chunk)` over `buf` split into `chunk_len` pieces, on up to
+/// `threads` threads.
+pub(crate) fn for_each_chunk_mut(
+    threads: usize,
+    buf: &mut [f32],
+    chunk_len: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    let n_chunks = buf.len().div_ceil(chunk_len.max(1));
+    if threads <= 1 || n_chunks <= 1 {
+        f(0, buf);
+        return;
+    }
+    let per_task = n_chunks.div_ceil(threads);
+    let run = |buf: &mut [f32]| {
+        buf.par_chunks_mut(per_task * chunk_len).enumerate().for_each(|(t, part)| f(t * per_task, part))
+    };
+    match pool(threads) {
+        Some(p) => p.install(|| run(buf)),
+        None => f(0, buf),
+    }
+}

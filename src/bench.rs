@@ -1,0 +1,188 @@
+//! `simdnn bench ...`: median timings of the kernels, as text or one JSON object.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use simdnn::kernels::gemm::{self, sgemm, sgemm_packed, Epilogue, GemmConfig, MatMut, MatRef, PackedB};
+use simdnn::kernels::threading::default_threads;
+use simdnn::kernels::{peak, Isa, KernelError};
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// SGEMM C = A*B (GFLOP/s = 2*M*N*K / median time).
+    Gemm(GemmArgs),
+    /// The FP32 FMA peak, from independent FMA chains on every thread.
+    Peak(CommonArgs),
+}
+
+#[derive(Args)]
+pub struct CommonArgs {
+    /// Threads (default: SIMDNN_THREADS, else all CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Instruction set: portable, avx2 or avx512 (default: SIMDNN_ISA, else the best).
+    #[arg(long)]
+    isa: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Minimum measuring time per benchmark, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    min_ms: u64,
+}
+
+#[derive(Args)]
+pub struct GemmArgs {
+    #[arg(long)]
+    m: usize,
+    #[arg(long)]
+    n: usize,
+    #[arg(long)]
+    k: usize,
+    /// Use op(A) = A^T (A stored k x m).
+    #[arg(long)]
+    transa: bool,
+    /// Use op(B) = B^T (B stored n x k).
+    #[arg(long)]
+    transb: bool,
+    /// Pack B once, before timing (weights reused across calls).
+    #[arg(long)]
+    packed: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+}
+
+impl CommonArgs {
+    fn config(&self) -> Result<GemmConfig, KernelError> {
+        let isa = match &self.isa {
+            Some(name) => name.parse::<Isa>()?.checked()?,
+            None => Isa::current()?,
+        };
+        let threads = match self.threads {
+            Some(t) => t,
+            None => default_threads()?,
+        };
+        GemmConfig::new(isa, threads)
+    }
+}
+
+/// Runs `f` once to warm up, then until `min` has passed (at least 5 times), and returns
+/// the median time and the number of timed runs.
+fn median_time(
+    min: Duration,
+    mut f: impl FnMut() -> Result<(), KernelError>,
+) -> Result<(Duration, usize), KernelError> {
+    f()?;
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || (start.elapsed() < min && times.len() < 100_000) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok((times[times.len() / 2], times.len()))
+}
+
+/// Deterministic values in [-1, 1): a 32-bit LCG, enough to defeat any data-dependent shortcut.
+fn fill(len: usize, seed: u32) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
+    match cmd {
+        BenchCommand::Gemm(args) => bench_gemm(args),
+        BenchCommand::Peak(args) => bench_peak(args),
+    }
+}
+
+fn bench_gemm(args: GemmArgs) -> Result<(), BenchError> {
+    let cfg = args.common.config()?;
+    let (m, n, k) = (args.m, args.n, args.k);
+    let a = fill(m * k, 1);
+    let b = fill(k * n, 2);
+    let mut c = vec![0.0f32; m * n];
+    let a_view = if args.transa { MatRef::named("A", &a, k, m, m)?.t() } else { MatRef::named("A", &a, m, k, k)? };
+    let b_view = if args.transb { MatRef::named("B", &b, n, k, k)?.t() } else { MatRef::named("B", &b, k, n, n)? };
+    let packed = if args.packed { Some(PackedB::new(cfg.isa(), b_view)?) } else { None };
+    let min = Duration::from_millis(args.common.min_ms);
+    let (median, reps) = median_time(min, || {
+        let c_view = MatMut::new(&mut c, m, n, n)?;
+        match &packed {
+            Some(pb) => sgemm_packed(&cfg, 1.0, a_view, pb, 0.0, c_view, Epilogue::NONE),
+            None => sgemm(&cfg, 1.0, a_view, b_view, 0.0, c_view, Epilogue::NONE),
+        }
+    })?;
+    let secs = median.as_secs_f64();
+    let gflops = 2.0 * (m * n * k) as f64 / secs / 1e9;
+    let kernel = gemm::kernel_name(cfg.isa());
+    if args.common.json {
+        let v = json!({
+            "op": "gemm", "m": m, "n": n, "k": k, "transa": args.transa, "transb": args.transb,
+            "packed": args.packed, "isa": cfg.isa().name(), "kernel": kernel,
+            "threads": cfg.threads(), "median_ms": secs * 1e3, "gflops": gflops, "reps": reps,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "gemm {m}x{n}x{k} {kernel} threads={}: median {:.4} ms, {gflops:.1} GFLOP/s ({reps} runs)",
+            cfg.threads(),
+            secs * 1e3
+        );
+    }
+    Ok(())
+}
+
+fn bench_peak(args: CommonArgs) -> Result<(), BenchError> {
+    let cfg = args.config()?;
+    let iters = 2_000_000;
+    let min = Duration::from_millis(args.min_ms);
+    let mut sink = 0.0;
+    let (median, reps) = median_time(min, || {
+        sink += peak::fma_chains(cfg.isa(), cfg.threads(), iters);
+        Ok(())
+    })?;
+    std::hint::black_box(sink);
+    let secs = median.as_secs_f64();
+    let gflops = peak::flops_per_thread(cfg.isa(), iters) * cfg.threads() as f64 / secs / 1e9;
+    if args.json {
+        let v = json!({
+            "op": "peak", "isa": cfg.isa().name(), "threads": cfg.threads(),
+            "median_ms": secs * 1e3, "gflops": gflops, "reps": reps,
+        });
+        println!("{v}");
+    } else {
+        println!("peak {} threads={}: {gflops:.1} GFLOP/s (median of {reps} runs)", cfg.isa(), cfg.threads());
+    }
+    Ok(())
+}
+
+pub fn info(json_out: bool) -> Result<(), BenchError> {
+    let current = Isa::current()?;
+    let available: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
+    let threads = default_threads()?;
+    if json_out {
+        let v = json!({
+            "isa": current.name(), "available": available, "threads": threads,
+            "gemm_kernel": gemm::kernel_name(current),
+        });
+        println!("{v}");
+    } else {
+        println!("isa: {current} (available: {})", available.join(", "));
+        println!("gemm kernel: {}", gemm::kernel_name(current));
+        println!("threads: {threads}");
+    }
+    Ok(())
+}

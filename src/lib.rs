@@ -1,0 +1,8 @@
+//! simdnn: a deep-learning engine on hand-vectorised CPU kernels.
+//!
+//! This facade re-exports the member crates: [`kernels`] (SIMD kernels with run-time ISA
+//! dispatch), [`layers`] and [`models`].
+
+pub use simdnn_kernels as kernels;
+pub use simdnn_layers as layers;
+pub use simdnn_models as models;
