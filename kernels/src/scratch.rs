@@ -36,10 +36,12 @@ impl AlignedBuf {
         self.len = len;
     }
 
+    #[inline(always)]
     pub fn as_slice(&self) -> &[f32] {
         &self.raw[self.offset..self.offset + self.len]
     }
 
+    #[inline(always)]
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.raw[self.offset..self.offset + self.len]
     }
@@ -57,11 +59,45 @@ thread_local! {
     static SLOTS: [Cell<Option<AlignedBuf>>; 3] = const { [Cell::new(None), Cell::new(None), Cell::new(None)] };
 }
 
-/// Runs `f` with this thread's `slot` buffer resized to `len` elements.
-pub(crate) fn with_scratch<R>(slot: Slot, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let mut buf = SLOTS.with(|s| s[slot as usize].take()).unwrap_or_default();
-    buf.resize(len);
-    let r = f(buf.as_mut_slice());
-    SLOTS.with(|s| s[slot as usize].set(Some(buf)));
-    r
+/// This thread's buffer for one slot, borrowed until the guard drops.
+///
+/// A guard rather than a closure API: kernels call into it from `#[target_feature]` frames,
+/// and a closure that fails to inline would be compiled without those features.
+pub(crate) struct Scratch {
+    slot: Slot,
+    buf: AlignedBuf,
+}
+
+impl Scratch {
+    /// Takes this thread's `slot` buffer, resized to `len` elements.
+    #[inline(always)]
+    pub(crate) fn take(slot: Slot, len: usize) -> Scratch {
+        let mut buf = SLOTS.with(|s| s[slot as usize].take()).unwrap_or_default();
+        buf.resize(len);
+        Scratch { slot, buf }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+    #[inline(always)]
+    fn deref(&self) -> &[f32] {
+        self.buf.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [f32] {
+        self.buf.as_mut_slice()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let slot = self.slot as usize;
+        // During thread teardown the slot may be gone; the buffer is then simply freed.
+        let _ = SLOTS.try_with(|s| s[slot].set(Some(buf)));
+    }
 }

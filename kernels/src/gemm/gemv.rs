@@ -6,7 +6,7 @@
 use super::loops::CPtr;
 use super::matrix::MatRef;
 use crate::isa::{Simd, WithSimd};
-use crate::scratch::{with_scratch, Slot};
+use crate::scratch::{Scratch, Slot};
 use crate::threading::{for_each_task, split_aligned};
 
 /// The bias of the output vector: one value per element, or one for all.
@@ -74,22 +74,21 @@ impl WithSimd for GemvOp<'_> {
         let g = self.0;
         let (rows, len) = (g.mat.rows(), g.mat.cols());
         let gather_len = if g.x_stride == 1 { 0 } else { len };
-        with_scratch(Slot::PackB, gather_len, |x_buf| {
-            let x: &[f32] = if g.x_stride == 1 {
-                // SAFETY: x has len contiguous elements (validated B or A).
-                unsafe { std::slice::from_raw_parts(g.x.0, len) }
-            } else {
-                for (p, v) in x_buf.iter_mut().enumerate() {
-                    // SAFETY: element p of x, x_stride apart, inside the validated view.
-                    *v = unsafe { *g.x.0.add(p * g.x_stride) };
-                }
-                x_buf
-            };
-            let threads = if rows * len < MIN_MACS_PARALLEL { 1 } else { g.threads };
-            let ranges = split_aligned(rows, threads, S::LANES);
-            for_each_task(threads, ranges.len(), |t| {
-                s.vectorize(GemvRows { s, g: &g, x, rows: ranges[t] });
-            });
+        let mut x_buf = Scratch::take(Slot::PackB, gather_len);
+        let x: &[f32] = if g.x_stride == 1 {
+            // SAFETY: x has len contiguous elements (validated B or A).
+            unsafe { std::slice::from_raw_parts(g.x.0, len) }
+        } else {
+            for (p, v) in x_buf.iter_mut().enumerate() {
+                // SAFETY: element p of x, x_stride apart, inside the validated view.
+                *v = unsafe { *g.x.0.add(p * g.x_stride) };
+            }
+            &x_buf
+        };
+        let threads = if rows * len < MIN_MACS_PARALLEL { 1 } else { g.threads };
+        let ranges = split_aligned(rows, threads, S::LANES);
+        for_each_task(threads, ranges.len(), |t| {
+            s.vectorize(GemvRows { s, g: &g, x, rows: ranges[t] });
         });
     }
 }
@@ -163,32 +162,31 @@ fn axpy_columns<S: Simd>(s: S, g: &Gemv, x: &[f32], r0: usize, r1: usize) {
     let (lanes, cs) = (S::LANES, g.mat.col_stride());
     let n = r1 - r0;
     let body = n - n % lanes;
-    with_scratch(Slot::Gemv, n, |acc| {
-        acc.fill(0.0);
-        for (p, &xp) in x.iter().enumerate() {
-            let xv = s.splat(xp);
-            // SAFETY: column p, rows r0..r1, lies in the validated matrix; acc has n elements.
-            unsafe {
-                let col = g.mat.as_ptr().add(p * cs + r0);
-                let mut r = 0;
-                while r < body {
-                    let v = s.fma(s.load(col.add(r)), xv, s.load(acc.as_ptr().add(r)));
-                    s.store(acc.as_mut_ptr().add(r), v);
-                    r += lanes;
-                }
-                if body < n {
-                    let v = s.fma(
-                        s.load_partial(col.add(body), n - body),
-                        xv,
-                        s.load_partial(acc.as_ptr().add(body), n - body),
-                    );
-                    s.store_partial(acc.as_mut_ptr().add(body), n - body, v);
-                }
+    let mut acc = Scratch::take(Slot::Gemv, n);
+    acc.fill(0.0);
+    for (p, &xp) in x.iter().enumerate() {
+        let xv = s.splat(xp);
+        // SAFETY: column p, rows r0..r1, lies in the validated matrix; acc has n elements.
+        unsafe {
+            let col = g.mat.as_ptr().add(p * cs + r0);
+            let mut r = 0;
+            while r < body {
+                let v = s.fma(s.load(col.add(r)), xv, s.load(acc.as_ptr().add(r)));
+                s.store(acc.as_mut_ptr().add(r), v);
+                r += lanes;
+            }
+            if body < n {
+                let v = s.fma(
+                    s.load_partial(col.add(body), n - body),
+                    xv,
+                    s.load_partial(acc.as_ptr().add(body), n - body),
+                );
+                s.store_partial(acc.as_mut_ptr().add(body), n - body, v);
             }
         }
-        for (r, &v) in acc.iter().enumerate() {
-            // SAFETY: r0 + r is in this task's rows.
-            unsafe { g.finish(r0 + r, v) };
-        }
-    });
+    }
+    for (r, &v) in acc.iter().enumerate() {
+        // SAFETY: r0 + r is in this task's rows.
+        unsafe { g.finish(r0 + r, v) };
+    }
 }

@@ -6,12 +6,12 @@
 
 use super::matrix::MatRef;
 use super::microkernel::{gemm_tile, TileFinish};
-use super::pack::{pack_a, pack_b};
+use super::pack::{pack_a, pack_b_dyn};
 use super::packed_b::PackedB;
 use super::params::Blocking;
 use super::Epilogue;
 use crate::isa::{Simd, WithSimd};
-use crate::scratch::{with_scratch, Slot};
+use crate::scratch::{Scratch, Slot};
 use crate::threading::{for_each_chunk_mut, for_each_task, split_aligned};
 
 /// Where B comes from: a view packed on the fly, or panels packed in advance.
@@ -118,12 +118,13 @@ fn drive<S: Simd, const MR: usize, const NR_VECS: usize>(s: S, p: &Problem) {
             };
             match p.b {
                 BSource::Packed(packed) => run(packed.panels(pc, kc, jc, nc)),
-                BSource::View(b) => with_scratch(Slot::PackB, nc.div_ceil(nr) * nr * kc, |buf| {
-                    for_each_chunk_mut(threads, buf, kc * nr, |first_panel, chunk| {
-                        pack_b(&b, (pc, kc), (jc, nc), nr, first_panel, chunk)
+                BSource::View(b) => {
+                    let mut b_packed = Scratch::take(Slot::PackB, nc.div_ceil(nr) * nr * kc);
+                    for_each_chunk_mut(threads, &mut b_packed, kc * nr, |first_panel, chunk| {
+                        pack_b_dyn(&b, (pc, kc), (jc, nc), nr, first_panel, chunk)
                     });
-                    run(buf)
-                }),
+                    run(&b_packed)
+                }
             }
         }
     }
@@ -151,24 +152,23 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
         let nr = blk.nr;
         for ic in (rows.0..rows.1).step_by(blk.mc) {
             let mc = blk.mc.min(rows.1 - ic);
-            with_scratch(Slot::PackA, mc.div_ceil(MR) * MR * kc, |a_packed| {
-                pack_a(&p.a, (ic, mc), (pc, kc), MR, a_packed);
-                for jr in (cols.0..cols.1).step_by(nr) {
-                    let n_tile = nr.min(cols.1 - jr);
-                    let b = b_panels[(jr / nr) * kc * nr..].as_ptr();
-                    for ir in (0..mc).step_by(MR) {
-                        let m_tile = MR.min(mc - ir);
-                        let a = a_packed[(ir / MR) * kc * MR..].as_ptr();
-                        let (row, col) = (ic + ir, jc + jr);
-                        // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
-                        // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.
-                        unsafe {
-                            let c = p.c.0.add(row * p.ldc + col);
-                            gemm_tile::<S, MR, NR_VECS>(s, kc, a, b, c, p.ldc, (m_tile, n_tile), (row, col), &finish);
-                        }
+            let mut a_packed = Scratch::take(Slot::PackA, mc.div_ceil(MR) * MR * kc);
+            pack_a::<MR>(&p.a, (ic, mc), (pc, kc), &mut a_packed);
+            for jr in (cols.0..cols.1).step_by(nr) {
+                let n_tile = nr.min(cols.1 - jr);
+                let b = b_panels[(jr / nr) * kc * nr..].as_ptr();
+                for ir in (0..mc).step_by(MR) {
+                    let m_tile = MR.min(mc - ir);
+                    let a = a_packed[(ir / MR) * kc * MR..].as_ptr();
+                    let (row, col) = (ic + ir, jc + jr);
+                    // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
+                    // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.
+                    unsafe {
+                        let c = p.c.0.add(row * p.ldc + col);
+                        gemm_tile::<S, MR, NR_VECS>(s, kc, a, b, c, p.ldc, (m_tile, n_tile), (row, col), &finish);
                     }
                 }
-            });
+            }
         }
     }
 }

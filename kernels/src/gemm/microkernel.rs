@@ -44,19 +44,21 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
             prefetch(c.wrapping_add(i * ldc + n - 1));
         }
     }
+    // Constant trip counts everywhere below, so the loops unroll fully and `acc` lives in
+    // registers (a dynamic index into it would force it onto the stack).
     let mut acc = [[s.zero(); NR_VECS]; MR];
     let (mut a, mut b) = (a, b);
     for _ in 0..kc {
         let mut bv = [s.zero(); NR_VECS];
-        for (j, v) in bv.iter_mut().enumerate() {
+        for j in 0..NR_VECS {
             // SAFETY: within the packed B micropanel.
-            *v = unsafe { s.load(b.add(j * lanes)) };
+            bv[j] = unsafe { s.load(b.add(j * lanes)) };
         }
-        for (i, row) in acc.iter_mut().enumerate() {
+        for i in 0..MR {
             // SAFETY: within the packed A micropanel.
             let av = unsafe { s.broadcast(a.add(i)) };
-            for (acc_ij, &bj) in row.iter_mut().zip(bv.iter()) {
-                *acc_ij = s.fma(av, bj, *acc_ij);
+            for j in 0..NR_VECS {
+                acc[i][j] = s.fma(av, bv[j], acc[i][j]);
             }
         }
         // SAFETY: advancing within (or one past) the micropanels.
@@ -69,14 +71,18 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     let alpha = s.splat(finish.alpha);
     let beta = s.splat(finish.beta);
     let zero = s.zero();
-    for (i, row) in acc.iter().enumerate().take(m) {
+    for i in 0..MR {
+        if i >= m {
+            break;
+        }
         // SAFETY: row i < m of C.
         let c_row = unsafe { c.add(i * ldc) };
         let row_bias = match finish.epilogue.bias {
             Bias::PerRow(bias) => Some(s.splat(bias[row0 + i])),
             _ => None,
         };
-        for (j, &acc_ij) in row.iter().enumerate() {
+        for j in 0..NR_VECS {
+            let acc_ij = acc[i][j];
             let col = j * lanes;
             if col >= n {
                 break;

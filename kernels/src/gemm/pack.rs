@@ -1,78 +1,96 @@
 //! Packing of A and B into the contiguous micropanels the microkernel streams through.
 //!
-//! Packed A: for each block of `mr` rows, `kc` steps of `mr` consecutive values (column of
+//! Packed A: for each block of `MR` rows, `kc` steps of `MR` consecutive values (a column of
 //! the tile). Packed B: for each block of `nr` columns, `kc` steps of `nr` consecutive values
-//! (row of the tile). Rows or columns past the matrix edge are zero, so edge tiles run the
+//! (a row of the tile). Rows or columns past the matrix edge are zero, so edge tiles run the
 //! same microkernel and only their store is masked.
 
 use super::matrix::MatRef;
 
-/// Packs `a[i0..i0+mc, p0..p0+kc]` (rows and columns given as (start, length)) into `dst` (at least `mc.div_ceil(mr) * mr * kc` long).
-pub(crate) fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), mr: usize, dst: &mut [f32]) {
+/// Packs `a[i0..i0+mc, p0..p0+kc]` (rows and columns given as (start, length)) into `dst`,
+/// at least `mc.div_ceil(MR) * MR * kc` long.
+#[inline(always)]
+pub(crate) fn pack_a<const MR: usize>(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), dst: &mut [f32]) {
     let (rs, cs) = (a.row_stride(), a.col_stride());
     let src = a.as_ptr();
-    for (blk, panel) in dst.chunks_exact_mut(mr * kc).take(mc.div_ceil(mr)).enumerate() {
-        let rows = mr.min(mc - blk * mr);
-        let base = i0 + blk * mr;
-        if cs == 1 {
-            // Row-major A: walk each row contiguously, scatter with stride mr.
-            for i in 0..rows {
-                // SAFETY: (base+i, p0..p0+kc) lies inside the validated view.
-                let row = unsafe { std::slice::from_raw_parts(src.add((base + i) * rs + p0), kc) };
-                for (p, &v) in row.iter().enumerate() {
-                    panel[p * mr + i] = v;
-                }
-            }
-        } else {
-            for p in 0..kc {
-                for i in 0..rows {
-                    // SAFETY: (base+i, p0+p) lies inside the validated view.
-                    panel[p * mr + i] = unsafe { *src.add((base + i) * rs + (p0 + p) * cs) };
-                }
+    for (blk, panel) in dst.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
+        let rows = MR.min(mc - blk * MR);
+        // Rows past the edge read row 0 of the panel again and are zeroed after; this keeps
+        // the copy loop free of branches.
+        let row_ptr: [*const f32; MR] =
+            std::array::from_fn(|i| src.wrapping_add((i0 + blk * MR + i.min(rows - 1)) * rs + p0 * cs));
+        for (p, out) in panel.chunks_exact_mut(MR).enumerate() {
+            for i in 0..MR {
+                // SAFETY: (row, p0+p) lies inside the validated view for every clamped row.
+                out[i] = unsafe { *row_ptr[i].add(p * cs) };
             }
         }
-        if rows < mr {
-            for p in 0..kc {
-                panel[p * mr + rows..(p + 1) * mr].fill(0.0);
+        if rows < MR {
+            for out in panel.chunks_exact_mut(MR) {
+                out[rows..].fill(0.0);
             }
         }
     }
 }
 
-/// Packs panels `first_panel..` of `b[p0..p0+kc, j0..j0+nc]` (each `nr` columns wide) into
-/// `dst`, which holds a whole number of `kc * nr` panels.
-pub(crate) fn pack_b(
+/// Packs panels `first_panel..` of `b[p0..p0+kc, j0..j0+nc]` (each `NR` columns wide) into
+/// `dst`, which holds a whole number of `kc * NR` panels.
+#[inline(always)]
+pub(crate) fn pack_b<const NR: usize>(
     b: &MatRef,
     (p0, kc): (usize, usize),
     (j0, nc): (usize, usize),
-    nr: usize,
     first_panel: usize,
     dst: &mut [f32],
 ) {
     let (rs, cs) = (b.row_stride(), b.col_stride());
     let src = b.as_ptr();
-    for (idx, panel) in dst.chunks_exact_mut(kc * nr).enumerate() {
-        let jr = (first_panel + idx) * nr;
-        let cols = nr.min(nc - jr);
+    for (idx, panel) in dst.chunks_exact_mut(kc * NR).enumerate() {
+        let jr = (first_panel + idx) * NR;
+        let cols = NR.min(nc - jr);
         let base = j0 + jr;
-        if cs == 1 {
-            for p in 0..kc {
+        if cs == 1 && cols == NR {
+            for (p, out) in panel.chunks_exact_mut(NR).enumerate() {
+                // SAFETY: (p0+p, base..base+NR) lies inside the validated view.
+                let row = unsafe { &*(src.add((p0 + p) * rs + base) as *const [f32; NR]) };
+                out.copy_from_slice(row);
+            }
+        } else if cs == 1 {
+            for (p, out) in panel.chunks_exact_mut(NR).enumerate() {
                 // SAFETY: (p0+p, base..base+cols) lies inside the validated view.
                 let row = unsafe { std::slice::from_raw_parts(src.add((p0 + p) * rs + base), cols) };
-                panel[p * nr..p * nr + cols].copy_from_slice(row);
+                out[..cols].copy_from_slice(row);
+                out[cols..].fill(0.0);
             }
         } else {
             for j in 0..cols {
                 for p in 0..kc {
                     // SAFETY: (p0+p, base+j) lies inside the validated view.
-                    panel[p * nr + j] = unsafe { *src.add((p0 + p) * rs + (base + j) * cs) };
+                    panel[p * NR + j] = unsafe { *src.add((p0 + p) * rs + (base + j) * cs) };
+                }
+            }
+            if cols < NR {
+                for out in panel.chunks_exact_mut(NR) {
+                    out[cols..].fill(0.0);
                 }
             }
         }
-        if cols < nr {
-            for p in 0..kc {
-                panel[p * nr + cols..(p + 1) * nr].fill(0.0);
-            }
-        }
+    }
+}
+
+/// [`pack_b`] for the panel widths the ISAs use, chosen at run time.
+pub(crate) fn pack_b_dyn(
+    b: &MatRef,
+    rows: (usize, usize),
+    cols: (usize, usize),
+    nr: usize,
+    first_panel: usize,
+    dst: &mut [f32],
+) {
+    match nr {
+        8 => pack_b::<8>(b, rows, cols, first_panel, dst),
+        16 => pack_b::<16>(b, rows, cols, first_panel, dst),
+        32 => pack_b::<32>(b, rows, cols, first_panel, dst),
+        _ => unreachable!("no packing instantiation for nr = {nr}"),
     }
 }

@@ -2,7 +2,7 @@
 //! convolution, inference).
 
 use super::matrix::MatRef;
-use super::pack::pack_b;
+use super::pack::pack_b_dyn;
 use super::params::Blocking;
 use crate::isa::{Isa, Simd, WithSimd};
 use crate::scratch::AlignedBuf;
@@ -43,7 +43,7 @@ impl PackedB {
         let buf = data.as_mut_slice();
         for pc in (0..k).step_by(kc) {
             let kc_len = kc.min(k - pc);
-            pack_b(&b, (pc, kc_len), (0, n), nr, 0, &mut buf[pc * n_pad..(pc + kc_len) * n_pad]);
+            pack_b_dyn(&b, (pc, kc_len), (0, n), nr, 0, &mut buf[pc * n_pad..(pc + kc_len) * n_pad]);
         }
         Ok(PackedB { isa, k, n, blocking, data })
     }
