@@ -7,6 +7,10 @@
 
 use super::epilogue::{Bias, Epilogue};
 use crate::isa::{prefetch, Simd};
+use std::mem::MaybeUninit;
+
+/// The largest register tile of any ISA (12 x 32 on AVX-512), in f32.
+const MAX_TILE: usize = 12 * 32;
 
 /// How a tile is finished: the user's epilogue, with `alpha` and the `beta` of this k block.
 #[derive(Clone, Copy)]
@@ -14,6 +18,34 @@ pub(crate) struct TileFinish<'a> {
     pub alpha: f32,
     pub beta: f32,
     pub epilogue: Epilogue<'a>,
+}
+
+/// One k step: `NR_VECS` loads of B, `MR` broadcasts of A, `MR * NR_VECS` FMAs.
+/// A function, not a closure: it must inline into the `#[target_feature]` frame; `acc` by
+/// value, since a reference would keep the accumulators in memory.
+///
+/// # Safety
+/// `a` holds `MR` and `b` holds `NR_VECS * S::LANES` readable values.
+#[inline(always)]
+unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
+    s: S,
+    mut acc: [[S::V; NR_VECS]; MR],
+    a: *const f32,
+    b: *const f32,
+) -> [[S::V; NR_VECS]; MR] {
+    let mut bv = [s.zero(); NR_VECS];
+    for j in 0..NR_VECS {
+        // SAFETY: within the packed B micropanel.
+        bv[j] = unsafe { s.load(b.add(j * S::LANES)) };
+    }
+    for i in 0..MR {
+        // SAFETY: within the packed A micropanel.
+        let av = unsafe { s.broadcast(a.add(i)) };
+        for j in 0..NR_VECS {
+            acc[i][j] = s.fma(av, bv[j], acc[i][j]);
+        }
+    }
+    acc
 }
 
 /// Computes one tile.
@@ -44,27 +76,41 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
             prefetch(c.wrapping_add(i * ldc + n - 1));
         }
     }
-    // Constant trip counts everywhere below, so the loops unroll fully and `acc` lives in
-    // registers (a dynamic index into it would force it onto the stack).
+    // Constant trip counts only, so the loops unroll fully and `acc` lives in registers
+    // (a dynamic index into it would keep it in memory).
     let mut acc = [[s.zero(); NR_VECS]; MR];
     let (mut a, mut b) = (a, b);
-    for _ in 0..kc {
-        let mut bv = [s.zero(); NR_VECS];
-        for j in 0..NR_VECS {
-            // SAFETY: within the packed B micropanel.
-            bv[j] = unsafe { s.load(b.add(j * lanes)) };
-        }
-        for i in 0..MR {
-            // SAFETY: within the packed A micropanel.
-            let av = unsafe { s.broadcast(a.add(i)) };
-            for j in 0..NR_VECS {
-                acc[i][j] = s.fma(av, bv[j], acc[i][j]);
-            }
-        }
-        // SAFETY: advancing within (or one past) the micropanels.
+    // Unrolled by four: fewer loop-carried pointer updates per FMA.
+    for _ in 0..kc / 4 {
+        // SAFETY: four k steps remain in both micropanels.
         unsafe {
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a, b);
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(MR), b.add(nr));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2 * MR), b.add(2 * nr));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3 * MR), b.add(3 * nr));
+            a = a.add(4 * MR);
+            b = b.add(4 * nr);
+        }
+    }
+    for _ in 0..kc % 4 {
+        // SAFETY: one k step remains; advancing within (or one past) the micropanels.
+        unsafe {
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a, b);
             a = a.add(MR);
             b = b.add(nr);
+        }
+    }
+
+    // Spill the accumulators to a stack tile with constant indices (these loops unroll),
+    // so the finishing loop below may index dynamically without pinning `acc` to memory
+    // during the k loop.
+    let mut tile = MaybeUninit::<[f32; MAX_TILE]>::uninit();
+    let tile_ptr = tile.as_mut_ptr() as *mut f32;
+    debug_assert!(MR * nr <= MAX_TILE);
+    for i in 0..MR {
+        for j in 0..NR_VECS {
+            // SAFETY: (i * NR_VECS + j + 1) * lanes <= MR * nr <= MAX_TILE.
+            unsafe { s.store(tile_ptr.add((i * NR_VECS + j) * lanes), acc[i][j]) };
         }
     }
 
@@ -82,7 +128,8 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
             _ => None,
         };
         for j in 0..NR_VECS {
-            let acc_ij = acc[i][j];
+            // SAFETY: written above.
+            let acc_ij = unsafe { s.load(tile_ptr.add((i * NR_VECS + j) * lanes)) };
             let col = j * lanes;
             if col >= n {
                 break;
