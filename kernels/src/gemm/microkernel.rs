@@ -5,6 +5,10 @@
 //! the whole `kc` loop; each k step loads `NR_VECS` vectors of B and broadcasts `MR` values
 //! of A (BLIS, "Anatomy of High-Performance Matrix Multiplication", Goto & van de Geijn 2008).
 
+// Index loops over constant bounds are deliberate here: they unroll fully, which keeps the
+// accumulators in registers; iterator chains with `take(m)` did not.
+#![allow(clippy::needless_range_loop)]
+
 use super::epilogue::{Bias, Epilogue};
 use crate::isa::{prefetch, Simd};
 use std::mem::MaybeUninit;
