@@ -17,6 +17,8 @@ pub mod threading;
 
 #[cfg(feature = "reference")]
 pub mod reference;
+#[cfg(feature = "reference")]
+pub mod testing;
 
 pub use error::KernelError;
 pub use isa::Isa;

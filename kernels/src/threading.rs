@@ -80,25 +80,3 @@ pub(crate) fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<(usiz
         .collect()
 }
 
-/// Runs `f(first_chunk_index, chunk)` over `buf` split into `chunk_len` pieces, on up to
-/// `threads` threads.
-pub(crate) fn for_each_chunk_mut(
-    threads: usize,
-    buf: &mut [f32],
-    chunk_len: usize,
-    f: impl Fn(usize, &mut [f32]) + Sync + Send,
-) {
-    let n_chunks = buf.len().div_ceil(chunk_len.max(1));
-    if threads <= 1 || n_chunks <= 1 {
-        f(0, buf);
-        return;
-    }
-    let per_task = n_chunks.div_ceil(threads);
-    let run = |buf: &mut [f32]| {
-        buf.par_chunks_mut(per_task * chunk_len).enumerate().for_each(|(t, part)| f(t * per_task, part))
-    };
-    match pool(threads) {
-        Some(p) => p.install(|| run(buf)),
-        None => f(0, buf),
-    }
-}

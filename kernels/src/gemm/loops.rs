@@ -12,7 +12,7 @@ use super::params::Blocking;
 use super::Epilogue;
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::{for_each_chunk_mut, for_each_task, split_aligned};
+use crate::threading::{for_each_task, split_aligned};
 
 /// Where B comes from: a view packed on the fly, or panels packed in advance.
 #[derive(Clone, Copy)]
@@ -80,66 +80,24 @@ impl WithSimd for GemmOp<'_> {
 fn drive<S: Simd, const MR: usize, const NR_VECS: usize>(s: S, p: &Problem) {
     let blk = Blocking::of::<S>();
     debug_assert_eq!((blk.mr, blk.nr), (MR, NR_VECS * S::LANES));
-    let nr = blk.nr;
     let threads = if p.m * p.n * p.k < MIN_MACS_PER_THREAD * 2 { 1 } else { p.threads };
-    let (pm, pn) = partition(p.m, p.n, threads, MR, nr);
+    let (pm, pn) = partition(p.m, p.n, threads, MR, blk.nr);
     let m_ranges = split_aligned(p.m, pm, MR);
-
-    for jc in (0..p.n).step_by(blk.nc) {
-        let nc = blk.nc.min(p.n - jc);
-        let tasks: Vec<_> = m_ranges
-            .iter()
-            .flat_map(|&mr_range| split_aligned(nc, pn, nr).into_iter().map(move |nr_range| (mr_range, nr_range)))
-            .collect();
-        for pc in (0..p.k).step_by(blk.kc) {
-            let kc = blk.kc.min(p.k - pc);
-            let last = pc + kc == p.k;
-            let finish = TileFinish {
-                alpha: p.alpha,
-                beta: if pc == 0 { p.beta } else { 1.0 },
-                epilogue: if last { p.epilogue } else { Epilogue::NONE },
-            };
-            let run = |b_panels: &[f32]| {
-                for_each_task(threads, tasks.len(), |t| {
-                    let ((m0, m1), (n0, n1)) = tasks[t];
-                    s.vectorize(BlockTask::<S, MR, NR_VECS> {
-                        s,
-                        p,
-                        blk,
-                        b_panels,
-                        finish,
-                        pc,
-                        kc,
-                        jc,
-                        rows: (m0, m1),
-                        cols: (n0, n1),
-                    });
-                });
-            };
-            match p.b {
-                BSource::Packed(packed) => run(packed.panels(pc, kc, jc, nc)),
-                BSource::View(b) => {
-                    let mut b_packed = Scratch::take(Slot::PackB, nc.div_ceil(nr) * nr * kc);
-                    for_each_chunk_mut(threads, &mut b_packed, kc * nr, |first_panel, chunk| {
-                        pack_b_dyn(&b, (pc, kc), (jc, nc), nr, first_panel, chunk)
-                    });
-                    run(&b_packed)
-                }
-            }
-        }
-    }
+    let n_ranges = split_aligned(p.n, pn, blk.nr);
+    let tasks: Vec<_> = m_ranges.iter().flat_map(|&rows| n_ranges.iter().map(move |&cols| (rows, cols))).collect();
+    // One parallel region per call: each task owns a block of C for the whole K loop and
+    // packs what it needs itself, so threads never wait on each other.
+    for_each_task(threads, tasks.len(), |t| {
+        let (rows, cols) = tasks[t];
+        s.vectorize(BlockTask::<S, MR, NR_VECS> { s, p, blk, rows, cols });
+    });
 }
 
-/// One thread's share of a (jc, pc) step: rows `rows` of C against columns `jc + cols`.
+/// One thread's share: rows `rows` and columns `cols` of C, the whole K loop.
 struct BlockTask<'a, 'p, S, const MR: usize, const NR_VECS: usize> {
     s: S,
     p: &'p Problem<'a>,
     blk: Blocking,
-    b_panels: &'p [f32],
-    finish: TileFinish<'a>,
-    pc: usize,
-    kc: usize,
-    jc: usize,
     rows: (usize, usize),
     cols: (usize, usize),
 }
@@ -148,24 +106,60 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
     type Output = ();
     #[inline(always)]
     fn with_simd<S2: Simd>(self, _: S2) {
-        let BlockTask { s, p, blk, b_panels, finish, pc, kc, jc, rows, cols } = self;
+        let BlockTask { s, p, blk, rows, cols } = self;
         let nr = blk.nr;
-        for ic in (rows.0..rows.1).step_by(blk.mc) {
-            let mc = blk.mc.min(rows.1 - ic);
-            let mut a_packed = Scratch::take(Slot::PackA, mc.div_ceil(MR) * MR * kc);
-            pack_a::<MR>(&p.a, (ic, mc), (pc, kc), &mut a_packed);
-            for jr in (cols.0..cols.1).step_by(nr) {
-                let n_tile = nr.min(cols.1 - jr);
-                let b = b_panels[(jr / nr) * kc * nr..].as_ptr();
-                for ir in (0..mc).step_by(MR) {
-                    let m_tile = MR.min(mc - ir);
-                    let a = a_packed[(ir / MR) * kc * MR..].as_ptr();
-                    let (row, col) = (ic + ir, jc + jr);
-                    // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
-                    // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.
-                    unsafe {
-                        let c = p.c.0.add(row * p.ldc + col);
-                        gemm_tile::<S, MR, NR_VECS>(s, kc, a, b, c, p.ldc, (m_tile, n_tile), (row, col), &finish);
+        // A thread with a single block of A rows gets no reuse of B across blocks: keep its
+        // packed B panel small enough for L2 instead.
+        let nc_step = if rows.1 - rows.0 <= blk.mc { blk.nc_l2 } else { blk.nc };
+        for jc in (cols.0..cols.1).step_by(nc_step) {
+            let nc = nc_step.min(cols.1 - jc);
+            for pc in (0..p.k).step_by(blk.kc) {
+                let kc = blk.kc.min(p.k - pc);
+                let finish = TileFinish {
+                    alpha: p.alpha,
+                    beta: if pc == 0 { p.beta } else { 1.0 },
+                    epilogue: if pc + kc == p.k { p.epilogue } else { Epilogue::NONE },
+                };
+                let b_len = match p.b {
+                    BSource::Packed(_) => 0,
+                    BSource::View(_) => nc.div_ceil(nr) * nr * kc,
+                };
+                let mut b_packed = Scratch::take(Slot::PackB, b_len);
+                if let BSource::View(b) = p.b {
+                    pack_b_dyn(&b, (pc, kc), (jc, nc), nr, 0, &mut b_packed);
+                }
+                for ic in (rows.0..rows.1).step_by(blk.mc) {
+                    let mc = blk.mc.min(rows.1 - ic);
+                    let mut a_packed = Scratch::take(Slot::PackA, mc.div_ceil(MR) * MR * kc);
+                    pack_a::<MR>(&p.a, (ic, mc), (pc, kc), &mut a_packed);
+                    for jr in (jc..jc + nc).step_by(nr) {
+                        let n_tile = nr.min(jc + nc - jr);
+                        let panel = (jr - jc) / nr;
+                        let b = match p.b {
+                            BSource::Packed(packed) => packed.panels(pc, kc, jc, nc)[panel * kc * nr..].as_ptr(),
+                            BSource::View(_) => b_packed[panel * kc * nr..].as_ptr(),
+                        };
+                        for ir in (0..mc).step_by(MR) {
+                            let m_tile = MR.min(mc - ir);
+                            let a = a_packed[(ir / MR) * kc * MR..].as_ptr();
+                            let (row, col) = (ic + ir, jr);
+                            // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
+                            // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.
+                            unsafe {
+                                let c = p.c.0.add(row * p.ldc + col);
+                                gemm_tile::<S, MR, NR_VECS>(
+                                    s,
+                                    kc,
+                                    a,
+                                    b,
+                                    c,
+                                    p.ldc,
+                                    (m_tile, n_tile),
+                                    (row, col),
+                                    &finish,
+                                );
+                            }
+                        }
                     }
                 }
             }

@@ -6,6 +6,7 @@
 //! same microkernel and only their store is masked.
 
 use super::matrix::MatRef;
+use crate::isa::prefetch;
 
 /// Packs `a[i0..i0+mc, p0..p0+kc]` (rows and columns given as (start, length)) into `dst`,
 /// at least `mc.div_ceil(MR) * MR * kc` long.
@@ -19,7 +20,16 @@ pub(crate) fn pack_a<const MR: usize>(a: &MatRef, (i0, mc): (usize, usize), (p0,
         // the copy loop free of branches.
         let row_ptr: [*const f32; MR] =
             std::array::from_fn(|i| src.wrapping_add((i0 + blk * MR + i.min(rows - 1)) * rs + p0 * cs));
+        // The next panel's rows, fetched one cache line per 16 steps while this one is
+        // copied: rows of a large A are far apart and each is read only kc values at a time,
+        // too short a stream for the hardware prefetcher to catch.
+        let next_rows = (mc - (blk * MR + rows).min(mc)).min(MR);
         for (p, out) in panel.chunks_exact_mut(MR).enumerate() {
+            if cs == 1 && p % 16 == 0 {
+                for i in 0..next_rows {
+                    prefetch(src.wrapping_add((i0 + (blk + 1) * MR + i) * rs + p0 + p));
+                }
+            }
             for i in 0..MR {
                 // SAFETY: (row, p0+p) lies inside the validated view for every clamped row.
                 out[i] = unsafe { *row_ptr[i].add(p * cs) };
@@ -45,34 +55,48 @@ pub(crate) fn pack_b<const NR: usize>(
 ) {
     let (rs, cs) = (b.row_stride(), b.col_stride());
     let src = b.as_ptr();
+    if cs == 1 {
+        // Row-major B, in bands of ROWS rows: each band reads ROWS rows contiguously (the
+        // prefetcher follows them) and writes ROWS * NR contiguous values per panel.
+        // Per-panel order would jump a row stride, often a page, per 64 bytes read; whole-row
+        // order would write to every panel at once, kc * NR * 4 bytes apart, which aliases in
+        // L1 when that is a multiple of 4 KiB.
+        const ROWS: usize = 8;
+        for pb in (0..kc).step_by(ROWS) {
+            let band = ROWS.min(kc - pb);
+            for (idx, panel) in dst.chunks_exact_mut(kc * NR).enumerate() {
+                let jr = (first_panel + idx) * NR;
+                let cols = NR.min(nc - jr);
+                for p in pb..pb + band {
+                    let out = &mut panel[p * NR..(p + 1) * NR];
+                    // SAFETY: (p0+p, j0+jr..j0+jr+cols) lies inside the validated view.
+                    let row = unsafe { src.add((p0 + p) * rs + j0 + jr) };
+                    if cols == NR {
+                        // SAFETY: as above, cols == NR.
+                        out.copy_from_slice(unsafe { &*(row as *const [f32; NR]) });
+                    } else {
+                        // SAFETY: as above.
+                        out[..cols].copy_from_slice(unsafe { std::slice::from_raw_parts(row, cols) });
+                        out[cols..].fill(0.0);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (idx, panel) in dst.chunks_exact_mut(kc * NR).enumerate() {
         let jr = (first_panel + idx) * NR;
         let cols = NR.min(nc - jr);
         let base = j0 + jr;
-        if cs == 1 && cols == NR {
-            for (p, out) in panel.chunks_exact_mut(NR).enumerate() {
-                // SAFETY: (p0+p, base..base+NR) lies inside the validated view.
-                let row = unsafe { &*(src.add((p0 + p) * rs + base) as *const [f32; NR]) };
-                out.copy_from_slice(row);
+        for j in 0..cols {
+            for p in 0..kc {
+                // SAFETY: (p0+p, base+j) lies inside the validated view.
+                panel[p * NR + j] = unsafe { *src.add((p0 + p) * rs + (base + j) * cs) };
             }
-        } else if cs == 1 {
-            for (p, out) in panel.chunks_exact_mut(NR).enumerate() {
-                // SAFETY: (p0+p, base..base+cols) lies inside the validated view.
-                let row = unsafe { std::slice::from_raw_parts(src.add((p0 + p) * rs + base), cols) };
-                out[..cols].copy_from_slice(row);
+        }
+        if cols < NR {
+            for out in panel.chunks_exact_mut(NR) {
                 out[cols..].fill(0.0);
-            }
-        } else {
-            for j in 0..cols {
-                for p in 0..kc {
-                    // SAFETY: (p0+p, base+j) lies inside the validated view.
-                    panel[p * NR + j] = unsafe { *src.add((p0 + p) * rs + (base + j) * cs) };
-                }
-            }
-            if cols < NR {
-                for out in panel.chunks_exact_mut(NR) {
-                    out[cols..].fill(0.0);
-                }
             }
         }
     }

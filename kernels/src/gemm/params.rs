@@ -14,8 +14,12 @@ pub struct Blocking {
     pub kc: usize,
     /// ic loop step: the packed mc x kc block of A stays in L2.
     pub mc: usize,
-    /// jc loop step: the packed kc x nc panel of B stays in L3.
+    /// jc loop step: the packed kc x nc panel of B stays in L3 and is reused by every
+    /// mc block of A.
     pub nc: usize,
+    /// jc loop step when a thread has a single mc block of A, so nothing reuses B across
+    /// blocks: a kc x nc_l2 panel sized to stay in L2 while that block sweeps it.
+    pub nc_l2: usize,
 }
 
 impl Blocking {
@@ -31,6 +35,8 @@ impl Blocking {
         let mc = ((256 * 1024 / (kc * 4)) / mr).max(1) * mr;
         // nc: B panel kc*nc*4 bytes of about 4 MiB in L3.
         let nc = ((4 * 1024 * 1024 / (kc * 4)) / nr).max(1) * nr;
-        Blocking { mr, nr, kc, mc, nc }
+        // nc_l2: about 256 KiB of packed B, half of a 512 KiB L2.
+        let nc_l2 = ((256 * 1024 / (kc * 4)) / nr).max(1) * nr;
+        Blocking { mr, nr, kc, mc, nc, nc_l2 }
     }
 }
