@@ -72,12 +72,15 @@ impl CommonArgs {
     }
 }
 
-/// Runs `f` once to warm up, then until `min` has passed (at least 5 times), and returns
-/// the median time and the number of timed runs.
-fn median_time(
-    min: Duration,
-    mut f: impl FnMut() -> Result<(), KernelError>,
-) -> Result<(Duration, usize), KernelError> {
+/// Timings of repeated runs.
+struct Timing {
+    median: Duration,
+    fastest: Duration,
+    runs: usize,
+}
+
+/// Runs `f` once to warm up, then until `min` has passed (at least 5 times).
+fn time_runs(min: Duration, mut f: impl FnMut() -> Result<(), KernelError>) -> Result<Timing, KernelError> {
     f()?;
     let mut times = Vec::new();
     let start = Instant::now();
@@ -87,7 +90,7 @@ fn median_time(
         times.push(t.elapsed());
     }
     times.sort();
-    Ok((times[times.len() / 2], times.len()))
+    Ok(Timing { median: times[times.len() / 2], fastest: times[0], runs: times.len() })
 }
 
 /// Deterministic values in [-1, 1): a 32-bit LCG, enough to defeat any data-dependent shortcut.
@@ -118,26 +121,28 @@ fn bench_gemm(args: GemmArgs) -> Result<(), BenchError> {
     let b_view = if args.transb { MatRef::named("B", &b, n, k, k)?.t() } else { MatRef::named("B", &b, k, n, n)? };
     let packed = if args.packed { Some(PackedB::new(cfg.isa(), b_view)?) } else { None };
     let min = Duration::from_millis(args.common.min_ms);
-    let (median, reps) = median_time(min, || {
+    let t = time_runs(min, || {
         let c_view = MatMut::new(&mut c, m, n, n)?;
         match &packed {
             Some(pb) => sgemm_packed(&cfg, 1.0, a_view, pb, 0.0, c_view, Epilogue::NONE),
             None => sgemm(&cfg, 1.0, a_view, b_view, 0.0, c_view, Epilogue::NONE),
         }
     })?;
-    let secs = median.as_secs_f64();
+    let (secs, reps) = (t.median.as_secs_f64(), t.runs);
     let gflops = 2.0 * (m * n * k) as f64 / secs / 1e9;
+    let best_gflops = 2.0 * (m * n * k) as f64 / t.fastest.as_secs_f64() / 1e9;
     let kernel = gemm::kernel_name(cfg.isa());
     if args.common.json {
         let v = json!({
             "op": "gemm", "m": m, "n": n, "k": k, "transa": args.transa, "transb": args.transb,
             "packed": args.packed, "isa": cfg.isa().name(), "kernel": kernel,
             "threads": cfg.threads(), "median_ms": secs * 1e3, "gflops": gflops, "reps": reps,
+            "min_ms": t.fastest.as_secs_f64() * 1e3, "best_gflops": best_gflops,
         });
         println!("{v}");
     } else {
         println!(
-            "gemm {m}x{n}x{k} {kernel} threads={}: median {:.4} ms, {gflops:.1} GFLOP/s ({reps} runs)",
+            "gemm {m}x{n}x{k} {kernel} threads={}: median {:.4} ms, {gflops:.1} GFLOP/s (best {best_gflops:.1}, {reps} runs)",
             cfg.threads(),
             secs * 1e3
         );
@@ -150,12 +155,12 @@ fn bench_peak(args: CommonArgs) -> Result<(), BenchError> {
     let iters = 2_000_000;
     let min = Duration::from_millis(args.min_ms);
     let mut sink = 0.0;
-    let (median, reps) = median_time(min, || {
+    let t = time_runs(min, || {
         sink += peak::fma_chains(cfg.isa(), cfg.threads(), iters);
         Ok(())
     })?;
     std::hint::black_box(sink);
-    let secs = median.as_secs_f64();
+    let (secs, reps) = (t.median.as_secs_f64(), t.runs);
     let gflops = peak::flops_per_thread(cfg.isa(), iters) * cfg.threads() as f64 / secs / 1e9;
     if args.json {
         let v = json!({

@@ -108,13 +108,24 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
     fn with_simd<S2: Simd>(self, _: S2) {
         let BlockTask { s, p, blk, rows, cols } = self;
         let nr = blk.nr;
-        // A thread with a single block of A rows gets no reuse of B across blocks: keep its
-        // packed B panel small enough for L2 instead.
-        let nc_step = if rows.1 - rows.0 <= blk.mc { blk.nc_l2 } else { blk.nc };
+        let kc_step = blk.kc_for(p.k);
+        // A thread with a single block of A rows gets no reuse of B across blocks: it keeps
+        // its packed B panel small enough for L2, and packs A once for the whole K instead of
+        // once per jc step.
+        let single_block = rows.1 - rows.0 <= blk.mc;
+        let nc_step = if single_block { blk.nc_l2 } else { blk.nc };
+        let m_pad = (rows.1 - rows.0).min(blk.mc).div_ceil(MR) * MR;
+        let mut a_packed = Scratch::take(Slot::PackA, m_pad * if single_block { p.k } else { kc_step });
+        if single_block {
+            for pc in (0..p.k).step_by(kc_step) {
+                let kc = kc_step.min(p.k - pc);
+                pack_a::<MR>(&p.a, (rows.0, rows.1 - rows.0), (pc, kc), &mut a_packed[pc * m_pad..]);
+            }
+        }
         for jc in (cols.0..cols.1).step_by(nc_step) {
             let nc = nc_step.min(cols.1 - jc);
-            for pc in (0..p.k).step_by(blk.kc) {
-                let kc = blk.kc.min(p.k - pc);
+            for pc in (0..p.k).step_by(kc_step) {
+                let kc = kc_step.min(p.k - pc);
                 let finish = TileFinish {
                     alpha: p.alpha,
                     beta: if pc == 0 { p.beta } else { 1.0 },
@@ -130,8 +141,12 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
                 }
                 for ic in (rows.0..rows.1).step_by(blk.mc) {
                     let mc = blk.mc.min(rows.1 - ic);
-                    let mut a_packed = Scratch::take(Slot::PackA, mc.div_ceil(MR) * MR * kc);
-                    pack_a::<MR>(&p.a, (ic, mc), (pc, kc), &mut a_packed);
+                    let a_block = if single_block {
+                        &a_packed[pc * m_pad..]
+                    } else {
+                        pack_a::<MR>(&p.a, (ic, mc), (pc, kc), &mut a_packed);
+                        &a_packed[..]
+                    };
                     for jr in (jc..jc + nc).step_by(nr) {
                         let n_tile = nr.min(jc + nc - jr);
                         let panel = (jr - jc) / nr;
@@ -141,23 +156,20 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
                         };
                         for ir in (0..mc).step_by(MR) {
                             let m_tile = MR.min(mc - ir);
-                            let a = a_packed[(ir / MR) * kc * MR..].as_ptr();
+                            let a = a_block[(ir / MR) * kc * MR..].as_ptr();
                             let (row, col) = (ic + ir, jr);
                             // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
                             // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.
                             unsafe {
                                 let c = p.c.0.add(row * p.ldc + col);
-                                gemm_tile::<S, MR, NR_VECS>(
-                                    s,
-                                    kc,
-                                    a,
-                                    b,
-                                    c,
-                                    p.ldc,
-                                    (m_tile, n_tile),
-                                    (row, col),
-                                    &finish,
-                                );
+                                let (ldc, tile, at) = (p.ldc, (m_tile, n_tile), (row, col));
+                                if NR_VECS == 2 && n_tile <= S::LANES {
+                                    // A last panel at most half full: the half-width kernel
+                                    // skips the empty half (N = 49 costs 56 columns, not 64).
+                                    gemm_tile::<S, MR, 1>(s, kc, a, b, nr, c, ldc, tile, at, &finish);
+                                } else {
+                                    gemm_tile::<S, MR, NR_VECS>(s, kc, a, b, nr, c, ldc, tile, at, &finish);
+                                }
                             }
                         }
                     }

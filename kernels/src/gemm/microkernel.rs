@@ -55,7 +55,8 @@ unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
 /// Computes one tile.
 ///
 /// # Safety
-/// `a` holds `kc * MR` and `b` holds `kc * NR` packed values; `c` is valid for rows
+/// `a` holds `kc * MR` packed values; `b` holds `kc` rows of at least `NR` packed values,
+/// `b_stride` apart (a narrower kernel may run on the first columns of a wider panel); `c` is valid for rows
 /// `0..m` (`m <= MR`) of `n <= NR` elements, `ldc` apart; `row0 + m` and `col0 + n` are
 /// within the bias, if any.
 #[allow(clippy::too_many_arguments)]
@@ -65,6 +66,7 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    b_stride: usize,
     c: *mut f32,
     ldc: usize,
     (m, n): (usize, usize),
@@ -73,6 +75,7 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
 ) {
     let lanes = S::LANES;
     let nr = NR_VECS * lanes;
+    debug_assert!(b_stride >= nr);
     // C rows are far apart and leave cache between k blocks: fetch them while the k loop runs.
     if finish.beta != 0.0 {
         for i in 0..m {
@@ -89,11 +92,11 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
         // SAFETY: four k steps remain in both micropanels.
         unsafe {
             acc = k_step::<S, MR, NR_VECS>(s, acc, a, b);
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(MR), b.add(nr));
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2 * MR), b.add(2 * nr));
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3 * MR), b.add(3 * nr));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(MR), b.add(b_stride));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2 * MR), b.add(2 * b_stride));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3 * MR), b.add(3 * b_stride));
             a = a.add(4 * MR);
-            b = b.add(4 * nr);
+            b = b.add(4 * b_stride);
         }
     }
     for _ in 0..kc % 4 {
@@ -101,7 +104,7 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
         unsafe {
             acc = k_step::<S, MR, NR_VECS>(s, acc, a, b);
             a = a.add(MR);
-            b = b.add(nr);
+            b = b.add(b_stride);
         }
     }
 

@@ -15,6 +15,8 @@ pub struct PackedB {
     k: usize,
     n: usize,
     blocking: Blocking,
+    /// The pc step the panels were packed with: `blocking.kc_for(k)`, as the GEMM loops use.
+    kc: usize,
     data: AlignedBuf,
 }
 
@@ -37,7 +39,7 @@ impl PackedB {
         let isa = isa.checked()?;
         let blocking = blocking(isa);
         let (k, n) = (b.rows(), b.cols());
-        let Blocking { kc, nr, .. } = blocking;
+        let (kc, nr) = (blocking.kc_for(k), blocking.nr);
         let n_pad = n.div_ceil(nr) * nr;
         let mut data = AlignedBuf::zeroed(k * n_pad);
         let buf = data.as_mut_slice();
@@ -45,7 +47,7 @@ impl PackedB {
             let kc_len = kc.min(k - pc);
             pack_b_dyn(&b, (pc, kc_len), (0, n), nr, 0, &mut buf[pc * n_pad..(pc + kc_len) * n_pad]);
         }
-        Ok(PackedB { isa, k, n, blocking, data })
+        Ok(PackedB { isa, k, n, blocking, kc, data })
     }
 
     pub fn isa(&self) -> Isa {
@@ -63,6 +65,7 @@ impl PackedB {
     /// The panels of rows `pc..pc+kc` and columns `jc..jc+nc` (`jc` a multiple of `nr`).
     pub(crate) fn panels(&self, pc: usize, kc: usize, jc: usize, nc: usize) -> &[f32] {
         let nr = self.blocking.nr;
+        debug_assert!(pc % self.kc == 0 && kc <= self.kc);
         let n_pad = self.n.div_ceil(nr) * nr;
         let start = pc * n_pad + (jc / nr) * kc * nr;
         &self.data.as_slice()[start..start + nc.div_ceil(nr) * nr * kc]

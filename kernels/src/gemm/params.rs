@@ -10,7 +10,8 @@ pub struct Blocking {
     pub mr: usize,
     /// Register tile columns (jr loop step).
     pub nr: usize,
-    /// pc loop step: a kc x nr micropanel of B stays in L1 while a column of A tiles streams.
+    /// Largest pc loop step: a kc x nr micropanel of B stays in L1 while a column of A
+    /// tiles streams; [`Blocking::kc_for`] evens the steps out.
     pub kc: usize,
     /// ic loop step: the packed mc x kc block of A stays in L2.
     pub mc: usize,
@@ -28,9 +29,9 @@ impl Blocking {
     pub fn of<S: Simd>() -> Blocking {
         let mr = S::GEMM_MR;
         let nr = S::GEMM_NR_VECS * S::LANES;
-        // kc: the B micropanel (kc*nr*4 = 16 KiB at nr = 16, 32 KiB at nr = 32) stays in L1
-        // next to the A micropanel; long enough to amortise each tile's load and store of C.
-        let kc = 256;
+        // kc: the B micropanel (kc*nr*4 = 20 KiB at nr = 16) stays in a 32 KiB L1 next to the
+        // A micropanel; long enough to amortise each tile's load and store of C.
+        let kc = if nr > 16 { 256 } else { 320 };
         // mc: A block mc*kc*4 bytes within about half of a 512 KiB L2.
         let mc = ((256 * 1024 / (kc * 4)) / mr).max(1) * mr;
         // nc: B panel kc*nc*4 bytes of about 4 MiB in L3.
@@ -38,5 +39,12 @@ impl Blocking {
         // nc_l2: about 256 KiB of packed B, half of a 512 KiB L2.
         let nc_l2 = ((256 * 1024 / (kc * 4)) / nr).max(1) * nr;
         Blocking { mr, nr, kc, mc, nc, nc_l2 }
+    }
+
+    /// The pc step for a sum of length `k`: as few blocks as `kc` allows, of equal length
+    /// (576 = 2 x 288, not 256 + 256 + 64, whose short block pays a full pass over C).
+    pub fn kc_for(&self, k: usize) -> usize {
+        let blocks = k.div_ceil(self.kc).max(1);
+        k.div_ceil(blocks).max(1)
     }
 }
