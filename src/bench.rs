@@ -131,7 +131,7 @@ fn bench_gemm(args: GemmArgs) -> Result<(), BenchError> {
     let (secs, reps) = (t.median.as_secs_f64(), t.runs);
     let gflops = 2.0 * (m * n * k) as f64 / secs / 1e9;
     let best_gflops = 2.0 * (m * n * k) as f64 / t.fastest.as_secs_f64() / 1e9;
-    let kernel = gemm::kernel_name(cfg.isa());
+    let kernel = if args.packed { gemm::kernel_name(cfg.isa()) } else { gemm::kernel_name_for(cfg.isa(), m, n) };
     if args.common.json {
         let v = json!({
             "op": "gemm", "m": m, "n": n, "k": k, "transa": args.transa, "transb": args.transb,

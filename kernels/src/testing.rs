@@ -53,9 +53,7 @@ pub fn fuzz_gemm(data: &[u8]) {
     let epi = Epilogue { bias, relu: d.next() & 1 == 1 };
     let cfg = GemmConfig::new(isa, threads).expect("available ISA");
 
-    let view = |data, rows, cols, ld, t: bool| {
-        MatRef::new(data, rows, cols, ld).map(|v| if t { v.t() } else { v })
-    };
+    let view = |data, rows, cols, ld, t: bool| MatRef::new(data, rows, cols, ld).map(|v| if t { v.t() } else { v });
     let (Ok(av), Ok(bv)) = (view(&a, ar, ac, lda, transa), view(&b, br, bc, ldb, transb)) else {
         return; // a clear error for a malformed view is the contract
     };

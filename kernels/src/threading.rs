@@ -79,4 +79,3 @@ pub(crate) fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<(usiz
         .filter(|(lo, hi)| hi > lo)
         .collect()
 }
-

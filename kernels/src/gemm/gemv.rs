@@ -123,7 +123,7 @@ impl<S: Simd> WithSimd for GemvRows<'_, '_, S> {
 /// Rows are contiguous: four dot products at a time share each load of x.
 #[inline(always)]
 fn dot_rows<S: Simd>(s: S, g: &Gemv, x: &[f32], r0: usize, r1: usize) {
-    const ROWS: usize = 4;
+    const ROWS: usize = 8;
     let (len, lanes, rs) = (x.len(), S::LANES, g.mat.row_stride());
     let base = g.mat.as_ptr();
     let body = len - len % lanes;

@@ -74,6 +74,16 @@ pub fn kernel_name(isa: Isa) -> String {
     format!("f32_gemm_{}x{}_{}", b.mr, b.nr, isa.name())
 }
 
+/// Name of the kernel an `m x n` product runs on: the GEMV kernel for a single row or
+/// column, else the GEMM microkernel.
+pub fn kernel_name_for(isa: Isa, m: usize, n: usize) -> String {
+    if m == 1 || n == 1 {
+        format!("f32_gemv_{}", isa.name())
+    } else {
+        kernel_name(isa)
+    }
+}
+
 fn check_shapes(m: usize, k: usize, k_b: usize, n: usize, c: &MatMut, epi: &Epilogue) -> Result<(), KernelError> {
     if k != k_b {
         return Err(KernelError::InnerDimMismatch { m, k, k_b, n });

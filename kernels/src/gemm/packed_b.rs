@@ -65,7 +65,7 @@ impl PackedB {
     /// The panels of rows `pc..pc+kc` and columns `jc..jc+nc` (`jc` a multiple of `nr`).
     pub(crate) fn panels(&self, pc: usize, kc: usize, jc: usize, nc: usize) -> &[f32] {
         let nr = self.blocking.nr;
-        debug_assert!(pc % self.kc == 0 && kc <= self.kc);
+        debug_assert!(pc.is_multiple_of(self.kc) && kc <= self.kc);
         let n_pad = self.n.div_ceil(nr) * nr;
         let start = pc * n_pad + (jc / nr) * kc * nr;
         &self.data.as_slice()[start..start + nc.div_ceil(nr) * nr * kc]
