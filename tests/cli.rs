@@ -1,0 +1,84 @@
+//! The command-line contract: subcommands, `--json` keys, and clear errors for bad input.
+
+use std::process::{Command, Output};
+
+fn simdnn(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_simdnn"));
+    cmd.args(args).env_remove("SIMDNN_ISA").env_remove("SIMDNN_THREADS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("simdnn runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn bench_gemm_json_keys() {
+    let out = simdnn(
+        &["bench", "gemm", "--m", "33", "--n", "17", "--k", "9", "--threads", "2", "--min-ms", "1", "--json"],
+        &[],
+    );
+    let v = json(&out);
+    for key in ["gflops", "median_ms", "isa", "threads"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["threads"], 2);
+    assert!(v["gflops"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_gemm_forced_isa_is_reported() {
+    let out = simdnn(
+        &["bench", "gemm", "--m", "8", "--n", "8", "--k", "8", "--min-ms", "1", "--json"],
+        &[("SIMDNN_ISA", "portable")],
+    );
+    assert_eq!(json(&out)["isa"], "portable");
+    let out = simdnn(
+        &["bench", "gemm", "--m", "8", "--n", "8", "--k", "8", "--min-ms", "1", "--isa", "portable", "--json"],
+        &[],
+    );
+    assert_eq!(json(&out)["isa"], "portable");
+}
+
+#[test]
+fn bench_peak_json_keys() {
+    let v = json(&simdnn(&["bench", "peak", "--threads", "1", "--min-ms", "1", "--json"], &[]));
+    assert!(v["gflops"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["threads"], 1);
+}
+
+#[test]
+fn unknown_isa_is_a_clear_error() {
+    for (args, env) in [
+        (vec!["info"], vec![("SIMDNN_ISA", "avx9")]),
+        (vec!["bench", "peak", "--isa", "avx9", "--min-ms", "1"], vec![]),
+    ] {
+        let out = simdnn(&args, &env);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("unknown instruction set") && err.contains("avx9"), "{err}");
+    }
+}
+
+#[test]
+fn bad_thread_count_is_a_clear_error() {
+    let out = simdnn(&["bench", "gemm", "--m", "4", "--n", "4", "--k", "4", "--threads", "0"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("thread count"));
+    let out = simdnn(&["info"], &[("SIMDNN_THREADS", "many")]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn unsupported_isa_is_a_clear_error() {
+    use simdnn::kernels::Isa;
+    if let Some(missing) = Isa::ALL.into_iter().find(|i| !i.is_supported()) {
+        let out = simdnn(&["bench", "peak", "--isa", missing.name(), "--min-ms", "1"], &[]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("does not support"));
+    }
+}
