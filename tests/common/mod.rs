@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use simdnn::kernels::gemm::GemmConfig;
 use simdnn::kernels::Isa;
 
 /// The paths to test: the one `SIMDNN_ISA` forces (failing loudly if this CPU lacks it), or
@@ -14,6 +15,23 @@ pub fn isas_under_test() -> Vec<Isa> {
         }
         _ => Isa::available(),
     }
+}
+
+/// GEMM configurations to test at `threads`: one per ISA under test, plus the AVX-512
+/// layout emulated on portable instructions when no ISA is forced (so the 12 x 32 tiling is
+/// exercised on CPUs without AVX-512).
+pub fn gemm_configs(threads: usize) -> Vec<GemmConfig> {
+    let mut cfgs: Vec<_> = isas_under_test().into_iter().map(|isa| GemmConfig::new(isa, threads).unwrap()).collect();
+    if std::env::var("SIMDNN_ISA").map_or(true, |v| v.trim().is_empty()) {
+        cfgs.push(GemmConfig::emulated_avx512(threads).unwrap());
+    }
+    cfgs
+}
+
+/// A short name for failure messages.
+pub fn describe(cfg: &GemmConfig) -> String {
+    let b = cfg.blocking();
+    format!("{} {}x{} tile, {} threads", cfg.isa(), b.mr, b.nr, cfg.threads())
 }
 
 /// Deterministic pseudo-random values in [-1, 1) (xorshift; tests need no crate for this).

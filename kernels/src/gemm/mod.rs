@@ -30,6 +30,7 @@ pub use matrix::{MatMut, MatRef};
 pub use packed_b::{blocking, PackedB};
 pub use params::Blocking;
 
+use crate::isa::WithSimd;
 use crate::threading::default_threads;
 use crate::{Isa, KernelError};
 use gemv::{Gemv, GemvOp, VecBias, XPtr};
@@ -40,6 +41,8 @@ use loops::{BSource, CPtr, GemmOp, Problem};
 pub struct GemmConfig {
     isa: Isa,
     threads: usize,
+    /// Run on [`crate::isa::Emulated512`] (tests of the AVX-512 layout; feature `reference`).
+    emulate_avx512: bool,
 }
 
 impl GemmConfig {
@@ -48,7 +51,33 @@ impl GemmConfig {
         if threads == 0 {
             return Err(KernelError::BadThreadCount { given: "0".into() });
         }
-        Ok(GemmConfig { isa: isa.checked()?, threads })
+        Ok(GemmConfig { isa: isa.checked()?, threads, emulate_avx512: false })
+    }
+
+    /// The AVX-512 path's blocking and tile (12 x 32, 16 lanes) on portable instructions,
+    /// for testing that layout on CPUs without AVX-512.
+    #[cfg(feature = "reference")]
+    pub fn emulated_avx512(threads: usize) -> Result<Self, KernelError> {
+        Ok(GemmConfig { emulate_avx512: true, ..GemmConfig::new(Isa::Portable, threads)? })
+    }
+
+    /// The blocking this configuration runs with.
+    pub fn blocking(&self) -> Blocking {
+        #[cfg(feature = "reference")]
+        if self.emulate_avx512 {
+            return Blocking::of::<crate::isa::Emulated512>();
+        }
+        blocking(self.isa)
+    }
+
+    /// Runs `op` on this configuration's vector unit.
+    fn dispatch<Op: WithSimd>(&self, op: Op) -> Op::Output {
+        #[cfg(feature = "reference")]
+        if self.emulate_avx512 {
+            use crate::isa::Simd;
+            return crate::isa::Emulated512::new().vectorize(op);
+        }
+        self.isa.dispatch(op)
     }
     /// `SIMDNN_ISA` (else the best path) and `SIMDNN_THREADS` (else all CPUs).
     pub fn from_env() -> Result<Self, KernelError> {
@@ -61,7 +90,7 @@ impl GemmConfig {
         self.threads
     }
     pub fn with_threads(self, threads: usize) -> Result<Self, KernelError> {
-        GemmConfig::new(self.isa, threads)
+        Ok(GemmConfig { threads: GemmConfig::new(self.isa, threads)?.threads, ..self })
     }
     pub fn with_isa(self, isa: Isa) -> Result<Self, KernelError> {
         GemmConfig::new(isa, self.threads)
@@ -150,11 +179,11 @@ pub fn sgemm(
             relu: epilogue.relu,
             threads: cfg.threads,
         };
-        cfg.isa.dispatch(GemvOp(g));
+        cfg.dispatch(GemvOp(g));
         return Ok(());
     }
     let p = Problem { m, n, k, alpha, beta, a, b: BSource::View(b), c: cp, ldc, epilogue, threads: cfg.threads };
-    cfg.isa.dispatch(GemmOp(p));
+    cfg.dispatch(GemmOp(p));
     Ok(())
 }
 
@@ -168,7 +197,7 @@ pub fn sgemm_packed(
     mut c: MatMut,
     epilogue: Epilogue,
 ) -> Result<(), KernelError> {
-    if b.isa() != cfg.isa {
+    if b.isa() != cfg.isa || cfg.emulate_avx512 {
         return Err(KernelError::PackedIsaMismatch { packed: b.isa().name(), requested: cfg.isa.name() });
     }
     let (m, k, n) = (a.rows(), a.cols(), b.n());
@@ -182,7 +211,7 @@ pub fn sgemm_packed(
     }
     let (ldc, cp) = (c.ld(), CPtr(c.as_mut_ptr()));
     let p = Problem { m, n, k, alpha, beta, a, b: BSource::Packed(b), c: cp, ldc, epilogue, threads: cfg.threads };
-    cfg.isa.dispatch(GemmOp(p));
+    cfg.dispatch(GemmOp(p));
     Ok(())
 }
 

@@ -5,6 +5,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(feature = "reference")]
+mod emulated;
 mod portable;
 mod simd;
 
@@ -12,6 +14,8 @@ mod simd;
 pub use avx2::Avx2;
 #[cfg(target_arch = "x86_64")]
 pub use avx512::Avx512;
+#[cfg(feature = "reference")]
+pub use emulated::Emulated512;
 pub use portable::Portable;
 pub use simd::{Simd, WithSimd};
 
