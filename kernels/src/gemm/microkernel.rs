@@ -29,12 +29,13 @@ pub(crate) struct TileFinish<'a> {
 /// value, since a reference would keep the accumulators in memory.
 ///
 /// # Safety
-/// `a` holds `MR` and `b` holds `NR_VECS * S::LANES` readable values.
+/// `a` holds `MR` readable values `a_rs` apart and `b` holds `NR_VECS * S::LANES`.
 #[inline(always)]
 unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
     s: S,
     mut acc: [[S::V; NR_VECS]; MR],
     a: *const f32,
+    a_rs: usize,
     b: *const f32,
 ) -> [[S::V; NR_VECS]; MR] {
     let mut bv = [s.zero(); NR_VECS];
@@ -44,7 +45,7 @@ unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
     }
     for i in 0..MR {
         // SAFETY: within the packed A micropanel.
-        let av = unsafe { s.broadcast(a.add(i)) };
+        let av = unsafe { s.broadcast(a.add(i * a_rs)) };
         for j in 0..NR_VECS {
             acc[i][j] = s.fma(av, bv[j], acc[i][j]);
         }
@@ -55,7 +56,7 @@ unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
 /// Computes one tile.
 ///
 /// # Safety
-/// `a` holds `kc * MR` packed values; `b` holds `kc` rows of at least `NR` packed values,
+/// `a` holds `MR` packed rows of `kc` values, one after another; `b` holds `kc` rows of at least `NR` packed values,
 /// `b_stride` apart (a narrower kernel may run on the first columns of a wider panel); `c` is valid for rows
 /// `0..m` (`m <= MR`) of `n <= NR` elements, `ldc` apart; `row0 + m` and `col0 + n` are
 /// within the bias, if any.
@@ -76,12 +77,11 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     let lanes = S::LANES;
     let nr = NR_VECS * lanes;
     debug_assert!(b_stride >= nr);
-    // C rows are far apart and leave cache between k blocks: fetch them while the k loop runs.
-    if finish.beta != 0.0 {
-        for i in 0..m {
-            prefetch(c.wrapping_add(i * ldc));
-            prefetch(c.wrapping_add(i * ldc + n - 1));
-        }
+    // C rows are far apart and leave cache between k blocks: fetch them (to read, or to own
+    // for writing) while the k loop runs.
+    for i in 0..m {
+        prefetch(c.wrapping_add(i * ldc));
+        prefetch(c.wrapping_add(i * ldc + n - 1));
     }
     // Constant trip counts only, so the loops unroll fully and `acc` lives in registers
     // (a dynamic index into it would keep it in memory).
@@ -91,19 +91,19 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     for _ in 0..kc / 4 {
         // SAFETY: four k steps remain in both micropanels.
         unsafe {
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a, b);
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(MR), b.add(b_stride));
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2 * MR), b.add(2 * b_stride));
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3 * MR), b.add(3 * b_stride));
-            a = a.add(4 * MR);
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a, kc, b);
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(1), kc, b.add(b_stride));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2), kc, b.add(2 * b_stride));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3), kc, b.add(3 * b_stride));
+            a = a.add(4);
             b = b.add(4 * b_stride);
         }
     }
     for _ in 0..kc % 4 {
         // SAFETY: one k step remains; advancing within (or one past) the micropanels.
         unsafe {
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a, b);
-            a = a.add(MR);
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a, kc, b);
+            a = a.add(1);
             b = b.add(b_stride);
         }
     }

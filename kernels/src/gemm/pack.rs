@@ -1,7 +1,7 @@
 //! Packing of A and B into the contiguous micropanels the microkernel streams through.
 //!
-//! Packed A: for each block of `MR` rows, `kc` steps of `MR` consecutive values (a column of
-//! the tile). Packed B: for each block of `nr` columns, `kc` steps of `nr` consecutive values
+//! Packed A: for each block of `MR` rows, the rows' `kc`-long segments one after another.
+//! Packed B: for each block of `nr` columns, `kc` steps of `nr` consecutive values
 //! (a row of the tile). Rows or columns past the matrix edge are zero, so edge tiles run the
 //! same microkernel and only their store is masked.
 
@@ -9,37 +9,38 @@ use super::matrix::MatRef;
 use crate::isa::prefetch;
 
 /// Packs `a[i0..i0+mc, p0..p0+kc]` (rows and columns given as (start, length)) into `dst`,
-/// at least `mc.div_ceil(MR) * MR * kc` long.
+/// at least `mc.div_ceil(MR) * MR * kc` long: for each block of `MR` rows, the `MR` row
+/// segments of `kc` values one after another (the microkernel broadcasts from each).
 #[inline(always)]
 pub(crate) fn pack_a<const MR: usize>(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), dst: &mut [f32]) {
     let (rs, cs) = (a.row_stride(), a.col_stride());
     let src = a.as_ptr();
     for (blk, panel) in dst.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
         let rows = MR.min(mc - blk * MR);
-        // Rows past the edge read row 0 of the panel again and are zeroed after; this keeps
-        // the copy loop free of branches.
-        let row_ptr: [*const f32; MR] =
-            std::array::from_fn(|i| src.wrapping_add((i0 + blk * MR + i.min(rows - 1)) * rs + p0 * cs));
-        // The next panel's rows, fetched one cache line per 16 steps while this one is
-        // copied: rows of a large A are far apart and each is read only kc values at a time,
-        // too short a stream for the hardware prefetcher to catch.
-        let next_rows = (mc - (blk * MR + rows).min(mc)).min(MR);
-        for (p, out) in panel.chunks_exact_mut(MR).enumerate() {
-            if cs == 1 && p % 16 == 0 {
-                for i in 0..next_rows {
-                    prefetch(src.wrapping_add((i0 + (blk + 1) * MR + i) * rs + p0 + p));
+        let first = i0 + blk * MR;
+        if cs == 1 {
+            // Row-major A: each row segment is a plain copy. The next block's rows are
+            // fetched meanwhile: rows of a large A are far apart and read only kc values at
+            // a time, too short a stream for the hardware prefetcher to catch.
+            let next_rows = (mc - (blk * MR + rows).min(mc)).min(MR);
+            for i in 0..next_rows {
+                for p in (0..kc).step_by(16) {
+                    prefetch(src.wrapping_add((first + MR + i) * rs + p0 + p));
                 }
             }
-            for i in 0..MR {
-                // SAFETY: (row, p0+p) lies inside the validated view for every clamped row.
-                out[i] = unsafe { *row_ptr[i].add(p * cs) };
+            for (i, out) in panel.chunks_exact_mut(kc).take(rows).enumerate() {
+                // SAFETY: (first+i, p0..p0+kc) lies inside the validated view.
+                out.copy_from_slice(unsafe { std::slice::from_raw_parts(src.add((first + i) * rs + p0), kc) });
+            }
+        } else {
+            for (i, out) in panel.chunks_exact_mut(kc).take(rows).enumerate() {
+                for (p, v) in out.iter_mut().enumerate() {
+                    // SAFETY: (first+i, p0+p) lies inside the validated view.
+                    *v = unsafe { *src.add((first + i) * rs + (p0 + p) * cs) };
+                }
             }
         }
-        if rows < MR {
-            for out in panel.chunks_exact_mut(MR) {
-                out[rows..].fill(0.0);
-            }
-        }
+        panel[rows * kc..].fill(0.0);
     }
 }
 
