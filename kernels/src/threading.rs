@@ -1,7 +1,6 @@
 //! Thread counts and the rayon pools that provide them.
 
 use crate::KernelError;
-use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,27 +39,37 @@ pub fn set_default_threads(n: usize) -> Result<(), KernelError> {
     Ok(())
 }
 
-fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+/// The helper threads of a `threads`-way split: `threads - 1` workers, since the calling
+/// thread takes a share itself rather than waiting (one wake-up fewer per call).
+fn helpers(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
     let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = pools.get(&threads) {
         return Some(p.clone());
     }
     let p = Arc::new(
-        rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("simdnn-{i}")).build().ok()?,
+        rayon::ThreadPoolBuilder::new().num_threads(threads - 1).thread_name(|i| format!("simdnn-{i}")).build().ok()?,
     );
     pools.insert(threads, p.clone());
     Some(p)
 }
 
-/// Runs `task(0..n_tasks)` on up to `threads` threads; inline when one thread suffices.
+/// Runs `task(0..n_tasks)` on up to `threads` threads: task 0 on the calling thread, the
+/// others on helpers (callers split work into at most `threads` tasks); inline when one
+/// thread suffices.
 pub(crate) fn for_each_task(threads: usize, n_tasks: usize, task: impl Fn(usize) + Sync + Send) {
     if threads <= 1 || n_tasks <= 1 {
         (0..n_tasks).for_each(task);
         return;
     }
-    match pool(threads) {
-        Some(p) => p.install(|| (0..n_tasks).into_par_iter().for_each(task)),
+    match helpers(threads) {
+        Some(p) => p.in_place_scope(|scope| {
+            let task = &task;
+            for t in 1..n_tasks {
+                scope.spawn(move |_| task(t));
+            }
+            task(0);
+        }),
         // The OS refused the threads: still correct, only slower.
         None => (0..n_tasks).for_each(task),
     }
