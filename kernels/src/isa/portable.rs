@@ -3,7 +3,6 @@
 //! `-C target-cpu=native`).
 
 use super::simd::{Simd, WithSimd};
-use wide::f32x8;
 
 /// Token for the portable path; available on every CPU.
 #[derive(Clone, Copy, Debug)]
@@ -15,75 +14,85 @@ impl Portable {
     }
 }
 
-// SAFETY: uses only baseline instructions of the build target.
-unsafe impl Simd for Portable {
-    type V = f32x8;
-    const LANES: usize = 8;
-    // 4 x 8: eight accumulators, sixteen SSE registers with the split halves.
-    const GEMM_MR: usize = 4;
-    const GEMM_NR_VECS: usize = 1;
+/// Implements [`Simd`] for a token over one of `wide`'s f32 vector types (portable code,
+/// whatever the build's target features allow).
+macro_rules! impl_simd_on_wide {
+    ($token:ty, $v:ident, $lanes:literal, $mr:literal, $nr_vecs:literal) => {
+        // SAFETY: portable instructions of the build target only.
+        unsafe impl Simd for $token {
+            type V = wide::$v;
+            const LANES: usize = $lanes;
+            const GEMM_MR: usize = $mr;
+            const GEMM_NR_VECS: usize = $nr_vecs;
 
-    #[inline(always)]
-    fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
-        op.with_simd(self)
-    }
-    #[inline(always)]
-    fn splat(self, x: f32) -> f32x8 {
-        f32x8::splat(x)
-    }
-    #[inline(always)]
-    unsafe fn load(self, p: *const f32) -> f32x8 {
-        // SAFETY: caller guarantees 8 readable f32; read_unaligned has no alignment need.
-        unsafe { core::ptr::read_unaligned(p as *const f32x8) }
-    }
-    #[inline(always)]
-    unsafe fn load_partial(self, p: *const f32, n: usize) -> f32x8 {
-        let mut tmp = [0.0f32; 8];
-        // SAFETY: caller guarantees n < 8 readable f32.
-        unsafe { core::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), n) };
-        f32x8::from(tmp)
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f32, v: f32x8) {
-        // SAFETY: caller guarantees 8 writable f32.
-        unsafe { core::ptr::write_unaligned(p as *mut f32x8, v) }
-    }
-    #[inline(always)]
-    unsafe fn store_partial(self, p: *mut f32, n: usize, v: f32x8) {
-        let tmp = v.to_array();
-        // SAFETY: caller guarantees n < 8 writable f32.
-        unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n) };
-    }
-    #[inline(always)]
-    fn add(self, a: f32x8, b: f32x8) -> f32x8 {
-        a + b
-    }
-    #[inline(always)]
-    fn sub(self, a: f32x8, b: f32x8) -> f32x8 {
-        a - b
-    }
-    #[inline(always)]
-    fn mul(self, a: f32x8, b: f32x8) -> f32x8 {
-        a * b
-    }
-    #[inline(always)]
-    fn fma(self, a: f32x8, b: f32x8, c: f32x8) -> f32x8 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn max(self, a: f32x8, b: f32x8) -> f32x8 {
-        a.fast_max(b)
-    }
-    #[inline(always)]
-    fn min(self, a: f32x8, b: f32x8) -> f32x8 {
-        a.fast_min(b)
-    }
-    #[inline(always)]
-    fn hsum(self, v: f32x8) -> f32 {
-        v.reduce_add()
-    }
-    #[inline(always)]
-    fn hmax(self, v: f32x8) -> f32 {
-        v.to_array().into_iter().fold(f32::NEG_INFINITY, f32::max)
-    }
+            #[inline(always)]
+            fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
+                op.with_simd(self)
+            }
+            #[inline(always)]
+            fn splat(self, x: f32) -> wide::$v {
+                wide::$v::splat(x)
+            }
+            #[inline(always)]
+            unsafe fn load(self, p: *const f32) -> wide::$v {
+                // SAFETY: caller guarantees LANES readable f32; no alignment needed.
+                unsafe { wide::$v::from(core::ptr::read_unaligned(p as *const [f32; $lanes])) }
+            }
+            #[inline(always)]
+            unsafe fn load_partial(self, p: *const f32, n: usize) -> wide::$v {
+                let mut tmp = [0.0f32; $lanes];
+                // SAFETY: caller guarantees n < LANES readable f32.
+                unsafe { core::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), n) };
+                wide::$v::from(tmp)
+            }
+            #[inline(always)]
+            unsafe fn store(self, p: *mut f32, v: wide::$v) {
+                // SAFETY: caller guarantees LANES writable f32; no alignment needed.
+                unsafe { core::ptr::write_unaligned(p as *mut [f32; $lanes], v.to_array()) }
+            }
+            #[inline(always)]
+            unsafe fn store_partial(self, p: *mut f32, n: usize, v: wide::$v) {
+                let tmp = v.to_array();
+                // SAFETY: caller guarantees n < LANES writable f32.
+                unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n) };
+            }
+            #[inline(always)]
+            fn add(self, a: wide::$v, b: wide::$v) -> wide::$v {
+                a + b
+            }
+            #[inline(always)]
+            fn sub(self, a: wide::$v, b: wide::$v) -> wide::$v {
+                a - b
+            }
+            #[inline(always)]
+            fn mul(self, a: wide::$v, b: wide::$v) -> wide::$v {
+                a * b
+            }
+            #[inline(always)]
+            fn fma(self, a: wide::$v, b: wide::$v, c: wide::$v) -> wide::$v {
+                a.mul_add(b, c)
+            }
+            #[inline(always)]
+            fn max(self, a: wide::$v, b: wide::$v) -> wide::$v {
+                a.fast_max(b)
+            }
+            #[inline(always)]
+            fn min(self, a: wide::$v, b: wide::$v) -> wide::$v {
+                a.fast_min(b)
+            }
+            #[inline(always)]
+            fn hsum(self, v: wide::$v) -> f32 {
+                v.to_array().iter().sum()
+            }
+            #[inline(always)]
+            fn hmax(self, v: wide::$v) -> f32 {
+                v.to_array().into_iter().fold(f32::NEG_INFINITY, f32::max)
+            }
+        }
+    };
 }
+#[cfg(feature = "reference")]
+pub(crate) use impl_simd_on_wide;
+
+// 4 x 8: eight accumulators, sixteen SSE registers with the split halves.
+impl_simd_on_wide!(Portable, f32x8, 8, 4, 1);
