@@ -101,3 +101,26 @@ impl Drop for Scratch {
         let _ = SLOTS.try_with(|s| s[slot].set(Some(buf)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_aligned_and_reused() {
+        let mut b = AlignedBuf::zeroed(10);
+        assert_eq!(b.as_slice().as_ptr() as usize % 64, 0);
+        b.resize(5);
+        assert_eq!(b.as_slice().len(), 5);
+        let first = {
+            let s = Scratch::take(Slot::PackA, 1000);
+            assert_eq!(s.as_ptr() as usize % 64, 0);
+            s.as_ptr()
+        };
+        let again = Scratch::take(Slot::PackA, 500);
+        assert_eq!(again.as_ptr(), first, "the thread's buffer is reused");
+        // A nested take of a slot in use gets a buffer of its own.
+        let nested = Scratch::take(Slot::PackA, 500);
+        assert_ne!(nested.as_ptr(), again.as_ptr());
+    }
+}

@@ -88,3 +88,47 @@ pub(crate) fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<(usiz
         .filter(|(lo, hi)| hi > lo)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_aligned_covers_exactly_once() {
+        for len in [0, 1, 5, 6, 7, 97, 256, 1000] {
+            for parts in 1..5 {
+                for align in [1, 6, 16] {
+                    let r = split_aligned(len, parts, align);
+                    assert!(r.len() <= parts);
+                    let mut next = 0;
+                    for &(lo, hi) in &r {
+                        assert_eq!(lo, next, "{len} {parts} {align}: {r:?}");
+                        assert!(lo % align == 0 && hi > lo);
+                        next = hi;
+                    }
+                    assert_eq!(next, len, "{len} {parts} {align}: {r:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn thread_counts_parse() {
+        assert_eq!(parse_threads(" 3 "), Ok(3));
+        for bad in ["0", "-1", "two", ""] {
+            assert!(matches!(parse_threads(bad), Err(KernelError::BadThreadCount { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_task_runs_once() {
+        use std::sync::atomic::AtomicUsize;
+        for threads in 1..4 {
+            let hits: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
+            for_each_task(threads, threads, |t| {
+                hits[t].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+    }
+}

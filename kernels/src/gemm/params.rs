@@ -48,3 +48,28 @@ impl Blocking {
         k.div_ceil(blocks).max(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::Portable;
+
+    #[test]
+    fn k_blocks_are_even_and_within_kc() {
+        let b = Blocking::of::<Portable>();
+        for k in [1, 2, b.kc - 1, b.kc, b.kc + 1, 576, 1000, 4608, 9216] {
+            let kc = b.kc_for(k);
+            assert!(kc >= 1 && kc <= b.kc, "k={k} kc={kc}");
+            assert_eq!(k.div_ceil(kc), k.div_ceil(b.kc), "k={k}: no more blocks than needed");
+        }
+        assert_eq!(Blocking { kc: 320, ..b }.kc_for(576), 288);
+    }
+
+    #[test]
+    fn blocks_are_multiples_of_the_tile() {
+        let b = Blocking::of::<Portable>();
+        assert_eq!(b.mc % b.mr, 0);
+        assert_eq!(b.nc % b.nr, 0);
+        assert_eq!(b.nc_l2 % b.nr, 0);
+    }
+}

@@ -151,3 +151,24 @@ impl FromStr for Isa {
             .ok_or_else(|| KernelError::UnknownIsa { given: s.to_string() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for isa in Isa::ALL {
+            assert_eq!(isa.name().parse::<Isa>(), Ok(isa));
+            assert_eq!(isa.to_string(), isa.name());
+        }
+        assert_eq!(" AVX2 ".parse::<Isa>(), Ok(Isa::Avx2));
+        assert!(matches!("sse9".parse::<Isa>(), Err(KernelError::UnknownIsa { .. })));
+    }
+
+    #[test]
+    fn portable_is_always_available_and_best_is_supported() {
+        assert!(Isa::available().contains(&Isa::Portable));
+        assert!(Isa::best().is_supported());
+    }
+}
