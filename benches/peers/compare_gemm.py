@@ -44,11 +44,19 @@ def main():
     args = p.parse_args()
 
     _, ob = gemm_numpy.blas_info()
-    print(f"OpenBLAS {ob.get('version')} core={ob.get('architecture')}, numpy {np.__version__}\n")
-    print("| M×N×K | threads | simdnn GFLOP/s | OpenBLAS GFLOP/s | ratio | simdnn ISA |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"OpenBLAS {ob.get('version')} core={ob.get('architecture')}, numpy {np.__version__}")
+    threads = [int(x) for x in args.threads.split(",") if x]
+    peak = {}
+    for t in threads:
+        out = subprocess.run([args.binary, "bench", "peak", "--threads", str(t), "--json"],
+                             check=True, capture_output=True, text=True).stdout
+        peak[t] = json.loads(out)["gflops"]
+        print(f"simdnn FMA peak, {t} thread(s): {peak[t]:.1f} GFLOP/s")
+    print()
+    print("| M×N×K | threads | simdnn GFLOP/s | % of peak | OpenBLAS GFLOP/s | ratio | simdnn ISA |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     rng = np.random.default_rng(0)
-    for t in [int(x) for x in args.threads.split(",") if x]:
+    for t in threads:
         for m, n, k in args.shapes:
             ours, peer, isa = [], [], "?"
             for _ in range(args.rounds):
@@ -59,8 +67,8 @@ def main():
                     peer.append(gemm_numpy.time_gemm(m, n, k, args.min_ms, rng))
             flop = 2.0 * m * n * k
             g_ours, g_peer = flop / statistics.median(ours) / 1e9, flop / statistics.median(peer) / 1e9
-            print(f"| {m}×{n}×{k} | {t} | {g_ours:.1f} | {g_peer:.1f} | {g_ours / g_peer:.2f} | {isa} |",
-                  flush=True)
+            print(f"| {m}×{n}×{k} | {t} | {g_ours:.1f} | {100 * g_ours / peak[t]:.0f}% | {g_peer:.1f} "
+                  f"| {g_ours / g_peer:.2f} | {isa} |", flush=True)
 
 
 if __name__ == "__main__":
