@@ -108,6 +108,29 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
         }
     }
 
+    // The common case, a full tile with a plain epilogue (every k block but the last, and
+    // plain GEMMs): stored straight from registers, every index constant.
+    if m == MR && n == nr && finish.alpha == 1.0 && matches!(finish.epilogue.bias, Bias::None) && !finish.epilogue.relu
+    {
+        for i in 0..MR {
+            for j in 0..NR_VECS {
+                // SAFETY: the full tile lies inside C.
+                unsafe {
+                    let p = c.add(i * ldc + j * lanes);
+                    let v = if finish.beta == 0.0 {
+                        acc[i][j]
+                    } else if finish.beta == 1.0 {
+                        s.add(acc[i][j], s.load(p))
+                    } else {
+                        s.fma(s.load(p), s.splat(finish.beta), acc[i][j])
+                    };
+                    s.store(p, v);
+                }
+            }
+        }
+        return;
+    }
+
     // Spill the accumulators to a stack tile with constant indices (these loops unroll),
     // so the finishing loop below may index dynamically without pinning `acc` to memory
     // during the k loop.
