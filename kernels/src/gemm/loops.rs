@@ -46,6 +46,9 @@ pub(crate) struct Problem<'a> {
     pub threads: usize,
 }
 
+/// At most this many column panels per thread read A in place instead of packing it.
+const DIRECT_A_MAX_PANELS: usize = 8;
+
 /// Below this many multiply-adds a second thread costs more than it saves.
 const MIN_MACS_PER_THREAD: usize = 64 * 64 * 64;
 
@@ -114,9 +117,16 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
         // once per jc step.
         let single_block = rows.1 - rows.0 <= blk.mc;
         let nc_step = if single_block { blk.nc_l2 } else { blk.nc };
+        // With few column panels, each A micropanel is used only a few times and copying it
+        // costs more than it saves: row-major A is then read in place (the microkernel
+        // broadcasts from MR row segments, which is what packing would copy them into), and
+        // only a last, partial panel of rows is packed, to pad it with zeros. With many
+        // panels the contiguous copy wins (rows of A a page apart alias in L1 and the TLB).
+        let direct_a = p.a.col_stride() == 1 && cols.1 - cols.0 <= DIRECT_A_MAX_PANELS * nr;
         let m_pad = (rows.1 - rows.0).min(blk.mc).div_ceil(MR) * MR;
-        let mut a_packed = Scratch::take(Slot::PackA, m_pad * if single_block { p.k } else { kc_step });
-        if single_block {
+        let a_len = if direct_a { MR * kc_step } else { m_pad * if single_block { p.k } else { kc_step } };
+        let mut a_packed = Scratch::take(Slot::PackA, a_len);
+        if single_block && !direct_a {
             for pc in (0..p.k).step_by(kc_step) {
                 let kc = kc_step.min(p.k - pc);
                 pack_a::<MR>(&p.a, (rows.0, rows.1 - rows.0), (pc, kc), &mut a_packed[pc * m_pad..]);
@@ -141,7 +151,13 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
                 }
                 for ic in (rows.0..rows.1).step_by(blk.mc) {
                     let mc = blk.mc.min(rows.1 - ic);
-                    let a_block = if single_block {
+                    let full_rows = mc - mc % MR;
+                    let a_block = if direct_a {
+                        if full_rows < mc {
+                            pack_a::<MR>(&p.a, (ic + full_rows, mc - full_rows), (pc, kc), &mut a_packed);
+                        }
+                        &a_packed[..]
+                    } else if single_block {
                         &a_packed[pc * m_pad..]
                     } else {
                         pack_a::<MR>(&p.a, (ic, mc), (pc, kc), &mut a_packed);
@@ -156,7 +172,15 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
                         };
                         for ir in (0..mc).step_by(MR) {
                             let m_tile = MR.min(mc - ir);
-                            let a = a_block[(ir / MR) * kc * MR..].as_ptr();
+                            let a = if !direct_a {
+                                (a_block[(ir / MR) * kc * MR..].as_ptr(), kc)
+                            } else if ir < full_rows {
+                                let rs = p.a.row_stride();
+                                // SAFETY: rows ic+ir..ic+ir+MR, columns pc..pc+kc lie in the view.
+                                (unsafe { p.a.as_ptr().add((ic + ir) * rs + pc) }, rs)
+                            } else {
+                                (a_block.as_ptr(), kc)
+                            };
                             let (row, col) = (ic + ir, jr);
                             // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
                             // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.

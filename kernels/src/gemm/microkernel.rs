@@ -56,7 +56,7 @@ unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
 /// Computes one tile.
 ///
 /// # Safety
-/// `a` holds `MR` packed rows of `kc` values, one after another; `b` holds `kc` rows of at least `NR` packed values,
+/// `a` holds `MR` rows of `kc` values, `a_rs` apart (packed, or A in place); `b` holds `kc` rows of at least `NR` packed values,
 /// `b_stride` apart (a narrower kernel may run on the first columns of a wider panel); `c` is valid for rows
 /// `0..m` (`m <= MR`) of `n <= NR` elements, `ldc` apart; `row0 + m` and `col0 + n` are
 /// within the bias, if any.
@@ -65,7 +65,7 @@ unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
 pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     s: S,
     kc: usize,
-    a: *const f32,
+    (a, a_rs): (*const f32, usize),
     b: *const f32,
     b_stride: usize,
     c: *mut f32,
@@ -91,10 +91,10 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     for _ in 0..kc / 4 {
         // SAFETY: four k steps remain in both micropanels.
         unsafe {
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a, kc, b);
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(1), kc, b.add(b_stride));
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2), kc, b.add(2 * b_stride));
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3), kc, b.add(3 * b_stride));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a, a_rs, b);
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(1), a_rs, b.add(b_stride));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2), a_rs, b.add(2 * b_stride));
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3), a_rs, b.add(3 * b_stride));
             a = a.add(4);
             b = b.add(4 * b_stride);
         }
@@ -102,7 +102,7 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     for _ in 0..kc % 4 {
         // SAFETY: one k step remains; advancing within (or one past) the micropanels.
         unsafe {
-            acc = k_step::<S, MR, NR_VECS>(s, acc, a, kc, b);
+            acc = k_step::<S, MR, NR_VECS>(s, acc, a, a_rs, b);
             a = a.add(1);
             b = b.add(b_stride);
         }
