@@ -13,6 +13,7 @@ pub mod gemm;
 pub mod isa;
 pub mod peak;
 mod scratch;
+mod team;
 pub mod threading;
 
 #[cfg(feature = "reference")]

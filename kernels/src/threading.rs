@@ -1,5 +1,6 @@
-//! Thread counts and the rayon pools that provide them.
+//! Thread counts, and splitting a call's work across them.
 
+use crate::team::Team;
 use crate::KernelError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,37 +40,33 @@ pub fn set_default_threads(n: usize) -> Result<(), KernelError> {
     Ok(())
 }
 
-/// The helper threads of a `threads`-way split: `threads - 1` workers, since the calling
-/// thread takes a share itself rather than waiting (one wake-up fewer per call).
-fn helpers(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = pools.get(&threads) {
-        return Some(p.clone());
+/// The helper team of a `threads`-way split: `threads - 1` helpers, since the calling
+/// thread takes a share itself.
+fn team(threads: usize) -> Option<Arc<Team>> {
+    static TEAMS: OnceLock<Mutex<HashMap<usize, Arc<Team>>>> = OnceLock::new();
+    let mut teams = TEAMS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = teams.get(&threads) {
+        return Some(t.clone());
     }
-    let p = Arc::new(
-        rayon::ThreadPoolBuilder::new().num_threads(threads - 1).thread_name(|i| format!("simdnn-{i}")).build().ok()?,
-    );
-    pools.insert(threads, p.clone());
-    Some(p)
+    let t = Arc::new(Team::new(threads - 1)?);
+    teams.insert(threads, t.clone());
+    Some(t)
 }
 
 /// Runs `task(0..n_tasks)` on up to `threads` threads: task 0 on the calling thread, the
-/// others on helpers (callers split work into at most `threads` tasks); inline when one
-/// thread suffices.
+/// others on helpers; inline when one thread suffices. Callers split work into at most
+/// `threads` tasks; any beyond that run on the calling thread too.
 pub(crate) fn for_each_task(threads: usize, n_tasks: usize, task: impl Fn(usize) + Sync + Send) {
     if threads <= 1 || n_tasks <= 1 {
         (0..n_tasks).for_each(task);
         return;
     }
-    match helpers(threads) {
-        Some(p) => p.in_place_scope(|scope| {
-            let task = &task;
-            for t in 1..n_tasks {
-                scope.spawn(move |_| task(t));
-            }
-            task(0);
-        }),
+    match team(threads) {
+        Some(t) => {
+            let shared = n_tasks.min(threads);
+            t.run(shared, &task);
+            (shared..n_tasks).for_each(&task);
+        }
         // The OS refused the threads: still correct, only slower.
         None => (0..n_tasks).for_each(task),
     }

@@ -50,7 +50,7 @@ pub(crate) struct Problem<'a> {
 const DIRECT_A_MAX_PANELS: usize = 8;
 
 /// Below this many multiply-adds a second thread costs more than it saves.
-const MIN_MACS_PER_THREAD: usize = 64 * 64 * 64;
+const MIN_MACS_PER_THREAD: usize = 32 * 32 * 32;
 
 /// Chooses how many ways to split M and N (`pm * pn = threads`) so that the largest task,
 /// counted in padded tiles, is smallest; ties go to splitting M (the tasks then share B).
