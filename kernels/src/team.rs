@@ -88,7 +88,7 @@ impl Team {
         let mut spins = 0u32;
         while sh.pending.load(SeqCst) != 0 {
             spins = spins.wrapping_add(1);
-            if spins % 4096 == 0 {
+            if spins.is_multiple_of(4096) {
                 std::thread::yield_now(); // a helper may have been descheduled
             } else {
                 std::hint::spin_loop();
@@ -131,7 +131,7 @@ fn wait_for_epoch(sh: &Shared, seen: u64) -> u64 {
             return e;
         }
         spins = spins.wrapping_add(1);
-        if spins % 1024 == 0 && start.elapsed() > SPIN {
+        if spins.is_multiple_of(1024) && start.elapsed() > SPIN {
             break;
         }
         std::hint::spin_loop();
