@@ -156,7 +156,7 @@ fn bench_peak(args: CommonArgs) -> Result<(), BenchError> {
     let min = Duration::from_millis(args.min_ms);
     let mut sink = 0.0;
     let t = time_runs(min, || {
-        sink += peak::fma_chains(cfg.isa(), cfg.threads(), iters);
+        sink += peak::fma_chains(cfg.isa(), cfg.threads(), iters)?;
         Ok(())
     })?;
     std::hint::black_box(sink);

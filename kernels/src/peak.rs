@@ -2,6 +2,7 @@
 //! efficiency is quoted against.
 
 use crate::isa::{Isa, Simd, WithSimd};
+use crate::KernelError;
 use crate::threading::for_each_task;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -45,12 +46,14 @@ pub fn flops_per_thread(isa: Isa, iters: usize) -> f64 {
 }
 
 /// Runs `iters` rounds of independent FMA chains on each of `threads` threads at once and
-/// returns a checksum (so the work cannot be optimised away).
-pub fn fma_chains(isa: Isa, threads: usize, iters: usize) -> f32 {
+/// returns a checksum (so the work cannot be optimised away); an error if this CPU lacks
+/// `isa`.
+pub fn fma_chains(isa: Isa, threads: usize, iters: usize) -> Result<f32, KernelError> {
+    let isa = isa.checked()?;
     let sum = AtomicU32::new(0);
     for_each_task(threads, threads, |_| {
         let v = isa.dispatch(Chains { iters });
         sum.fetch_add(v.to_bits() & 1, Ordering::Relaxed);
     });
-    sum.into_inner() as f32
+    Ok(sum.into_inner() as f32)
 }

@@ -4,7 +4,7 @@
 use super::matrix::MatRef;
 use super::pack::pack_b_dyn;
 use super::params::Blocking;
-use crate::isa::{Isa, Simd, WithSimd};
+use crate::isa::Isa;
 use crate::scratch::AlignedBuf;
 use crate::KernelError;
 
@@ -20,17 +20,17 @@ pub struct PackedB {
     data: AlignedBuf,
 }
 
-struct BlockingOf;
-impl WithSimd for BlockingOf {
-    type Output = Blocking;
-    fn with_simd<S: Simd>(self, _: S) -> Blocking {
-        Blocking::of::<S>()
-    }
-}
-
-/// The GEMM blocking used on `isa`.
+/// The GEMM blocking used on `isa` (whether or not this CPU has it).
 pub fn blocking(isa: Isa) -> Blocking {
-    isa.dispatch(BlockingOf)
+    match isa {
+        Isa::Portable => Blocking::of::<crate::isa::Portable>(),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Blocking::of::<crate::isa::Avx2>(),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Blocking::of::<crate::isa::Avx512>(),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => Blocking::of::<crate::isa::Portable>(),
+    }
 }
 
 impl PackedB {
