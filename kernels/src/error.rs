@@ -24,4 +24,12 @@ pub enum KernelError {
     BiasLength { what: &'static str, expected: usize, got: usize },
     #[error("B was packed for the {packed} path, but this call runs on {requested}")]
     PackedIsaMismatch { packed: &'static str, requested: &'static str },
+    #[error("{what} must be at least 1")]
+    ZeroSize { what: &'static str },
+    #[error("{what} = {channels} is not divisible by groups = {groups}")]
+    GroupsMismatch { what: &'static str, channels: usize, groups: usize },
+    #[error("the {axis} of the kernel ({kernel}, dilation {dilation}) exceeds the padded input ({input} + 2 x {pad}): the output would be empty")]
+    KernelLargerThanInput { axis: &'static str, input: usize, pad: usize, kernel: usize, dilation: usize },
+    #[error("{what} has {got} elements, the geometry needs {expected}")]
+    TensorLength { what: &'static str, expected: usize, got: usize },
 }

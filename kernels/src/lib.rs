@@ -8,6 +8,7 @@
 //! The safe API validates every shape, stride and length and returns [`KernelError`] rather
 //! than panicking; `unsafe` code stays inside the kernels.
 
+pub mod conv;
 mod error;
 pub mod gemm;
 pub mod isa;

@@ -2,8 +2,8 @@
 //! efficiency is quoted against.
 
 use crate::isa::{Isa, Simd, WithSimd};
-use crate::KernelError;
 use crate::threading::for_each_task;
+use crate::KernelError;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 struct Chains {

@@ -53,10 +53,11 @@ pub(crate) enum Slot {
     PackA,
     PackB,
     Gemv,
+    Im2col,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 3] = const { [Cell::new(None), Cell::new(None), Cell::new(None)] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 4] = const { [const { Cell::new(None) }; 4] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

@@ -1,4 +1,5 @@
 //! Naive reference implementations: the oracles the optimised kernels are tested against.
 //! They accumulate in f64 and favour obviousness over speed.
 
+pub mod conv;
 pub mod gemm;

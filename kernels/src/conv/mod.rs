@@ -1,0 +1,185 @@
+//! 2-D convolution: forward for inference and training, and the three backward passes.
+//!
+//! Tensors are NCHW f32 slices (PyTorch's layout); [`Conv2dGeom`] gives every shape. Each
+//! image and group is one GEMM on the blocked SGEMM, `y_g = W_g * col(x_g)`, with bias and
+//! ReLU fused into its epilogue; a 1x1 stride-1 unpadded convolution multiplies the input
+//! planes directly, with no im2col.
+//!
+//! The course's example, a 5x5 binary image and a 3x3 filter, gives its 3x3 feature map:
+//!
+//! ```
+//! use simdnn_kernels::conv::{conv2d_forward, Conv2dGeom, ConvAlgo};
+//! use simdnn_kernels::gemm::GemmConfig;
+//! let x = [1., 1., 1., 0., 0., 0., 1., 1., 1., 0., 0., 0., 1., 1., 1., 0., 0., 1., 1., 0., 0., 1., 1., 0., 0.];
+//! let w = [1., 0., 1., 0., 1., 0., 1., 0., 1.];
+//! let mut y = [0.0; 9];
+//! let geom = Conv2dGeom::new(1, 1, (5, 5), 1, (3, 3));
+//! conv2d_forward(&GemmConfig::from_env()?, &geom, ConvAlgo::Auto, &x, &w, None, false, &mut y)?;
+//! assert_eq!(y, [4., 3., 4., 2., 4., 3., 2., 3., 4.]);
+//! # Ok::<(), simdnn_kernels::KernelError>(())
+//! ```
+
+mod geometry;
+mod im2col;
+
+pub use geometry::Conv2dGeom;
+
+use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};
+use crate::scratch::{Scratch, Slot};
+use crate::KernelError;
+use im2col::{col2im, im2col};
+
+/// Which algorithm computes a convolution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvAlgo {
+    /// The fastest implemented algorithm for the shape.
+    #[default]
+    Auto,
+    /// im2col + blocked SGEMM (no im2col for 1x1 stride-1 unpadded convolutions).
+    Im2colGemm,
+}
+
+impl ConvAlgo {
+    /// The algorithm `Auto` resolves to for `geom`: im2col + GEMM is the only one so far.
+    pub fn resolve(self, _geom: &Conv2dGeom) -> ConvAlgo {
+        ConvAlgo::Im2colGemm
+    }
+}
+
+/// Per-group sizes: (input channels, output channels, col rows = C_g R S, output pixels).
+fn group_dims(g: &Conv2dGeom) -> (usize, usize, usize, usize) {
+    let cg = g.in_channels / g.groups;
+    (cg, g.out_channels / g.groups, cg * g.kernel_h * g.kernel_w, g.out_h() * g.out_w())
+}
+
+/// `y <- relu?(conv(x, w) + bias)`.
+///
+/// Shapes: `x: [batch, in_channels, in_h, in_w]`, `w: [out_channels, in_channels / groups,
+/// kernel_h, kernel_w]`, `bias: [out_channels]`, `y: [batch, out_channels, out_h, out_w]`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    algo: ConvAlgo,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    g.validate()?;
+    Conv2dGeom::check_len("x", g.input_len(), x.len())?;
+    Conv2dGeom::check_len("w", g.weight_len(), w.len())?;
+    Conv2dGeom::check_len("y", g.output_len(), y.len())?;
+    if let Some(b) = bias {
+        Conv2dGeom::check_len("bias", g.out_channels, b.len())?;
+    }
+    match algo.resolve(g) {
+        // `resolve` never returns Auto; im2col + GEMM is the one algorithm so far.
+        ConvAlgo::Auto | ConvAlgo::Im2colGemm => {}
+    }
+    let (cg, kg, crs, pixels) = group_dims(g);
+    let plane = g.in_h * g.in_w;
+    let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
+    for b in 0..g.batch {
+        for grp in 0..g.groups {
+            let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
+            let cols = if g.is_pointwise() {
+                MatRef::new(x_bg, cg, pixels, pixels)?
+            } else {
+                im2col(g, cg, x_bg, &mut col);
+                MatRef::new(&col, crs, pixels, pixels)?
+            };
+            let w_g = MatRef::new(&w[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
+            let y_bg = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
+            let bias = bias.map_or(Bias::None, |v| Bias::PerRow(&v[grp * kg..(grp + 1) * kg]));
+            sgemm(cfg, 1.0, w_g, cols, 0.0, MatMut::new(y_bg, kg, pixels, pixels)?, Epilogue { bias, relu })?;
+        }
+    }
+    Ok(())
+}
+
+/// `dx <- d(loss)/dx` given `dy = d(loss)/dy`: for each image and group,
+/// `dcol = W_g^T * dy_g`, scattered back by col2im. `dx` is overwritten.
+pub fn conv2d_backward_input(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    w: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+) -> Result<(), KernelError> {
+    g.validate()?;
+    Conv2dGeom::check_len("w", g.weight_len(), w.len())?;
+    Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
+    Conv2dGeom::check_len("dx", g.input_len(), dx.len())?;
+    let (cg, kg, crs, pixels) = group_dims(g);
+    let plane = g.in_h * g.in_w;
+    let mut dcol = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
+    if !g.is_pointwise() {
+        dx.fill(0.0);
+    }
+    for b in 0..g.batch {
+        for grp in 0..g.groups {
+            let w_gt = MatRef::new(&w[grp * kg * crs..][..kg * crs], kg, crs, crs)?.t();
+            let dy_bg =
+                MatRef::new(&dy[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels], kg, pixels, pixels)?;
+            let dx_bg = &mut dx[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
+            if g.is_pointwise() {
+                sgemm(cfg, 1.0, w_gt, dy_bg, 0.0, MatMut::new(dx_bg, cg, pixels, pixels)?, Epilogue::NONE)?;
+            } else {
+                sgemm(cfg, 1.0, w_gt, dy_bg, 0.0, MatMut::new(&mut dcol, crs, pixels, pixels)?, Epilogue::NONE)?;
+                col2im(g, cg, &dcol, dx_bg);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `dw <- d(loss)/dw = sum over images of dy_g * col(x_g)^T`. `dw` is overwritten.
+pub fn conv2d_backward_weight(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) -> Result<(), KernelError> {
+    g.validate()?;
+    Conv2dGeom::check_len("x", g.input_len(), x.len())?;
+    Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
+    Conv2dGeom::check_len("dw", g.weight_len(), dw.len())?;
+    let (cg, kg, crs, pixels) = group_dims(g);
+    let plane = g.in_h * g.in_w;
+    let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
+    for b in 0..g.batch {
+        for grp in 0..g.groups {
+            let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
+            let cols = if g.is_pointwise() {
+                MatRef::new(x_bg, cg, pixels, pixels)?
+            } else {
+                im2col(g, cg, x_bg, &mut col);
+                MatRef::new(&col, crs, pixels, pixels)?
+            };
+            let dy_bg =
+                MatRef::new(&dy[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels], kg, pixels, pixels)?;
+            let dw_g = MatMut::new(&mut dw[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
+            let beta = if b == 0 { 0.0 } else { 1.0 };
+            sgemm(cfg, 1.0, dy_bg, cols.t(), beta, dw_g, Epilogue::NONE)?;
+        }
+    }
+    Ok(())
+}
+
+/// `db[k] <- sum over images and pixels of dy[.., k, ..]`. `db` is overwritten.
+pub fn conv2d_backward_bias(g: &Conv2dGeom, dy: &[f32], db: &mut [f32]) -> Result<(), KernelError> {
+    g.validate()?;
+    Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
+    Conv2dGeom::check_len("db", g.out_channels, db.len())?;
+    let pixels = g.out_h() * g.out_w();
+    db.fill(0.0);
+    for image in dy.chunks_exact(g.out_channels * pixels) {
+        for (d, plane) in db.iter_mut().zip(image.chunks_exact(pixels)) {
+            *d += plane.iter().sum::<f32>();
+        }
+    }
+    Ok(())
+}

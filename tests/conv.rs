@@ -1,0 +1,191 @@
+//! Convolution on every ISA path against the naive reference (forward and the three
+//! backward passes) on random geometries, the reference's backward against finite
+//! differences, and every bad-input error.
+
+mod common;
+
+use common::{describe, gemm_configs, random_vec};
+use proptest::prelude::*;
+use simdnn::kernels::conv::{self, Conv2dGeom, ConvAlgo};
+use simdnn::kernels::{reference, KernelError};
+
+/// `|got - want| <= tol * (scale + 1)` elementwise, with a message naming the first miss.
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32, scale: f32) -> Result<(), String> {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let close = (g - w).abs() <= tol * (scale + 1.0);
+        if !close {
+            return Err(format!("{what}[{i}] = {g}, reference {w}"));
+        }
+    }
+    Ok(())
+}
+
+fn geom() -> impl Strategy<Value = Conv2dGeom> {
+    (
+        (1usize..=3, 1usize..=3, 1usize..=4, 1usize..=4),
+        (1usize..=12, 1usize..=12),
+        (1usize..=5, 1usize..=5),
+        (1usize..=3, 1usize..=3, 0usize..=3, 0usize..=3, 1usize..=2, 1usize..=2),
+    )
+        .prop_map(|((batch, groups, cg, kg), (h, w), (r, s), (sh, sw, ph, pw, dh, dw))| {
+            Conv2dGeom::new(batch, groups * cg, (h, w), groups * kg, (r, s))
+                .stride(sh, sw)
+                .pad(ph, pw)
+                .dilation(dh, dw)
+                .groups(groups)
+        })
+        .prop_filter("a kernel that fits the padded input", |g| g.validate().is_ok())
+}
+
+/// Runs the fast and reference passes on `g` for every configuration under test.
+fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> Result<(), String> {
+    let x = random_vec(g.input_len(), seed);
+    let w = random_vec(g.weight_len(), seed + 1);
+    let bias = random_vec(g.out_channels, seed + 2);
+    let dy = random_vec(g.output_len(), seed + 3);
+    let bias = with_bias.then_some(&bias[..]);
+    // Sums of up to C_g R S products of values in [-1, 1), and of up to batch * pixels.
+    let taps = (g.in_channels / g.groups * g.kernel_h * g.kernel_w) as f32;
+    let reach = (g.batch * g.out_h() * g.out_w()) as f32;
+    let tol = 4.0 * f32::EPSILON;
+    for cfg in gemm_configs(2) {
+        let who = |pass: &str| format!("{} {pass} {g:?}", describe(&cfg));
+        let mut y = vec![f32::NAN; g.output_len()];
+        let mut want = vec![0.0; g.output_len()];
+        conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut y).map_err(|e| e.to_string())?;
+        reference::conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut want).unwrap();
+        assert_close(&who("forward"), &y, &want, tol * taps, taps)?;
+
+        let mut dx = vec![f32::NAN; g.input_len()];
+        let mut want = vec![0.0; g.input_len()];
+        conv::conv2d_backward_input(&cfg, g, &w, &dy, &mut dx).map_err(|e| e.to_string())?;
+        reference::conv::conv2d_backward_input(&cfg, g, &w, &dy, &mut want).unwrap();
+        let fan_out = (g.out_channels / g.groups * g.kernel_h * g.kernel_w) as f32;
+        assert_close(&who("backward_input"), &dx, &want, tol * fan_out, fan_out)?;
+
+        let mut dw = vec![f32::NAN; g.weight_len()];
+        let mut want = vec![0.0; g.weight_len()];
+        conv::conv2d_backward_weight(&cfg, g, &x, &dy, &mut dw).map_err(|e| e.to_string())?;
+        reference::conv::conv2d_backward_weight(&cfg, g, &x, &dy, &mut want).unwrap();
+        assert_close(&who("backward_weight"), &dw, &want, tol * reach, reach)?;
+
+        let mut db = vec![f32::NAN; g.out_channels];
+        let mut want = vec![0.0; g.out_channels];
+        conv::conv2d_backward_bias(g, &dy, &mut db).map_err(|e| e.to_string())?;
+        reference::conv::conv2d_backward_bias(g, &dy, &mut want).unwrap();
+        assert_close(&who("backward_bias"), &db, &want, tol * reach, reach)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv_matches_reference(g in geom(), with_bias in any::<bool>(), relu in any::<bool>(), seed in any::<u64>()) {
+        check_all_passes(&g, with_bias, relu, seed).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// Named shapes: the model layers' kinds (pointwise, strided large kernels, depthwise),
+/// primes and channel counts that are not multiples of the vector width.
+#[test]
+fn layer_shapes_match_reference() {
+    let shapes = [
+        Conv2dGeom::new(2, 17, (9, 11), 13, (1, 1)), // pointwise, no im2col
+        Conv2dGeom::new(1, 3, (31, 29), 8, (11, 11)).stride(4, 4).pad(2, 2), // AlexNet conv1 kind
+        Conv2dGeom::new(1, 3, (23, 23), 5, (7, 7)).stride(2, 2).pad(3, 3), // ResNet stem kind
+        Conv2dGeom::new(2, 6, (7, 7), 6, (3, 3)).pad(1, 1).groups(6), // depthwise
+        Conv2dGeom::new(1, 19, (13, 13), 37, (3, 3)).pad(1, 1), // 3x3 same
+        Conv2dGeom::new(3, 4, (8, 8), 4, (1, 1)).stride(2, 2), // strided 1x1
+        Conv2dGeom::new(1, 2, (5, 5), 3, (5, 5)),    // kernel = input
+        Conv2dGeom::new(1, 1, (32, 32), 6, (5, 5)),  // LeNet C1
+    ];
+    for g in shapes {
+        check_all_passes(&g, true, true, 11).unwrap();
+        check_all_passes(&g, false, false, 12).unwrap();
+    }
+}
+
+/// The reference backward passes against central differences of the f64 forward.
+/// The convolution is linear in x, w and the bias, so the differences are exact up to
+/// rounding and the tolerance can be tight.
+#[test]
+fn reference_backward_matches_finite_differences() {
+    let shapes = [
+        Conv2dGeom::new(2, 4, (6, 5), 6, (3, 2)).stride(2, 1).pad(1, 2).dilation(1, 2).groups(2),
+        Conv2dGeom::new(1, 3, (7, 7), 2, (3, 3)).stride(3, 3).pad(3, 0),
+    ];
+    for g in shapes {
+        let cfg = gemm_configs(1).remove(0);
+        let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+        let (x, w, bias) = (
+            widen(random_vec(g.input_len(), 1)),
+            widen(random_vec(g.weight_len(), 2)),
+            widen(random_vec(g.out_channels, 3)),
+        );
+        let dy32 = random_vec(g.output_len(), 4);
+        let dy = widen(dy32.clone());
+        // loss = sum(y * dy), so d loss / d y = dy.
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+            reference::conv::conv2d_forward_f64(&g, x, w, Some(b)).iter().zip(&dy).map(|(y, d)| y * d).sum()
+        };
+        let numeric = |v: &[f64], which: usize| -> Vec<f64> {
+            (0..v.len())
+                .map(|i| {
+                    let h = 1e-3;
+                    let (mut plus, mut minus) = (v.to_vec(), v.to_vec());
+                    plus[i] += h;
+                    minus[i] -= h;
+                    let f = |p: &[f64]| match which {
+                        0 => loss(p, &w, &bias),
+                        1 => loss(&x, p, &bias),
+                        _ => loss(&x, &w, p),
+                    };
+                    (f(&plus) - f(&minus)) / (2.0 * h)
+                })
+                .collect()
+        };
+        let narrow = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+        let (x32, w32) = (narrow(&x), narrow(&w));
+        let mut dx = vec![0.0; g.input_len()];
+        reference::conv::conv2d_backward_input(&cfg, &g, &w32, &dy32, &mut dx).unwrap();
+        let mut dw = vec![0.0; g.weight_len()];
+        reference::conv::conv2d_backward_weight(&cfg, &g, &x32, &dy32, &mut dw).unwrap();
+        let mut db = vec![0.0; g.out_channels];
+        reference::conv::conv2d_backward_bias(&g, &dy32, &mut db).unwrap();
+        for (name, analytic, which, v) in [("dx", &dx, 0, &x), ("dw", &dw, 1, &w), ("db", &db, 2, &bias)] {
+            for (i, (a, n)) in analytic.iter().zip(numeric(v, which)).enumerate() {
+                assert!(
+                    (*a as f64 - n).abs() <= 1e-4 * (1.0 + n.abs()),
+                    "{name}[{i}]: analytic {a}, numeric {n} ({g:?})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_geometry_and_lengths_are_errors() {
+    let cfg = gemm_configs(1).remove(0);
+    let ok = Conv2dGeom::new(1, 4, (5, 5), 6, (3, 3)).groups(2);
+    let (x, w) = (vec![0.0; ok.input_len()], vec![0.0; ok.weight_len()]);
+    let mut y = vec![0.0; ok.output_len()];
+    let run = |g: &Conv2dGeom, x: &[f32], w: &[f32], y: &mut [f32]| {
+        conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, x, w, None, false, y)
+    };
+    assert!(run(&ok, &x, &w, &mut y).is_ok());
+    assert!(matches!(run(&ok.stride(0, 1), &x, &w, &mut y), Err(KernelError::ZeroSize { what: "stride_h" })));
+    assert!(matches!(run(&ok.groups(3), &x, &w, &mut y), Err(KernelError::GroupsMismatch { .. })));
+    let big = Conv2dGeom::new(1, 4, (2, 5), 6, (3, 3)).groups(2);
+    assert!(matches!(run(&big, &x, &w, &mut y), Err(KernelError::KernelLargerThanInput { axis: "height", .. })));
+    assert!(matches!(run(&ok, &x[1..], &w, &mut y), Err(KernelError::TensorLength { what: "x", .. })));
+    assert!(matches!(run(&ok, &x, &w[..5], &mut y), Err(KernelError::TensorLength { what: "w", .. })));
+    assert!(matches!(run(&ok, &x, &w, &mut y[1..]), Err(KernelError::TensorLength { what: "y", .. })));
+    let err = conv::conv2d_forward(&cfg, &ok, ConvAlgo::Auto, &x, &w, Some(&[0.0; 5]), false, &mut y);
+    assert!(matches!(err, Err(KernelError::TensorLength { what: "bias", expected: 6, got: 5 })));
+    let huge = Conv2dGeom::new(usize::MAX / 2, 4, (5, 5), 6, (3, 3));
+    assert!(matches!(huge.validate(), Err(KernelError::SizeOverflow { .. })));
+    let mut db = vec![0.0; 5];
+    assert!(conv::conv2d_backward_bias(&ok, &y, &mut db).is_err());
+}
