@@ -84,3 +84,77 @@ pub fn fuzz_gemm(data: &[u8]) {
         }
     }
 }
+
+/// Decodes arbitrary bytes into a convolution, possibly malformed (zero sizes, groups that
+/// do not divide, kernels larger than the input, tensors of the wrong length), runs the
+/// forward and backward passes, and checks the contract: an error for a malformed call,
+/// the reference result for a valid one. Panics on any violation.
+pub fn fuzz_conv(data: &[u8]) {
+    use crate::conv::{self, Conv2dGeom, ConvAlgo};
+    use crate::reference::conv as naive;
+    let mut d = Bytes(data);
+    // Mostly valid sizes; one byte may zero one field (a malformed geometry).
+    let mut f = [
+        1 + d.below(2), // batch
+        1 + d.below(6), // in_channels
+        1 + d.below(9), // in_h
+        1 + d.below(9), // in_w
+        1 + d.below(6), // out_channels
+        1 + d.below(5), // kernel_h
+        1 + d.below(5), // kernel_w
+        1 + d.below(3), // stride_h
+        1 + d.below(3), // stride_w
+        d.below(4),     // pad_h
+        d.below(4),     // pad_w
+        1 + d.below(2), // dilation_h
+        1 + d.below(2), // dilation_w
+        1 + d.below(3), // groups
+    ];
+    if let Some(v) = f.get_mut(d.below(64)) {
+        *v = 0;
+    }
+    let geom = Conv2dGeom {
+        batch: f[0],
+        in_channels: f[1],
+        in_h: f[2],
+        in_w: f[3],
+        out_channels: f[4],
+        kernel_h: f[5],
+        kernel_w: f[6],
+        stride_h: f[7],
+        stride_w: f[8],
+        pad_h: f[9],
+        pad_w: f[10],
+        dilation_h: f[11],
+        dilation_w: f[12],
+        groups: f[13],
+    };
+    let short = d.below(8) == 0;
+    let relu = d.next() & 1 == 1;
+    let cfg = GemmConfig::new(Isa::best(), 1 + d.below(2)).expect("best ISA");
+    let valid = geom.validate().is_ok();
+    // Small integers: sums are exact in f32, so results agree exactly with the reference.
+    let fill = |n: usize, k: usize| (0..n).map(|i| ((i * k + 1) % 7) as f32 - 3.0).collect::<Vec<f32>>();
+    let sizes = if valid { (geom.input_len(), geom.weight_len(), geom.output_len()) } else { (8, 8, 8) };
+    let x = fill(sizes.0.saturating_sub(short as usize), 3);
+    let w = fill(sizes.1, 5);
+    let bias = fill(geom.out_channels, 2);
+    let mut y = vec![f32::NAN; sizes.2];
+    let got = conv::conv2d_forward(&cfg, &geom, ConvAlgo::Auto, &x, &w, Some(&bias), relu, &mut y);
+    assert_eq!(got.is_ok(), valid && !short, "forward: {got:?} for {geom:?}, short input: {short}");
+    if got.is_err() {
+        return;
+    }
+    let mut want = vec![0.0; sizes.2];
+    naive::conv2d_forward(&cfg, &geom, ConvAlgo::Auto, &x, &w, Some(&bias), relu, &mut want).expect("valid");
+    assert_eq!(y, want, "forward {geom:?}");
+    let dy = fill(sizes.2, 11);
+    let (mut dx, mut dx_want) = (vec![f32::NAN; sizes.0], vec![0.0; sizes.0]);
+    conv::conv2d_backward_input(&cfg, &geom, &w, &dy, &mut dx).expect("valid");
+    naive::conv2d_backward_input(&cfg, &geom, &w, &dy, &mut dx_want).expect("valid");
+    assert_eq!(dx, dx_want, "backward_input {geom:?}");
+    let (mut dw, mut dw_want) = (vec![f32::NAN; sizes.1], vec![0.0; sizes.1]);
+    conv::conv2d_backward_weight(&cfg, &geom, &x, &dy, &mut dw).expect("valid");
+    naive::conv2d_backward_weight(&cfg, &geom, &x, &dy, &mut dw_want).expect("valid");
+    assert_eq!(dw, dw_want, "backward_weight {geom:?}");
+}
