@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+use simdnn::kernels::conv::{conv2d_forward, Conv2dGeom, ConvAlgo};
 use simdnn::kernels::gemm::{self, sgemm, sgemm_packed, Epilogue, GemmConfig, MatMut, MatRef, PackedB};
 use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::{peak, Isa, KernelError};
@@ -13,6 +14,45 @@ pub enum BenchCommand {
     Gemm(GemmArgs),
     /// The FP32 FMA peak, from independent FMA chains on every thread.
     Peak(CommonArgs),
+    /// 2-D convolution forward, NCHW (GFLOP/s = 2*N*K*C*R*S*Hout*Wout / median time,
+    /// direct-equivalent whatever the algorithm).
+    Conv(ConvArgs),
+}
+
+#[derive(Args)]
+pub struct ConvArgs {
+    /// Batch size.
+    #[arg(long)]
+    n: usize,
+    /// Input channels.
+    #[arg(long)]
+    c: usize,
+    /// Input height.
+    #[arg(long)]
+    h: usize,
+    /// Input width.
+    #[arg(long)]
+    w: usize,
+    /// Output channels.
+    #[arg(long)]
+    k: usize,
+    /// Kernel height.
+    #[arg(long)]
+    r: usize,
+    /// Kernel width (default: R).
+    #[arg(long)]
+    s: Option<usize>,
+    /// Stride, both axes.
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    /// Zero padding, both axes.
+    #[arg(long, default_value_t = 0)]
+    pad: usize,
+    /// Algorithm: auto, im2col (direct and winograd are not implemented yet).
+    #[arg(long, default_value = "auto")]
+    algo: String,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Args)]
@@ -56,6 +96,8 @@ pub struct GemmArgs {
 pub enum BenchError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col)")]
+    UnknownAlgo(String),
 }
 
 impl CommonArgs {
@@ -108,7 +150,51 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
     match cmd {
         BenchCommand::Gemm(args) => bench_gemm(args),
         BenchCommand::Peak(args) => bench_peak(args),
+        BenchCommand::Conv(args) => bench_conv(args),
     }
+}
+
+fn bench_conv(args: ConvArgs) -> Result<(), BenchError> {
+    let cfg = args.common.config()?;
+    let algo = match args.algo.as_str() {
+        "auto" => ConvAlgo::Auto,
+        "im2col" => ConvAlgo::Im2colGemm,
+        other => return Err(BenchError::UnknownAlgo(other.to_string())),
+    };
+    let geom = Conv2dGeom::new(args.n, args.c, (args.h, args.w), args.k, (args.r, args.s.unwrap_or(args.r)))
+        .stride(args.stride, args.stride)
+        .pad(args.pad, args.pad);
+    geom.validate()?;
+    let x = fill(geom.input_len(), 1);
+    let w = fill(geom.weight_len(), 2);
+    let bias = fill(geom.out_channels, 3);
+    let mut y = vec![0.0f32; geom.output_len()];
+    let min = Duration::from_millis(args.common.min_ms);
+    let t = time_runs(min, || conv2d_forward(&cfg, &geom, algo, &x, &w, Some(&bias), false, &mut y))?;
+    let (secs, reps) = (t.median.as_secs_f64(), t.runs);
+    let gflops = 2.0 * geom.macs() as f64 / secs / 1e9;
+    let algo_name = match algo.resolve(&geom) {
+        ConvAlgo::Auto | ConvAlgo::Im2colGemm if geom.is_pointwise() => "gemm1x1",
+        ConvAlgo::Auto | ConvAlgo::Im2colGemm => "im2col",
+    };
+    let (oh, ow) = (geom.out_h(), geom.out_w());
+    if args.common.json {
+        let v = json!({
+            "op": "conv", "n": args.n, "c": args.c, "h": args.h, "w": args.w, "k": args.k,
+            "r": geom.kernel_h, "s": geom.kernel_w, "stride": args.stride, "pad": args.pad,
+            "out_h": oh, "out_w": ow, "algo": algo_name, "isa": cfg.isa().name(),
+            "threads": cfg.threads(), "median_ms": secs * 1e3, "gflops": gflops, "reps": reps,
+            "min_ms": t.fastest.as_secs_f64() * 1e3,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "conv n={} {}x{}x{} -> {}x{}x{} ({}x{} stride {} pad {}) {algo_name} {} threads={}: median {:.4} ms, {gflops:.1} GFLOP/s ({reps} runs)",
+            args.n, args.c, args.h, args.w, args.k, oh, ow, geom.kernel_h, geom.kernel_w, args.stride, args.pad,
+            cfg.isa(), cfg.threads(), secs * 1e3
+        );
+    }
+    Ok(())
 }
 
 fn bench_gemm(args: GemmArgs) -> Result<(), BenchError> {

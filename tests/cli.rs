@@ -82,3 +82,18 @@ fn unsupported_isa_is_a_clear_error() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("does not support"));
     }
 }
+
+#[test]
+fn bench_conv_json_keys() {
+    let args = ["bench", "conv", "--n", "2", "--c", "3", "--h", "9", "--w", "7", "--k", "4", "--r", "3", "--pad", "1"];
+    let v = json(&simdnn(&[&args[..], &["--stride", "2", "--min-ms", "1", "--json"]].concat(), &[]));
+    for key in ["gflops", "median_ms", "algo", "isa"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!((v["out_h"].as_u64(), v["out_w"].as_u64()), (Some(5), Some(4)));
+    let out = simdnn(&[&args[..], &["--algo", "winograd", "--min-ms", "1"]].concat(), &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("winograd"));
+    let out = simdnn(&["bench", "conv", "--n", "1", "--c", "1", "--h", "2", "--w", "2", "--k", "1", "--r", "3"], &[]);
+    assert!(!out.status.success(), "a kernel larger than the input is an error");
+}
