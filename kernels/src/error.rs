@@ -30,6 +30,10 @@ pub enum KernelError {
     GroupsMismatch { what: &'static str, channels: usize, groups: usize },
     #[error("the {axis} of the kernel ({kernel}, dilation {dilation}) exceeds the padded input ({input} + 2 x {pad}): the output would be empty")]
     KernelLargerThanInput { axis: &'static str, input: usize, pad: usize, kernel: usize, dilation: usize },
+    #[error("pooling padding {pad} along the {axis} exceeds half the window ({kernel})")]
+    PoolPadding { axis: &'static str, pad: usize, kernel: usize },
+    #[error("argmax entry {index} = {value} points outside its input plane of {plane} elements")]
+    ArgmaxOutOfRange { index: usize, value: u32, plane: usize },
     #[error("{what} has {got} elements, the geometry needs {expected}")]
     TensorLength { what: &'static str, expected: usize, got: usize },
 }

@@ -13,6 +13,7 @@ mod error;
 pub mod gemm;
 pub mod isa;
 pub mod peak;
+pub mod pool;
 mod scratch;
 mod team;
 pub mod threading;

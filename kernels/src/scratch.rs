@@ -54,10 +54,11 @@ pub(crate) enum Slot {
     PackB,
     Gemv,
     Im2col,
+    Pool,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 4] = const { [const { Cell::new(None) }; 4] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 5] = const { [const { Cell::new(None) }; 5] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

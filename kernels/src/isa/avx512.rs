@@ -92,6 +92,11 @@ unsafe impl Simd for Avx512 {
         unsafe { _mm512_min_ps(a, b) }
     }
     #[inline(always)]
+    fn select_gt(self, a: __m512, b: __m512, x: __m512, y: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b), y, x) }
+    }
+    #[inline(always)]
     fn hsum(self, v: __m512) -> f32 {
         // SAFETY: AVX-512F available (token).
         unsafe { _mm512_reduce_add_ps(v) }

@@ -81,6 +81,10 @@ macro_rules! impl_simd_on_wide {
                 a.fast_min(b)
             }
             #[inline(always)]
+            fn select_gt(self, a: wide::$v, b: wide::$v, x: wide::$v, y: wide::$v) -> wide::$v {
+                a.simd_gt(b).select(x, y)
+            }
+            #[inline(always)]
             fn hsum(self, v: wide::$v) -> f32 {
                 v.to_array().iter().sum()
             }

@@ -58,6 +58,8 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise `if a > b { x } else { y }` (false for NaN).
+    fn select_gt(self, a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
     /// Sum of all lanes.
     fn hsum(self, v: Self::V) -> f32;
     /// Maximum of all lanes.

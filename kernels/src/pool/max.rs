@@ -1,0 +1,156 @@
+//! Max pooling, optionally fused with a preceding ReLU, forward with argmax and backward.
+//!
+//! Separable and vectorised along the width: each input row is padded with -inf into a
+//! buffer, a window maximum is taken at every start position with `kernel_w` unaligned
+//! vector loads, and the positions a stride apart are kept; then each output row is the
+//! maximum of its window's rows, a vector of output columns at a time. Comparisons are
+//! strict and run left to right, then top to bottom, so ties resolve to the first element
+//! of the window in row-major order, as PyTorch does.
+
+use super::Pool2dGeom;
+use crate::isa::{Simd, WithSimd};
+use crate::scratch::{Scratch, Slot};
+
+pub(crate) struct MaxPoolOp<'a> {
+    pub g: &'a Pool2dGeom,
+    pub x: &'a [f32],
+    pub y: &'a mut [f32],
+    pub argmax: Option<&'a mut [u32]>,
+    pub relu: bool,
+}
+
+impl WithSimd for MaxPoolOp<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let MaxPoolOp { g, x, y, mut argmax, relu } = self;
+        let (plane_in, plane_out) = (g.in_h * g.in_w, g.out_h() * g.out_w());
+        let lanes = S::LANES;
+        let (ow_n, starts) = (g.out_w(), (g.out_w() - 1) * g.stride_w + 1);
+        let row_len = starts + g.kernel_w + lanes;
+        let h_len = g.in_h * ow_n + lanes;
+        // row, row indices, window maxima and their indices, per-row results and indices.
+        let mut buf = Scratch::take(Slot::Pool, 4 * row_len + 2 * h_len);
+        let (row, rest) = buf.split_at_mut(row_len);
+        let (row_idx, rest) = rest.split_at_mut(row_len);
+        let (win, rest) = rest.split_at_mut(row_len);
+        let (win_idx, rest) = rest.split_at_mut(row_len);
+        let (h_val, h_idx) = rest.split_at_mut(h_len);
+        row.fill(f32::NEG_INFINITY);
+        let track = argmax.is_some();
+        for p in 0..g.planes() {
+            let planes = Planes { x: &x[p * plane_in..][..plane_in], y: &mut y[p * plane_out..][..plane_out] };
+            let idx_out = argmax.as_deref_mut().map(|a| &mut a[p * plane_out..][..plane_out]);
+            let bufs = Bufs { row, row_idx, win, win_idx, h_val, h_idx };
+            max_plane(s, g, planes, idx_out, bufs, relu, track);
+        }
+    }
+}
+
+struct Planes<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+}
+
+struct Bufs<'a> {
+    row: &'a mut [f32],
+    row_idx: &'a mut [f32],
+    win: &'a mut [f32],
+    win_idx: &'a mut [f32],
+    h_val: &'a mut [f32],
+    h_idx: &'a mut [f32],
+}
+
+#[inline(always)]
+fn max_plane<S: Simd>(
+    s: S,
+    g: &Pool2dGeom,
+    planes: Planes,
+    argmax: Option<&mut [u32]>,
+    b: Bufs,
+    relu: bool,
+    track: bool,
+) {
+    let Planes { x, y } = planes;
+    let Bufs { row, row_idx, win, win_idx, h_val, h_idx } = b;
+    let lanes = S::LANES;
+    let (oh_n, ow_n) = (g.out_h(), g.out_w());
+    let starts = (ow_n - 1) * g.stride_w + 1;
+    let (pw, iw_n) = (g.pad_w, g.in_w);
+    // Horizontal pass: every input row's window maxima at the output columns.
+    for ih in 0..g.in_h {
+        row[pw..pw + iw_n].copy_from_slice(&x[ih * iw_n..][..iw_n]);
+        if track {
+            // Padding carries the index of the nearest real element: it can only win when
+            // the whole window is -inf, and then that element is a correct argmax too.
+            for (i, v) in row_idx.iter_mut().enumerate() {
+                *v = (ih * iw_n + i.saturating_sub(pw).min(iw_n - 1)) as f32;
+            }
+        }
+        let mut x0 = 0;
+        while x0 < starts {
+            // SAFETY: x0 + kernel_w - 1 + lanes <= row_len, the buffers' length.
+            unsafe {
+                let mut v = s.load(row.as_ptr().add(x0));
+                let mut vi = if track { s.load(row_idx.as_ptr().add(x0)) } else { s.zero() };
+                for j in 1..g.kernel_w {
+                    let c = s.load(row.as_ptr().add(x0 + j));
+                    if track {
+                        vi = s.select_gt(c, v, s.load(row_idx.as_ptr().add(x0 + j)), vi);
+                    }
+                    v = s.select_gt(c, v, c, v);
+                }
+                s.store(win.as_mut_ptr().add(x0), v);
+                if track {
+                    s.store(win_idx.as_mut_ptr().add(x0), vi);
+                }
+            }
+            x0 += lanes;
+        }
+        for ow in 0..ow_n {
+            h_val[ih * ow_n + ow] = win[ow * g.stride_w];
+            if track {
+                h_idx[ih * ow_n + ow] = win_idx[ow * g.stride_w];
+            }
+        }
+    }
+    // Vertical pass: each output row is the maximum over its window's rows.
+    let mut out_idx = argmax;
+    for oh in 0..oh_n {
+        let (lo, hi, _) = Pool2dGeom::window(oh, g.stride_h, g.pad_h, g.kernel_h, g.in_h, true);
+        let mut ow = 0;
+        while ow < ow_n {
+            let n = lanes.min(ow_n - ow);
+            // SAFETY: rows lo..hi of h_val/h_idx hold ow_n values each (+ lanes of slack);
+            // y and the index row hold ow_n values from oh * ow_n.
+            unsafe {
+                let mut v = s.load(h_val.as_ptr().add(lo * ow_n + ow));
+                let mut vi = if track { s.load(h_idx.as_ptr().add(lo * ow_n + ow)) } else { s.zero() };
+                for ih in lo + 1..hi {
+                    let c = s.load(h_val.as_ptr().add(ih * ow_n + ow));
+                    if track {
+                        vi = s.select_gt(c, v, s.load(h_idx.as_ptr().add(ih * ow_n + ow)), vi);
+                    }
+                    v = s.select_gt(c, v, c, v);
+                }
+                if relu {
+                    v = s.max(v, s.zero());
+                }
+                let dst = y.as_mut_ptr().add(oh * ow_n + ow);
+                if n == lanes {
+                    s.store(dst, v);
+                } else {
+                    s.store_partial(dst, n, v);
+                }
+                if let Some(out) = out_idx.as_deref_mut() {
+                    let mut tmp = [0.0f32; 16]; // LANES <= 16 on every path
+                    s.store(tmp.as_mut_ptr(), vi);
+                    for (k, t) in tmp[..n].iter().enumerate() {
+                        out[oh * ow_n + ow + k] = *t as u32;
+                    }
+                }
+            }
+            ow += n;
+        }
+    }
+}
