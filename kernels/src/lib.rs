@@ -9,6 +9,7 @@
 //! than panicking; `unsafe` code stays inside the kernels.
 
 pub mod conv;
+pub mod eltwise;
 mod error;
 pub mod gemm;
 pub mod isa;

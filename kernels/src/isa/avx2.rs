@@ -103,6 +103,26 @@ unsafe impl Simd for Avx2 {
         unsafe { _mm256_min_ps(a, b) }
     }
     #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn round(self, v: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: __m256) -> __m256 {
+        // SAFETY: AVX2 available (token).
+        unsafe {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+                _mm256_cvtps_epi32(n),
+                _mm256_set1_epi32(127),
+            )))
+        }
+    }
+    #[inline(always)]
     fn select_gt(self, a: __m256, b: __m256, x: __m256, y: __m256) -> __m256 {
         // SAFETY: AVX available (token).
         unsafe { _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_GT_OQ>(a, b)) }

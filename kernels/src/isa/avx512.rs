@@ -92,6 +92,26 @@ unsafe impl Simd for Avx512 {
         unsafe { _mm512_min_ps(a, b) }
     }
     #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn round(self, v: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+                _mm512_cvtps_epi32(n),
+                _mm512_set1_epi32(127),
+            )))
+        }
+    }
+    #[inline(always)]
     fn select_gt(self, a: __m512, b: __m512, x: __m512, y: __m512) -> __m512 {
         // SAFETY: AVX-512F available (token).
         unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b), y, x) }

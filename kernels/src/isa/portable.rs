@@ -81,6 +81,18 @@ macro_rules! impl_simd_on_wide {
                 a.fast_min(b)
             }
             #[inline(always)]
+            fn div(self, a: wide::$v, b: wide::$v) -> wide::$v {
+                a / b
+            }
+            #[inline(always)]
+            fn round(self, v: wide::$v) -> wide::$v {
+                v.round()
+            }
+            #[inline(always)]
+            fn pow2i(self, n: wide::$v) -> wide::$v {
+                wide::$v::from(n.to_array().map(|e| f32::from_bits(((e as i32 + 127) as u32) << 23)))
+            }
+            #[inline(always)]
             fn select_gt(self, a: wide::$v, b: wide::$v, x: wide::$v, y: wide::$v) -> wide::$v {
                 a.simd_gt(b).select(x, y)
             }

@@ -58,6 +58,11 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Rounds to the nearest integer (ties to even).
+    fn round(self, v: Self::V) -> Self::V;
+    /// `2^n` for lanes holding integers `n` in `-126..=127` (built from the exponent bits).
+    fn pow2i(self, n: Self::V) -> Self::V;
     /// Lane-wise `if a > b { x } else { y }` (false for NaN).
     fn select_gt(self, a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
     /// Sum of all lanes.

@@ -2,5 +2,6 @@
 //! They accumulate in f64 and favour obviousness over speed.
 
 pub mod conv;
+pub mod eltwise;
 pub mod gemm;
 pub mod pool;
