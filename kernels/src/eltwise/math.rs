@@ -17,7 +17,7 @@ const EXP_P: [f32; 6] = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-
 const EXP_HI: f32 = 88.722_84;
 const EXP_LO: f32 = -87.336_55;
 /// Cephes tanhf polynomial (in x^2), highest degree first.
-const TANH_P: [f32; 5] = [-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 0.133_314_42, -0.333_332_82];
+const TANH_P: [f32; 5] = [-5.704_988_7e-3, 2.063_909e-2, -5.373_971_6e-2, 0.133_314_42, -0.333_332_8];
 
 /// Horner's rule.
 #[inline(always)]
