@@ -4,8 +4,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use simdnn::kernels::conv::{conv2d_forward, Conv2dGeom, ConvAlgo};
 use simdnn::kernels::gemm::{self, sgemm, sgemm_packed, Epilogue, GemmConfig, MatMut, MatRef, PackedB};
+use simdnn::kernels::pool::{self, Pool2dGeom};
 use simdnn::kernels::threading::default_threads;
-use simdnn::kernels::{peak, Isa, KernelError};
+use simdnn::kernels::{eltwise, peak, Isa, KernelError};
 use std::time::{Duration, Instant};
 
 #[derive(Subcommand)]
@@ -17,6 +18,47 @@ pub enum BenchCommand {
     /// 2-D convolution forward, NCHW (GFLOP/s = 2*N*K*C*R*S*Hout*Wout / median time,
     /// direct-equivalent whatever the algorithm).
     Conv(ConvArgs),
+    /// Max pooling (optionally fused with ReLU) or average pooling, in GB/s of input read
+    /// plus output written, beside a plain copy of the input's bytes in the same run.
+    Pool(PoolArgs),
+    /// ReLU over a slice, in GB/s read plus written, beside a plain copy of the same bytes.
+    Relu(ReluArgs),
+}
+
+#[derive(Args)]
+pub struct PoolArgs {
+    #[arg(long, default_value_t = 1)]
+    n: usize,
+    #[arg(long)]
+    c: usize,
+    #[arg(long)]
+    h: usize,
+    #[arg(long)]
+    w: usize,
+    /// Window size, both axes.
+    #[arg(long, default_value_t = 3)]
+    kernel: usize,
+    #[arg(long, default_value_t = 2)]
+    stride: usize,
+    #[arg(long, default_value_t = 0)]
+    pad: usize,
+    /// Fuse a ReLU before the max pooling.
+    #[arg(long)]
+    relu: bool,
+    /// Average instead of max pooling.
+    #[arg(long, conflicts_with = "relu")]
+    avg: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct ReluArgs {
+    /// Elements.
+    #[arg(long)]
+    len: usize,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Args)]
@@ -151,7 +193,82 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Gemm(args) => bench_gemm(args),
         BenchCommand::Peak(args) => bench_peak(args),
         BenchCommand::Conv(args) => bench_conv(args),
+        BenchCommand::Pool(args) => bench_pool(args),
+        BenchCommand::Relu(args) => bench_relu(args),
     }
+}
+
+/// GB/s of a plain copy of `len` f32 (read + write), the bandwidth yardstick.
+fn copy_gbps(len: usize, min: Duration) -> Result<f64, KernelError> {
+    let src = fill(len, 9);
+    let mut dst = vec![0.0f32; len];
+    let t = time_runs(min, || {
+        dst.copy_from_slice(std::hint::black_box(&src));
+        Ok(())
+    })?;
+    Ok(2.0 * 4.0 * len as f64 / t.median.as_secs_f64() / 1e9)
+}
+
+/// Prints a bandwidth result beside the copy yardstick.
+fn report_bandwidth(json_out: bool, mut v: serde_json::Value, t: &Timing, bytes: usize, copy: f64) {
+    let secs = t.median.as_secs_f64();
+    let gbps = bytes as f64 / secs / 1e9;
+    let extra = json!({
+        "median_ms": secs * 1e3, "min_ms": t.fastest.as_secs_f64() * 1e3, "reps": t.runs,
+        "gbps": gbps, "copy_gbps": copy, "copy_ratio": gbps / copy,
+    });
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    if json_out {
+        println!("{v}");
+    } else {
+        println!(
+            "{v}\n  median {:.4} ms, {gbps:.1} GB/s, copy of the input bytes {copy:.1} GB/s ({:.0}%)",
+            secs * 1e3,
+            100.0 * gbps / copy
+        );
+    }
+}
+
+fn bench_pool(args: PoolArgs) -> Result<(), BenchError> {
+    let cfg = args.common.config()?;
+    let g = Pool2dGeom::new(args.n, args.c, (args.h, args.w), args.kernel, args.stride).pad(args.pad, args.pad);
+    g.validate()?;
+    let x = fill(g.input_len(), 1);
+    let mut y = vec![0.0f32; g.output_len()];
+    let min = Duration::from_millis(args.common.min_ms);
+    let t = time_runs(min, || match (args.avg, args.relu) {
+        (true, _) => pool::avg_pool2d_forward(cfg.isa(), &g, true, &x, &mut y),
+        (false, true) => pool::relu_max_pool2d_forward(cfg.isa(), &g, &x, &mut y, None),
+        (false, false) => pool::max_pool2d_forward(cfg.isa(), &g, &x, &mut y, None),
+    })?;
+    let copy = copy_gbps(g.input_len(), min)?;
+    let op = if args.avg {
+        "avg_pool"
+    } else if args.relu {
+        "relu_max_pool"
+    } else {
+        "max_pool"
+    };
+    let v = json!({
+        "op": op, "n": args.n, "c": args.c, "h": args.h, "w": args.w, "kernel": args.kernel,
+        "stride": args.stride, "pad": args.pad, "out_h": g.out_h(), "out_w": g.out_w(), "isa": cfg.isa().name(),
+    });
+    report_bandwidth(args.common.json, v, &t, 4 * (g.input_len() + g.output_len()), copy);
+    Ok(())
+}
+
+fn bench_relu(args: ReluArgs) -> Result<(), BenchError> {
+    let cfg = args.common.config()?;
+    let x = fill(args.len, 1);
+    let mut y = vec![0.0f32; args.len];
+    let min = Duration::from_millis(args.common.min_ms);
+    let t = time_runs(min, || eltwise::relu(cfg.isa(), &x, &mut y))?;
+    let copy = copy_gbps(args.len, min)?;
+    let v = json!({ "op": "relu", "len": args.len, "isa": cfg.isa().name() });
+    report_bandwidth(args.common.json, v, &t, 8 * args.len, copy);
+    Ok(())
 }
 
 fn bench_conv(args: ConvArgs) -> Result<(), BenchError> {

@@ -97,3 +97,17 @@ fn bench_conv_json_keys() {
     let out = simdnn(&["bench", "conv", "--n", "1", "--c", "1", "--h", "2", "--w", "2", "--k", "1", "--r", "3"], &[]);
     assert!(!out.status.success(), "a kernel larger than the input is an error");
 }
+
+#[test]
+fn bench_pool_and_relu_report_bandwidth() {
+    for args in [
+        &["bench", "pool", "--c", "3", "--h", "17", "--w", "15", "--relu", "--min-ms", "1", "--json"][..],
+        &["bench", "pool", "--c", "3", "--h", "17", "--w", "15", "--avg", "--pad", "1", "--min-ms", "1", "--json"][..],
+        &["bench", "relu", "--len", "1001", "--min-ms", "1", "--json"][..],
+    ] {
+        let v = json(&simdnn(args, &[]));
+        for key in ["gbps", "copy_gbps", "copy_ratio", "median_ms", "isa"] {
+            assert!(v.get(key).is_some(), "missing {key} in {v}");
+        }
+    }
+}

@@ -2,9 +2,9 @@
 //! global average pooling, forward and backward.
 //!
 //! The divisor of a window is the product of its height and width extents, so the forward
-//! pass is separable like max pooling: window sums along each padded row (vectorised, one
-//! unaligned load per tap), kept a stride apart and scaled by the width extent; then per
-//! output row, the sum over its window's rows scaled by the height extent.
+//! pass is separable: per output row, its window's input rows are summed (vectorised over
+//! the width) and scaled by the height extent, then window sums are taken along that row
+//! (one unaligned load per tap), kept a stride apart and scaled by the width extent.
 
 use super::Pool2dGeom;
 use crate::isa::{Simd, WithSimd};
@@ -27,59 +27,50 @@ impl WithSimd for AvgPoolOp<'_> {
         let (plane_in, plane_out) = (g.in_h * g.in_w, oh_n * ow_n);
         let starts = (ow_n - 1) * g.stride_w + 1;
         let row_len = starts + g.kernel_w + lanes;
-        let h_len = g.in_h * ow_n + lanes;
-        let mut buf = Scratch::take(Slot::Pool, 2 * row_len + h_len + ow_n);
+        let mut buf = Scratch::take(Slot::Pool, 2 * row_len + ow_n);
         let (row, rest) = buf.split_at_mut(row_len);
-        let (win, rest) = rest.split_at_mut(row_len);
-        let (h_sum, inv_w) = rest.split_at_mut(h_len);
+        let (win, inv_w) = rest.split_at_mut(row_len);
         row.fill(0.0);
         for (ow, inv) in inv_w.iter_mut().enumerate() {
             let (_, _, div) = Pool2dGeom::window(ow, g.stride_w, g.pad_w, g.kernel_w, g.in_w, count_pad);
             *inv = 1.0 / div as f32;
         }
         let (pw, iw_n) = (g.pad_w, g.in_w);
+        let body = iw_n - iw_n % lanes;
         for p in 0..g.planes() {
             let (xp, yp) = (&x[p * plane_in..][..plane_in], &mut y[p * plane_out..][..plane_out]);
-            for ih in 0..g.in_h {
-                row[pw..pw + iw_n].copy_from_slice(&xp[ih * iw_n..][..iw_n]);
-                let mut x0 = 0;
-                while x0 < starts {
-                    // SAFETY: x0 + kernel_w - 1 + lanes <= row_len.
-                    unsafe {
+            for oh in 0..oh_n {
+                // Rows first: the window's input rows summed and scaled by the height divisor.
+                let (lo, hi, div) = Pool2dGeom::window(oh, g.stride_h, g.pad_h, g.kernel_h, g.in_h, count_pad);
+                let inv_h = 1.0 / div as f32;
+                // SAFETY: rows lo..hi of xp hold iw_n values; row has pw + iw_n + lanes room.
+                unsafe {
+                    let dst = row.as_mut_ptr().add(pw);
+                    let mut i = 0;
+                    while i < body {
+                        let mut v = s.load(xp.as_ptr().add(lo * iw_n + i));
+                        for ih in lo + 1..hi {
+                            v = s.add(v, s.load(xp.as_ptr().add(ih * iw_n + i)));
+                        }
+                        s.store(dst.add(i), s.mul(v, s.splat(inv_h)));
+                        i += lanes;
+                    }
+                    for i in body..iw_n {
+                        *dst.add(i) = (lo..hi).map(|ih| xp[ih * iw_n + i]).sum::<f32>() * inv_h;
+                    }
+                    // Then the window sums along that row.
+                    let mut x0 = 0;
+                    while x0 < starts {
                         let mut v = s.load(row.as_ptr().add(x0));
                         for j in 1..g.kernel_w {
                             v = s.add(v, s.load(row.as_ptr().add(x0 + j)));
                         }
                         s.store(win.as_mut_ptr().add(x0), v);
+                        x0 += lanes;
                     }
-                    x0 += lanes;
                 }
-                for ow in 0..ow_n {
-                    h_sum[ih * ow_n + ow] = win[ow * g.stride_w] * inv_w[ow];
-                }
-            }
-            for oh in 0..oh_n {
-                let (lo, hi, div) = Pool2dGeom::window(oh, g.stride_h, g.pad_h, g.kernel_h, g.in_h, count_pad);
-                let inv_h = s.splat(1.0 / div as f32);
-                let mut ow = 0;
-                while ow < ow_n {
-                    let n = lanes.min(ow_n - ow);
-                    // SAFETY: rows lo..hi of h_sum hold ow_n values (+ lanes of slack); yp
-                    // holds ow_n values from oh * ow_n.
-                    unsafe {
-                        let mut v = s.zero();
-                        for ih in lo..hi {
-                            v = s.add(v, s.load(h_sum.as_ptr().add(ih * ow_n + ow)));
-                        }
-                        let v = s.mul(v, inv_h);
-                        let dst = yp.as_mut_ptr().add(oh * ow_n + ow);
-                        if n == lanes {
-                            s.store(dst, v)
-                        } else {
-                            s.store_partial(dst, n, v)
-                        }
-                    }
-                    ow += n;
+                for (ow, o) in yp[oh * ow_n..][..ow_n].iter_mut().enumerate() {
+                    *o = win[ow * g.stride_w] * inv_w[ow];
                 }
             }
         }

@@ -41,8 +41,67 @@ impl WithSimd for MaxPoolOp<'_> {
         for p in 0..g.planes() {
             let planes = Planes { x: &x[p * plane_in..][..plane_in], y: &mut y[p * plane_out..][..plane_out] };
             let idx_out = argmax.as_deref_mut().map(|a| &mut a[p * plane_out..][..plane_out]);
-            let bufs = Bufs { row, row_idx, win, win_idx, h_val, h_idx };
-            max_plane(s, g, planes, idx_out, bufs, relu, track);
+            if track {
+                let bufs = Bufs { row, row_idx, win, win_idx, h_val, h_idx };
+                max_plane(s, g, planes, idx_out, bufs, relu, track);
+            } else {
+                max_plane_rows_first(s, g, planes, row, win, relu);
+            }
+        }
+    }
+}
+
+/// Without argmax the order of comparisons does not matter, so the cheaper order is
+/// taken: each output row first reduces its window's input rows (contiguous vector maxima
+/// over the whole width), then takes the window maxima along that one row.
+#[inline(always)]
+fn max_plane_rows_first<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, row: &mut [f32], win: &mut [f32], relu: bool) {
+    let Planes { x, y } = planes;
+    let lanes = S::LANES;
+    let (oh_n, ow_n, iw_n, pw) = (g.out_h(), g.out_w(), g.in_w, g.pad_w);
+    let starts = (ow_n - 1) * g.stride_w + 1;
+    let body = iw_n - iw_n % lanes;
+    for oh in 0..oh_n {
+        let (lo, hi, _) = Pool2dGeom::window(oh, g.stride_h, g.pad_h, g.kernel_h, g.in_h, true);
+        // SAFETY: rows lo..hi of x hold iw_n values; row has pw + iw_n + lanes room.
+        unsafe {
+            let dst = row.as_mut_ptr().add(pw);
+            let mut i = 0;
+            while i < body {
+                let mut v = s.load(x.as_ptr().add(lo * iw_n + i));
+                for ih in lo + 1..hi {
+                    v = s.max(v, s.load(x.as_ptr().add(ih * iw_n + i)));
+                }
+                s.store(dst.add(i), v);
+                i += lanes;
+            }
+            for i in body..iw_n {
+                let mut v = x[lo * iw_n + i];
+                for ih in lo + 1..hi {
+                    v = v.max(x[ih * iw_n + i]);
+                }
+                *dst.add(i) = v;
+            }
+            let mut x0 = 0;
+            while x0 < starts {
+                let mut v = s.load(row.as_ptr().add(x0));
+                for j in 1..g.kernel_w {
+                    v = s.max(v, s.load(row.as_ptr().add(x0 + j)));
+                }
+                if relu {
+                    v = s.max(v, s.zero());
+                }
+                s.store(win.as_mut_ptr().add(x0), v);
+                x0 += lanes;
+            }
+        }
+        let out = &mut y[oh * ow_n..][..ow_n];
+        if g.stride_w == 1 {
+            out.copy_from_slice(&win[..ow_n]);
+        } else {
+            for (o, w) in out.iter_mut().zip(win.iter().step_by(g.stride_w)) {
+                *o = *w;
+            }
         }
     }
 }

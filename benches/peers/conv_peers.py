@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Peer benchmark: 2-D convolution forward in simdnn, onnxruntime and PyTorch, in one run.
+
+Measures NCHW float32 convolution with bias and no activation, for each shape, batch size
+and thread count: simdnn through `simdnn bench conv --json` (a subprocess), onnxruntime
+through a one-node Conv model built in memory (CPUExecutionProvider, ORT_ENABLE_ALL,
+intra_op_num_threads=T, inter_op_num_threads=1, preallocated input and output bound with
+io_binding), and PyTorch through torch.nn.functional.conv2d under inference_mode with
+torch.set_num_threads(T). The Python peers are warmed up twice, then repeated until at least
+--min-ms have passed and at least 5 runs were made; the median time per call is used.
+GFLOP/s = 2*N*K*C*R*R*Hout*Wout / median for everyone (direct-equivalent, whatever the
+algorithm). Ratios are simdnn GFLOP/s over the peer's (> 1 means simdnn is faster).
+A peer that cannot be imported (or a missing simdnn binary) is skipped with a message.
+
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment (by re-executing
+this script) before any library loads, as in gemm_numpy.py.
+
+Usage:
+    cargo build --release
+    python3 -m pip install -r benches/peers/requirements.txt
+    python3 benches/peers/conv_peers.py                       # Markdown table
+    python3 benches/peers/conv_peers.py --json                # JSON lines
+    python3 benches/peers/conv_peers.py --shapes 3x3-512-7 --batch 1 --threads 1 \
+        --min-ms 100 --peers ort,torch
+"""
+import os
+import sys
+
+_SCRUB = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(v in os.environ for v in _SCRUB):
+    _env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    os.execve(sys.executable, [sys.executable] + sys.argv, _env)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# name: (C, K, H, W, R, stride, pad)
+SHAPES = {
+    "3x3-64-56": (64, 64, 56, 56, 3, 1, 1),
+    "3x3-128-28": (128, 128, 28, 28, 3, 1, 1),
+    "3x3-256-14": (256, 256, 14, 14, 3, 1, 1),
+    "3x3-512-7": (512, 512, 7, 7, 3, 1, 1),
+    "3x3-3to64-224": (3, 64, 224, 224, 3, 1, 1),
+    "3x3-64-224": (64, 64, 224, 224, 3, 1, 1),
+    "7x7s2-3to64-224": (3, 64, 224, 224, 7, 2, 3),
+    "1x1-256to64-56": (256, 64, 56, 56, 1, 1, 0),
+    "11x11s4-3to96-227": (3, 96, 227, 227, 11, 4, 0),
+    "5x5-96to256-27": (96, 256, 27, 27, 5, 1, 2),
+}
+PEERS = ("simdnn", "ort", "torch")
+
+
+def time_calls(f, min_ms):
+    f(), f()  # warm-up
+    times, start = [], time.perf_counter()
+    while len(times) < 5 or (time.perf_counter() - start) * 1e3 < min_ms:
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def ort_conv(ort, onnx, x, w, b, stride, pad, threads, min_ms):
+    from onnx import TensorProto, helper, numpy_helper
+    n, c, h, wd = x.shape
+    k, r = w.shape[0], w.shape[2]
+    oh, ow = (h + 2 * pad - r) // stride + 1, (wd + 2 * pad - r) // stride + 1
+    node = helper.make_node("Conv", ["X", "W", "B"], ["Y"], kernel_shape=[r, r],
+                            strides=[stride, stride], pads=[pad] * 4)
+    graph = helper.make_graph(
+        [node], "conv", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [n, c, h, wd])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [n, k, oh, ow])],
+        initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # IR version of opset 17; accepted by any onnxruntime >= 1.13
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    y = np.empty((n, k, oh, ow), dtype=np.float32)
+    io = sess.io_binding()
+    io.bind_cpu_input("X", x)
+    io.bind_ortvalue_output("Y", ort.OrtValue.ortvalue_from_numpy(y))
+    return time_calls(lambda: sess.run_with_iobinding(io), min_ms)
+
+
+def torch_conv(torch, x, w, b, stride, pad, threads, min_ms):
+    torch.set_num_threads(threads)
+    xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
+    with torch.inference_mode():
+        return time_calls(lambda: torch.nn.functional.conv2d(xt, wt, bt, stride, pad), min_ms)
+
+
+def simdnn_conv(binary, n, c, k, h, w, r, stride, pad, threads, min_ms):
+    cmd = [binary, "bench", "conv", "--n", n, "--c", c, "--h", h, "--w", w, "--k", k, "--r", r,
+           "--stride", stride, "--pad", pad, "--threads", threads, "--min-ms", int(min_ms), "--json"]
+    out = subprocess.run([str(a) for a in cmd], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def load_peers(wanted, binary):
+    mods, info = {}, {}
+    if "ort" in wanted:
+        try:
+            import onnx
+            import onnxruntime
+            mods["ort"] = (onnxruntime, onnx)
+            info["onnx"], info["onnxruntime"] = onnx.__version__, onnxruntime.__version__
+        except ImportError as e:
+            print(f"# skipping onnxruntime: {e}", file=sys.stderr)
+    if "torch" in wanted:
+        try:
+            import torch
+            mods["torch"] = torch
+            info["torch"] = torch.__version__
+            info["torch_mkldnn"] = torch.backends.mkldnn.is_available()
+        except ImportError as e:
+            print(f"# skipping torch: {e}", file=sys.stderr)
+    if "simdnn" in wanted:
+        if os.access(binary, os.X_OK):
+            mods["simdnn"] = binary
+        else:
+            print(f"# skipping simdnn: no binary at {binary} (cargo build --release)", file=sys.stderr)
+    return mods, info
+
+
+def fmt(v, spec=".1f"):
+    return "–" if v is None else format(v, spec)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated shape names")
+    p.add_argument("--batch", default="1,8", help="comma-separated batch sizes")
+    p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    p.add_argument("--peers", default=",".join(PEERS), help="subset of simdnn,ort,torch")
+    p.add_argument("--min-ms", type=float, default=500.0, help="minimum measuring time per case")
+    p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "simdnn"))
+    p.add_argument("--json", action="store_true", help="emit JSON lines")
+    args = p.parse_args()
+    ints = lambda s: [int(v) for v in s.split(",") if v]  # noqa: E731
+    names = [s for s in args.shapes.split(",") if s]
+    wanted = [s for s in args.peers.split(",") if s]
+    bad = [s for s in names if s not in SHAPES] + [s for s in wanted if s not in PEERS]
+    if bad:
+        p.error(f"unknown shape(s)/peer(s) {bad}; shapes: {', '.join(SHAPES)}")
+    mods, info = load_peers(wanted, args.binary)
+
+    if args.json:
+        print(json.dumps({"versions": info}), flush=True)
+    else:
+        print(f"# onnx {info.get('onnx', '–')}, onnxruntime {info.get('onnxruntime', '–')}, "
+              f"torch {info.get('torch', '–')} (MKLDNN/oneDNN available: "
+              f"{info.get('torch_mkldnn', '–')}), numpy {np.__version__}\n")
+        print("| shape | N | threads | simdnn GFLOP/s (algo) | onnxruntime GFLOP/s "
+              "| torch GFLOP/s | simdnn/ort | simdnn/torch |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+
+    rng = np.random.default_rng(0)
+    for name in names:
+        c, k, h, w, r, stride, pad = SHAPES[name]
+        oh, ow = (h + 2 * pad - r) // stride + 1, (w + 2 * pad - r) // stride + 1
+        wt = rng.uniform(-1, 1, (k, c, r, r)).astype(np.float32)
+        bias = rng.uniform(-1, 1, k).astype(np.float32)
+        for n in ints(args.batch):
+            x = rng.uniform(-1, 1, (n, c, h, w)).astype(np.float32)
+            flop = 2.0 * n * k * c * r * r * oh * ow
+            for t in ints(args.threads):
+                row = {"shape": name, "n": n, "c": c, "k": k, "h": h, "w": w, "r": r,
+                       "stride": stride, "pad": pad, "threads": t}
+                gf = {}
+                if "simdnn" in mods:
+                    s = simdnn_conv(mods["simdnn"], n, c, k, h, w, r, stride, pad, t, args.min_ms)
+                    gf["simdnn"] = flop / (s["median_ms"] * 1e-3) / 1e9
+                    row["simdnn"] = {key: s.get(key) for key in ("median_ms", "gflops", "algo", "isa")}
+                if "ort" in mods:
+                    med = ort_conv(*mods["ort"], x, wt, bias, stride, pad, t, args.min_ms)
+                    gf["ort"] = flop / med / 1e9
+                    row["ort"] = {"median_ms": med * 1e3, "gflops": gf["ort"]}
+                if "torch" in mods:
+                    med = torch_conv(mods["torch"], x, wt, bias, stride, pad, t, args.min_ms)
+                    gf["torch"] = flop / med / 1e9
+                    row["torch"] = {"median_ms": med * 1e3, "gflops": gf["torch"]}
+                ratio = {p: gf["simdnn"] / gf[p] if "simdnn" in gf and p in gf else None
+                         for p in ("ort", "torch")}
+                if args.json:
+                    row["simdnn_over_ort"], row["simdnn_over_torch"] = ratio["ort"], ratio["torch"]
+                    print(json.dumps(row), flush=True)
+                else:
+                    algo = f" ({row['simdnn']['algo']})" if "simdnn" in row else ""
+                    print(f"| {name} | {n} | {t} | {fmt(gf.get('simdnn'))}{algo} "
+                          f"| {fmt(gf.get('ort'))} | {fmt(gf.get('torch'))} "
+                          f"| {fmt(ratio['ort'], '.2f')} | {fmt(ratio['torch'], '.2f')} |",
+                          flush=True)
+
+
+if __name__ == "__main__":
+    main()
