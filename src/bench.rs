@@ -90,7 +90,7 @@ pub struct ConvArgs {
     /// Zero padding, both axes.
     #[arg(long, default_value_t = 0)]
     pad: usize,
-    /// Algorithm: auto, im2col (direct and winograd are not implemented yet).
+    /// Algorithm: auto, im2col or winograd (direct is not implemented yet).
     #[arg(long, default_value = "auto")]
     algo: String,
     #[command(flatten)]
@@ -138,7 +138,7 @@ pub struct GemmArgs {
 pub enum BenchError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
-    #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col)")]
+    #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col, winograd)")]
     UnknownAlgo(String),
 }
 
@@ -273,11 +273,7 @@ fn bench_relu(args: ReluArgs) -> Result<(), BenchError> {
 
 fn bench_conv(args: ConvArgs) -> Result<(), BenchError> {
     let cfg = args.common.config()?;
-    let algo = match args.algo.as_str() {
-        "auto" => ConvAlgo::Auto,
-        "im2col" => ConvAlgo::Im2colGemm,
-        other => return Err(BenchError::UnknownAlgo(other.to_string())),
-    };
+    let algo = ConvAlgo::from_name(&args.algo).ok_or_else(|| BenchError::UnknownAlgo(args.algo.clone()))?;
     let geom = Conv2dGeom::new(args.n, args.c, (args.h, args.w), args.k, (args.r, args.s.unwrap_or(args.r)))
         .stride(args.stride, args.stride)
         .pad(args.pad, args.pad);
@@ -290,9 +286,9 @@ fn bench_conv(args: ConvArgs) -> Result<(), BenchError> {
     let t = time_runs(min, || conv2d_forward(&cfg, &geom, algo, &x, &w, Some(&bias), false, &mut y))?;
     let (secs, reps) = (t.median.as_secs_f64(), t.runs);
     let gflops = 2.0 * geom.macs() as f64 / secs / 1e9;
-    let algo_name = match algo.resolve(&geom) {
-        ConvAlgo::Auto | ConvAlgo::Im2colGemm if geom.is_pointwise() => "gemm1x1",
-        ConvAlgo::Auto | ConvAlgo::Im2colGemm => "im2col",
+    let algo_name = match algo.resolve(&geom)? {
+        ConvAlgo::Im2colGemm if geom.is_pointwise() => "gemm1x1",
+        other => other.name(),
     };
     let (oh, ow) = (geom.out_h(), geom.out_w());
     if args.common.json {

@@ -91,9 +91,13 @@ fn bench_conv_json_keys() {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!((v["out_h"].as_u64(), v["out_w"].as_u64()), (Some(5), Some(4)));
-    let out = simdnn(&[&args[..], &["--algo", "winograd", "--min-ms", "1"]].concat(), &[]);
+    let out = simdnn(&[&args[..], &["--algo", "direct", "--min-ms", "1"]].concat(), &[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("winograd"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("direct"));
+    let v = json(&simdnn(&[&args[..], &["--algo", "winograd", "--min-ms", "1", "--json"]].concat(), &[]));
+    assert_eq!(v["algo"], "winograd");
+    let out = simdnn(&[&args[..], &["--algo", "winograd", "--stride", "2", "--min-ms", "1"]].concat(), &[]);
+    assert!(!out.status.success(), "winograd needs stride 1");
     let out = simdnn(&["bench", "conv", "--n", "1", "--c", "1", "--h", "2", "--w", "2", "--k", "1", "--r", "3"], &[]);
     assert!(!out.status.success(), "a kernel larger than the input is an error");
 }

@@ -55,6 +55,13 @@ fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> R
         conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut y).map_err(|e| e.to_string())?;
         reference::conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut want).unwrap();
         assert_close(&who("forward"), &y, &want, tol * taps, taps)?;
+        if ConvAlgo::Winograd4x3.resolve(g).is_ok() {
+            let mut yw = vec![f32::NAN; g.output_len()];
+            conv::conv2d_forward(&cfg, g, ConvAlgo::Winograd4x3, &x, &w, bias, relu, &mut yw)
+                .map_err(|e| e.to_string())?;
+            // The transforms amplify rounding by up to about 100x (see winograd_error_bound).
+            assert_close(&who("winograd forward"), &yw, &want, WINOGRAD_TOL * taps, taps)?;
+        }
 
         let mut dx = vec![f32::NAN; g.input_len()];
         let mut want = vec![0.0; g.input_len()];
@@ -77,6 +84,10 @@ fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> R
     }
     Ok(())
 }
+
+/// Winograd F(4x4, 3x3) tolerance per unit of `taps * (taps + 1)` scale, measured by
+/// `winograd_error_bound` with a safety margin.
+const WINOGRAD_TOL: f32 = 256.0 * f32::EPSILON;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
@@ -188,4 +199,31 @@ fn bad_geometry_and_lengths_are_errors() {
     assert!(matches!(huge.validate(), Err(KernelError::SizeOverflow { .. })));
     let mut db = vec![0.0; 5];
     assert!(conv::conv2d_backward_bias(&ok, &y, &mut db).is_err());
+}
+
+/// Winograd's fp32 error against an f64 reference on layer-sized problems, relative to
+/// the largest output magnitude: printed (for BENCHMARKS.md) and bounded.
+#[test]
+fn winograd_error_bound() {
+    let cfg = gemm_configs(2).remove(0);
+    for g in [
+        Conv2dGeom::new(2, 64, (28, 28), 64, (3, 3)).pad(1, 1),
+        Conv2dGeom::new(1, 256, (14, 14), 128, (3, 3)).pad(1, 1),
+        Conv2dGeom::new(1, 3, (30, 31), 16, (3, 3)),
+    ] {
+        let x = random_vec(g.input_len(), 21);
+        let w = random_vec(g.weight_len(), 22);
+        let bias = random_vec(g.out_channels, 23);
+        let mut y = vec![0.0; g.output_len()];
+        conv::conv2d_forward(&cfg, &g, ConvAlgo::Winograd4x3, &x, &w, Some(&bias), false, &mut y).unwrap();
+        let widen = |v: &[f32]| v.iter().map(|&e| e as f64).collect::<Vec<f64>>();
+        let want = reference::conv::conv2d_forward_f64(&g, &widen(&x), &widen(&w), Some(&widen(&bias)));
+        let scale = want.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        let worst = y.iter().zip(&want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max) / scale;
+        let mut yi = vec![0.0; g.output_len()];
+        conv::conv2d_forward(&cfg, &g, ConvAlgo::Im2colGemm, &x, &w, Some(&bias), false, &mut yi).unwrap();
+        let direct = yi.iter().zip(&want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max) / scale;
+        println!("winograd F(4x4,3x3) {g:?}: worst error {worst:.2e} of the largest output (im2col: {direct:.2e})");
+        assert!(worst < 2e-5, "winograd error {worst:.2e}");
+    }
 }

@@ -11,7 +11,6 @@ torch.set_num_threads(T). The Python peers are warmed up twice, then repeated un
 GFLOP/s = 2*N*K*C*R*R*Hout*Wout / median for everyone (direct-equivalent, whatever the
 algorithm). Ratios are simdnn GFLOP/s over the peer's (> 1 means simdnn is faster).
 A peer that cannot be imported (or a missing simdnn binary) is skipped with a message.
-
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment (by re-executing
 this script) before any library loads, as in gemm_numpy.py.
 
@@ -43,16 +42,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # name: (C, K, H, W, R, stride, pad)
 SHAPES = {
-    "3x3-64-56": (64, 64, 56, 56, 3, 1, 1),
-    "3x3-128-28": (128, 128, 28, 28, 3, 1, 1),
-    "3x3-256-14": (256, 256, 14, 14, 3, 1, 1),
-    "3x3-512-7": (512, 512, 7, 7, 3, 1, 1),
-    "3x3-3to64-224": (3, 64, 224, 224, 3, 1, 1),
-    "3x3-64-224": (64, 64, 224, 224, 3, 1, 1),
-    "7x7s2-3to64-224": (3, 64, 224, 224, 7, 2, 3),
-    "1x1-256to64-56": (256, 64, 56, 56, 1, 1, 0),
-    "11x11s4-3to96-227": (3, 96, 227, 227, 11, 4, 0),
-    "5x5-96to256-27": (96, 256, 27, 27, 5, 1, 2),
+    "3x3-64-56": (64, 64, 56, 56, 3, 1, 1), "3x3-128-28": (128, 128, 28, 28, 3, 1, 1),
+    "3x3-256-14": (256, 256, 14, 14, 3, 1, 1), "3x3-512-7": (512, 512, 7, 7, 3, 1, 1),
+    "3x3-3to64-224": (3, 64, 224, 224, 3, 1, 1), "3x3-64-224": (64, 64, 224, 224, 3, 1, 1),
+    "7x7s2-3to64-224": (3, 64, 224, 224, 7, 2, 3), "1x1-256to64-56": (256, 64, 56, 56, 1, 1, 0),
+    "11x11s4-3to96-227": (3, 96, 227, 227, 11, 4, 0), "5x5-96to256-27": (96, 256, 27, 27, 5, 1, 2),
 }
 PEERS = ("simdnn", "ort", "torch")
 
@@ -67,7 +61,7 @@ def time_calls(f, min_ms):
     return statistics.median(times)
 
 
-def ort_conv(ort, onnx, x, w, b, stride, pad, threads, min_ms):
+def ort_conv(ort, x, w, b, stride, pad, threads, min_ms):
     from onnx import TensorProto, helper, numpy_helper
     n, c, h, wd = x.shape
     k, r = w.shape[0], w.shape[2]
@@ -98,11 +92,11 @@ def torch_conv(torch, x, w, b, stride, pad, threads, min_ms):
         return time_calls(lambda: torch.nn.functional.conv2d(xt, wt, bt, stride, pad), min_ms)
 
 
-def simdnn_conv(binary, n, c, k, h, w, r, stride, pad, threads, min_ms):
+def simdnn_conv(binary, n, c, k, h, w, r, stride, pad, t, min_ms):
     cmd = [binary, "bench", "conv", "--n", n, "--c", c, "--h", h, "--w", w, "--k", k, "--r", r,
-           "--stride", stride, "--pad", pad, "--threads", threads, "--min-ms", int(min_ms), "--json"]
-    out = subprocess.run([str(a) for a in cmd], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+           "--stride", stride, "--pad", pad, "--threads", t, "--min-ms", round(min_ms), "--json"]
+    out = subprocess.run([str(a) for a in cmd], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
 
 
 def load_peers(wanted, binary):
@@ -111,7 +105,7 @@ def load_peers(wanted, binary):
         try:
             import onnx
             import onnxruntime
-            mods["ort"] = (onnxruntime, onnx)
+            mods["ort"] = onnxruntime
             info["onnx"], info["onnxruntime"] = onnx.__version__, onnxruntime.__version__
         except ImportError as e:
             print(f"# skipping onnxruntime: {e}", file=sys.stderr)
@@ -119,16 +113,20 @@ def load_peers(wanted, binary):
         try:
             import torch
             mods["torch"] = torch
-            info["torch"] = torch.__version__
-            info["torch_mkldnn"] = torch.backends.mkldnn.is_available()
+            info.update(torch=torch.__version__, torch_mkldnn=torch.backends.mkldnn.is_available(),
+                        torch_cpu_capability=torch.backends.cpu.get_cpu_capability())
         except ImportError as e:
             print(f"# skipping torch: {e}", file=sys.stderr)
     if "simdnn" in wanted:
         if os.access(binary, os.X_OK):
             mods["simdnn"] = binary
         else:
-            print(f"# skipping simdnn: no binary at {binary} (cargo build --release)", file=sys.stderr)
+            print(f"# skipping simdnn: no binary at {binary}", file=sys.stderr)
     return mods, info
+
+
+def split(text):
+    return [v for v in text.split(",") if v]
 
 
 def fmt(v, spec=".1f"):
@@ -145,9 +143,7 @@ def main():
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "simdnn"))
     p.add_argument("--json", action="store_true", help="emit JSON lines")
     args = p.parse_args()
-    ints = lambda s: [int(v) for v in s.split(",") if v]  # noqa: E731
-    names = [s for s in args.shapes.split(",") if s]
-    wanted = [s for s in args.peers.split(",") if s]
+    names, wanted = split(args.shapes), split(args.peers)
     bad = [s for s in names if s not in SHAPES] + [s for s in wanted if s not in PEERS]
     if bad:
         p.error(f"unknown shape(s)/peer(s) {bad}; shapes: {', '.join(SHAPES)}")
@@ -157,8 +153,9 @@ def main():
         print(json.dumps({"versions": info}), flush=True)
     else:
         print(f"# onnx {info.get('onnx', '–')}, onnxruntime {info.get('onnxruntime', '–')}, "
-              f"torch {info.get('torch', '–')} (MKLDNN/oneDNN available: "
-              f"{info.get('torch_mkldnn', '–')}), numpy {np.__version__}\n")
+              f"torch {info.get('torch', '–')} (oneDNN/MKLDNN available: "
+              f"{info.get('torch_mkldnn', '–')}, ATen CPU capability "
+              f"{info.get('torch_cpu_capability', '–')}), numpy {np.__version__}\n")
         print("| shape | N | threads | simdnn GFLOP/s (algo) | onnxruntime GFLOP/s "
               "| torch GFLOP/s | simdnn/ort | simdnn/torch |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -169,30 +166,26 @@ def main():
         oh, ow = (h + 2 * pad - r) // stride + 1, (w + 2 * pad - r) // stride + 1
         wt = rng.uniform(-1, 1, (k, c, r, r)).astype(np.float32)
         bias = rng.uniform(-1, 1, k).astype(np.float32)
-        for n in ints(args.batch):
+        for n in map(int, split(args.batch)):
             x = rng.uniform(-1, 1, (n, c, h, w)).astype(np.float32)
             flop = 2.0 * n * k * c * r * r * oh * ow
-            for t in ints(args.threads):
-                row = {"shape": name, "n": n, "c": c, "k": k, "h": h, "w": w, "r": r,
-                       "stride": stride, "pad": pad, "threads": t}
-                gf = {}
+            for t in map(int, split(args.threads)):
+                row, gf = dict(shape=name, n=n, c=c, k=k, h=h, w=w, r=r, stride=stride, pad=pad,
+                               threads=t), {}
                 if "simdnn" in mods:
                     s = simdnn_conv(mods["simdnn"], n, c, k, h, w, r, stride, pad, t, args.min_ms)
                     gf["simdnn"] = flop / (s["median_ms"] * 1e-3) / 1e9
-                    row["simdnn"] = {key: s.get(key) for key in ("median_ms", "gflops", "algo", "isa")}
-                if "ort" in mods:
-                    med = ort_conv(*mods["ort"], x, wt, bias, stride, pad, t, args.min_ms)
-                    gf["ort"] = flop / med / 1e9
-                    row["ort"] = {"median_ms": med * 1e3, "gflops": gf["ort"]}
-                if "torch" in mods:
-                    med = torch_conv(mods["torch"], x, wt, bias, stride, pad, t, args.min_ms)
-                    gf["torch"] = flop / med / 1e9
-                    row["torch"] = {"median_ms": med * 1e3, "gflops": gf["torch"]}
-                ratio = {p: gf["simdnn"] / gf[p] if "simdnn" in gf and p in gf else None
-                         for p in ("ort", "torch")}
+                    row["simdnn"] = {f: s.get(f) for f in ("median_ms", "gflops", "algo", "isa")}
+                for peer, fn in (("ort", ort_conv), ("torch", torch_conv)):
+                    if peer in mods:
+                        med = fn(mods[peer], x, wt, bias, stride, pad, t, args.min_ms)
+                        gf[peer] = flop / med / 1e9
+                        row[peer] = {"median_ms": med * 1e3, "gflops": gf[peer]}
+                sd = gf.get("simdnn")
+                ratio = {p: sd / gf[p] if sd and p in gf else None for p in ("ort", "torch")}
                 if args.json:
-                    row["simdnn_over_ort"], row["simdnn_over_torch"] = ratio["ort"], ratio["torch"]
-                    print(json.dumps(row), flush=True)
+                    print(json.dumps({**row, "simdnn_over_ort": ratio["ort"],
+                                      "simdnn_over_torch": ratio["torch"]}), flush=True)
                 else:
                     algo = f" ({row['simdnn']['algo']})" if "simdnn" in row else ""
                     print(f"| {name} | {n} | {t} | {fmt(gf.get('simdnn'))}{algo} "

@@ -34,6 +34,8 @@ pub enum KernelError {
     PoolPadding { axis: &'static str, pad: usize, kernel: usize },
     #[error("argmax entry {index} = {value} points outside its input plane of {plane} elements")]
     ArgmaxOutOfRange { index: usize, value: u32, plane: usize },
+    #[error("the {algo} algorithm cannot compute this convolution: {reason}")]
+    AlgoNotApplicable { algo: &'static str, reason: &'static str },
     #[error("{what} has {got} elements, the geometry needs {expected}")]
     TensorLength { what: &'static str, expected: usize, got: usize },
 }

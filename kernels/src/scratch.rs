@@ -55,10 +55,11 @@ pub(crate) enum Slot {
     Gemv,
     Im2col,
     Pool,
+    Winograd,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 5] = const { [const { Cell::new(None) }; 5] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 6] = const { [const { Cell::new(None) }; 6] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

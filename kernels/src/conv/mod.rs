@@ -21,6 +21,7 @@
 
 mod geometry;
 mod im2col;
+mod winograd;
 
 pub use geometry::Conv2dGeom;
 
@@ -37,12 +38,40 @@ pub enum ConvAlgo {
     Auto,
     /// im2col + blocked SGEMM (no im2col for 1x1 stride-1 unpadded convolutions).
     Im2colGemm,
+    /// Winograd F(4x4, 3x3): 3x3 kernels, stride 1, no dilation, one group.
+    Winograd4x3,
 }
 
 impl ConvAlgo {
-    /// The algorithm `Auto` resolves to for `geom`: im2col + GEMM is the only one so far.
-    pub fn resolve(self, _geom: &Conv2dGeom) -> ConvAlgo {
-        ConvAlgo::Im2colGemm
+    /// Lower-case name, as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvAlgo::Auto => "auto",
+            ConvAlgo::Im2colGemm => "im2col",
+            ConvAlgo::Winograd4x3 => "winograd",
+        }
+    }
+
+    /// Parses `auto`, `im2col` or `winograd`.
+    pub fn from_name(name: &str) -> Option<ConvAlgo> {
+        [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd4x3].into_iter().find(|a| a.name() == name)
+    }
+
+    /// The algorithm `Auto` resolves to for `geom`, or an error if an explicitly chosen
+    /// one cannot compute it. Winograd where it applies and the channels give its GEMMs
+    /// enough depth (16 or more); im2col + GEMM otherwise.
+    pub fn resolve(self, geom: &Conv2dGeom) -> Result<ConvAlgo, KernelError> {
+        match self {
+            ConvAlgo::Auto if winograd::applies(geom) && geom.in_channels >= 16 && geom.out_channels >= 16 => {
+                Ok(ConvAlgo::Winograd4x3)
+            }
+            ConvAlgo::Auto => Ok(ConvAlgo::Im2colGemm),
+            ConvAlgo::Winograd4x3 if !winograd::applies(geom) => Err(KernelError::AlgoNotApplicable {
+                algo: "winograd",
+                reason: "it needs a 3x3 kernel, stride 1, no dilation and one group",
+            }),
+            other => Ok(other),
+        }
     }
 }
 
@@ -74,9 +103,8 @@ pub fn conv2d_forward(
     if let Some(b) = bias {
         Conv2dGeom::check_len("bias", g.out_channels, b.len())?;
     }
-    match algo.resolve(g) {
-        // `resolve` never returns Auto; im2col + GEMM is the one algorithm so far.
-        ConvAlgo::Auto | ConvAlgo::Im2colGemm => {}
+    if algo.resolve(g)? == ConvAlgo::Winograd4x3 {
+        return winograd::forward(cfg, g, x, w, bias, relu, y);
     }
     let (cg, kg, crs, pixels) = group_dims(g);
     let plane = g.in_h * g.in_w;

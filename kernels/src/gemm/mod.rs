@@ -71,7 +71,7 @@ impl GemmConfig {
     }
 
     /// Runs `op` on this configuration's vector unit.
-    fn dispatch<Op: WithSimd>(&self, op: Op) -> Op::Output {
+    pub(crate) fn dispatch<Op: WithSimd>(&self, op: Op) -> Op::Output {
         #[cfg(feature = "reference")]
         if self.emulate_avx512 {
             use crate::isa::Simd;

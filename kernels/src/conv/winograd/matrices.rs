@@ -1,0 +1,193 @@
+//! The transforms of Winograd's minimal filtering algorithm F(4x4, 3x3), from Lavin & Gray,
+//! "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016), with interpolation
+//! points 0, +-1, +-2 and infinity:
+//!
+//! ```text
+//! B^T = [4  0 -5  0 1 0]    G = [ 1/4     0     0]    A^T = [1 1  1 1  1 0]
+//!       [0 -4 -4  1 1 0]        [-1/6  -1/6  -1/6]          [0 1 -1 2 -2 0]
+//!       [0  4 -4 -1 1 0]        [-1/6   1/6  -1/6]          [0 1  1 4  4 0]
+//!       [0 -2 -1  2 1 0]        [1/24  1/12   1/6]          [0 1 -1 8 -8 1]
+//!       [0  2 -1 -2 1 0]        [1/24 -1/12   1/6]
+//!       [0  4  0 -5 0 1]        [   0     0     1]
+//! ```
+//!
+//! A 4x4 output tile is `A^T [(G g G^T) . (B^T d B)] A` for a 6x6 input tile `d` and a 3x3
+//! filter `g`. Each product is written out as the sums it is (the zeros skipped), once for
+//! scalars and vectors alike through [`Lane`].
+
+use crate::isa::Simd;
+
+/// The arithmetic the transforms need, on scalars (filter transform, tests) or vectors.
+pub(crate) trait Lane: Copy {
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn scale(self, k: f32) -> Self;
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn add(self, o: f32) -> f32 {
+        self + o
+    }
+    #[inline(always)]
+    fn sub(self, o: f32) -> f32 {
+        self - o
+    }
+    #[inline(always)]
+    fn scale(self, k: f32) -> f32 {
+        self * k
+    }
+}
+
+/// A vector of `S` with its token, so transforms on vectors read like the scalar ones.
+#[derive(Clone, Copy)]
+pub(crate) struct Vec8<S: Simd>(pub S, pub S::V);
+
+impl<S: Simd> Lane for Vec8<S> {
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Vec8(self.0, self.0.add(self.1, o.1))
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Vec8(self.0, self.0.sub(self.1, o.1))
+    }
+    #[inline(always)]
+    fn scale(self, k: f32) -> Self {
+        Vec8(self.0, self.0.mul(self.1, self.0.splat(k)))
+    }
+}
+
+/// `B^T d` for one column `d` of six values.
+#[inline(always)]
+pub(crate) fn bt<L: Lane>(d: [L; 6]) -> [L; 6] {
+    let [d0, d1, d2, d3, d4, d5] = d;
+    let (d2x4, d1x4) = (d2.scale(4.0), d1.scale(4.0));
+    let (d1x2, d3x2) = (d1.scale(2.0), d3.scale(2.0));
+    [
+        d0.scale(4.0).sub(d2.scale(5.0)).add(d4),
+        d3.add(d4).sub(d1x4).sub(d2x4),
+        d4.sub(d3).add(d1x4).sub(d2x4),
+        d3x2.sub(d1x2).add(d4).sub(d2),
+        d1x2.sub(d3x2).add(d4).sub(d2),
+        d1.scale(4.0).sub(d3.scale(5.0)).add(d5),
+    ]
+}
+
+/// `G g` for one column `g` of three values.
+#[inline(always)]
+pub(crate) fn g_col<L: Lane>(g: [L; 3]) -> [L; 6] {
+    let [g0, g1, g2] = g;
+    let outer = g0.add(g2);
+    [
+        g0.scale(0.25),
+        outer.add(g1).scale(-1.0 / 6.0),
+        outer.sub(g1).scale(-1.0 / 6.0),
+        g0.scale(1.0 / 24.0).add(g1.scale(1.0 / 12.0)).add(g2.scale(1.0 / 6.0)),
+        g0.scale(1.0 / 24.0).sub(g1.scale(1.0 / 12.0)).add(g2.scale(1.0 / 6.0)),
+        g2,
+    ]
+}
+
+/// `A^T m` for one column `m` of six values.
+#[inline(always)]
+pub(crate) fn at<L: Lane>(m: [L; 6]) -> [L; 4] {
+    let [m0, m1, m2, m3, m4, m5] = m;
+    let (s12, d12, s34, d34) = (m1.add(m2), m1.sub(m2), m3.add(m4), m3.sub(m4));
+    [m0.add(s12).add(s34), d12.add(d34.scale(2.0)), s12.add(s34.scale(4.0)), d12.add(d34.scale(8.0)).add(m5)]
+}
+
+/// `B^T d B` for a 6x6 input tile given as rows.
+#[inline(always)]
+pub(crate) fn input_tile<L: Lane>(d: [[L; 6]; 6]) -> [[L; 6]; 6] {
+    let cols: [[L; 6]; 6] = std::array::from_fn(|j| bt(std::array::from_fn(|i| d[i][j])));
+    std::array::from_fn(|i| bt(std::array::from_fn(|j| cols[j][i])))
+}
+
+/// `G g G^T` for a 3x3 filter given as rows.
+#[inline(always)]
+pub(crate) fn filter_tile<L: Lane>(g: [[L; 3]; 3]) -> [[L; 6]; 6] {
+    let cols: [[L; 6]; 3] = std::array::from_fn(|j| g_col(std::array::from_fn(|i| g[i][j])));
+    std::array::from_fn(|i| g_col(std::array::from_fn(|j| cols[j][i])))
+}
+
+/// `A^T m A` for a 6x6 tile of products given as rows.
+#[inline(always)]
+pub(crate) fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
+    let cols: [[L; 4]; 6] = std::array::from_fn(|j| at(std::array::from_fn(|i| m[i][j])));
+    std::array::from_fn(|i| at(std::array::from_fn(|j| cols[j][i])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u32) -> f32 {
+        *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (*seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+    }
+
+    /// F(4, 3) in one dimension: `A^T [(G g) . (B^T d)]` is the correlation of d with g.
+    #[test]
+    fn one_dimensional_identity() {
+        let mut seed = 7;
+        for _ in 0..100 {
+            let d: [f32; 6] = std::array::from_fn(|_| lcg(&mut seed));
+            let g: [f32; 3] = std::array::from_fn(|_| lcg(&mut seed));
+            let (u, v) = (g_col(g), bt(d));
+            let y = at(std::array::from_fn(|i| u[i] * v[i]));
+            for (i, yi) in y.iter().enumerate() {
+                let want: f32 = (0..3).map(|k| d[i + k] * g[k]).sum();
+                assert!((yi - want).abs() < 1e-5, "y[{i}] = {yi}, direct {want}");
+            }
+        }
+    }
+
+    /// In two dimensions: the 4x4 tile equals the direct 3x3 correlation of a 6x6 input.
+    #[test]
+    fn two_dimensional_identity() {
+        let mut seed = 11;
+        for _ in 0..50 {
+            let d: [[f32; 6]; 6] = std::array::from_fn(|_| std::array::from_fn(|_| lcg(&mut seed)));
+            let g: [[f32; 3]; 3] = std::array::from_fn(|_| std::array::from_fn(|_| lcg(&mut seed)));
+            let (u, v) = (filter_tile(g), input_tile(d));
+            let y = output_tile(std::array::from_fn(|i| std::array::from_fn(|j| u[i][j] * v[i][j])));
+            for (i, row) in y.iter().enumerate() {
+                for (j, yij) in row.iter().enumerate() {
+                    let want: f32 =
+                        (0..3).flat_map(|r| (0..3).map(move |c| (r, c))).map(|(r, c)| d[i + r][j + c] * g[r][c]).sum();
+                    assert!((yij - want).abs() < 1e-5, "y[{i}][{j}] = {yij}, direct {want}");
+                }
+            }
+        }
+    }
+
+    /// The explicit sums equal the matrices of the paper, applied as matrix products.
+    #[test]
+    fn sums_match_the_matrices() {
+        const BT: [[f32; 6]; 6] = [
+            [4., 0., -5., 0., 1., 0.],
+            [0., -4., -4., 1., 1., 0.],
+            [0., 4., -4., -1., 1., 0.],
+            [0., -2., -1., 2., 1., 0.],
+            [0., 2., -1., -2., 1., 0.],
+            [0., 4., 0., -5., 0., 1.],
+        ];
+        const AT: [[f32; 6]; 4] = [
+            [1., 1., 1., 1., 1., 0.],
+            [0., 1., -1., 2., -2., 0.],
+            [0., 1., 1., 4., 4., 0.],
+            [0., 1., -1., 8., -8., 1.],
+        ];
+        for k in 0..6 {
+            let e: [f32; 6] = std::array::from_fn(|i| (i == k) as u8 as f32);
+            let (b, a) = (bt(e), at(e));
+            for i in 0..6 {
+                assert_eq!(b[i], BT[i][k]);
+            }
+            for i in 0..4 {
+                assert_eq!(a[i], AT[i][k]);
+            }
+        }
+    }
+}

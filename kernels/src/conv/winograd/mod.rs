@@ -1,0 +1,199 @@
+//! Winograd convolution F(4x4, 3x3) for 3x3 stride-1 kernels (Lavin & Gray, 2016).
+//!
+//! Each 4x4 block of outputs ("tile") is computed from a 6x6 block of input with 36
+//! multiplications per channel pair instead of 144. The filter transform `U = G g G^T` is
+//! done once per call; the input transform `V = B^T d B` and the output transform
+//! `Y = A^T M A` are vectorised across `LANES` tiles at once; the 36 element-wise products
+//! summed over channels are 36 GEMMs `M_xi = U_xi V_xi` (`[K x C] * [C x tiles]`) on the
+//! blocked SGEMM. Tiles are processed in chunks, so the transformed input and products
+//! stay a few MiB whatever the batch.
+//!
+//! fp32 error: the transforms scale values by up to 8^2 and 5^2, so results carry a few
+//! more ulps than direct convolution; `tests/conv.rs` bounds it against an f64 reference.
+
+mod matrices;
+
+use super::Conv2dGeom;
+use crate::gemm::{sgemm, Epilogue, GemmConfig, MatMut, MatRef};
+use crate::isa::{Simd, WithSimd};
+use crate::scratch::{Scratch, Slot};
+use crate::KernelError;
+use matrices::{filter_tile, input_tile, output_tile, Vec8};
+
+/// Whether F(4x4, 3x3) computes this convolution.
+pub(crate) fn applies(g: &Conv2dGeom) -> bool {
+    (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.groups) == (3, 3, 1, 1, 1, 1, 1)
+}
+
+/// Positions of a tile: image, and the input row and column its 6x6 block starts at.
+#[derive(Clone, Copy)]
+struct TileGrid {
+    tiles_h: usize,
+    tiles_w: usize,
+}
+
+impl TileGrid {
+    fn locate(&self, g: &Conv2dGeom, t: usize) -> (usize, isize, isize) {
+        let per_image = self.tiles_h * self.tiles_w;
+        let (b, r) = (t / per_image, t % per_image);
+        let (ty, tx) = (r / self.tiles_w, r % self.tiles_w);
+        (b, (ty * 4) as isize - g.pad_h as isize, (tx * 4) as isize - g.pad_w as isize)
+    }
+}
+
+/// Largest transformed-input plus product buffer per chunk of tiles, in f32.
+const CHUNK_FLOATS: usize = 1 << 21;
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    let (c_n, k_n) = (g.in_channels, g.out_channels);
+    let grid = TileGrid { tiles_h: g.out_h().div_ceil(4), tiles_w: g.out_w().div_ceil(4) };
+    let total = g.batch * grid.tiles_h * grid.tiles_w;
+    let lanes = cfg.blocking().nr.min(16).max(8); // a multiple of every path's lane count
+    let chunk = (CHUNK_FLOATS / (36 * (c_n + k_n))).max(lanes).min(total.div_ceil(lanes) * lanes) / lanes * lanes;
+    let mut buf = Scratch::take(Slot::Winograd, 36 * (k_n * c_n + (c_n + k_n) * chunk));
+    let (u, rest) = buf.split_at_mut(36 * k_n * c_n);
+    let (v, m) = rest.split_at_mut(36 * c_n * chunk);
+    // U[xi][k][c] = (G w[k][c] G^T)[xi].
+    for k in 0..k_n {
+        for c in 0..c_n {
+            let f = &w[(k * c_n + c) * 9..][..9];
+            let t = filter_tile(std::array::from_fn(|r| std::array::from_fn(|s| f[r * 3 + s])));
+            for (xi, val) in t.iter().flatten().enumerate() {
+                u[(xi * k_n + k) * c_n + c] = *val;
+            }
+        }
+    }
+    for t0 in (0..total).step_by(chunk) {
+        let tc = chunk.min((total - t0).div_ceil(lanes) * lanes);
+        cfg.dispatch(InputTransform { g, grid, x, v: &mut v[..36 * c_n * tc], t0, tc, total });
+        for xi in 0..36 {
+            let a = MatRef::new(&u[xi * k_n * c_n..][..k_n * c_n], k_n, c_n, c_n)?;
+            let b = MatRef::new(&v[xi * c_n * tc..][..c_n * tc], c_n, tc, tc)?;
+            let out = MatMut::new(&mut m[xi * k_n * tc..][..k_n * tc], k_n, tc, tc)?;
+            sgemm(cfg, 1.0, a, b, 0.0, out, Epilogue::NONE)?;
+        }
+        cfg.dispatch(OutputTransform { g, grid, m: &m[..36 * k_n * tc], bias, relu, y, t0, tc, total });
+    }
+    Ok(())
+}
+
+/// `V[xi][c][t - t0] = (B^T d B)[xi]` for the tiles `t0..t0 + tc` (zero past `total`).
+struct InputTransform<'a> {
+    g: &'a Conv2dGeom,
+    grid: TileGrid,
+    x: &'a [f32],
+    v: &'a mut [f32],
+    t0: usize,
+    tc: usize,
+    total: usize,
+}
+
+impl WithSimd for InputTransform<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let InputTransform { g, grid, x, v, t0, tc, total } = self;
+        let (lanes, c_n, plane) = (S::LANES, g.in_channels, g.in_h * g.in_w);
+        let mut d = [[[0.0f32; 16]; 6]; 6];
+        for c in 0..c_n {
+            for t in (t0..t0 + tc).step_by(lanes) {
+                for l in 0..lanes {
+                    let tile = t + l;
+                    if tile >= total {
+                        d.iter_mut().flatten().for_each(|e| e[l] = 0.0);
+                        continue;
+                    }
+                    let (b, y0, x0) = grid.locate(g, tile);
+                    let xp = &x[(b * c_n + c) * plane..][..plane];
+                    for (i, row) in d.iter_mut().enumerate() {
+                        let ih = y0 + i as isize;
+                        let inside = ih >= 0 && (ih as usize) < g.in_h;
+                        for (j, e) in row.iter_mut().enumerate() {
+                            let iw = x0 + j as isize;
+                            e[l] = if inside && iw >= 0 && (iw as usize) < g.in_w {
+                                xp[ih as usize * g.in_w + iw as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+                // SAFETY: each d entry holds 16 >= LANES values; V rows hold tc values from
+                // t - t0, and t - t0 + lanes <= tc.
+                unsafe {
+                    let tile =
+                        input_tile(std::array::from_fn(|i| std::array::from_fn(|j| Vec8(s, s.load(d[i][j].as_ptr())))));
+                    for (xi, val) in tile.iter().flatten().enumerate() {
+                        s.store(v.as_mut_ptr().add((xi * c_n + c) * tc + (t - t0)), val.1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y = relu?(A^T M A + bias)` for the tiles `t0..t0 + tc`, clipped to the output.
+struct OutputTransform<'a> {
+    g: &'a Conv2dGeom,
+    grid: TileGrid,
+    m: &'a [f32],
+    bias: Option<&'a [f32]>,
+    relu: bool,
+    y: &'a mut [f32],
+    t0: usize,
+    tc: usize,
+    total: usize,
+}
+
+impl WithSimd for OutputTransform<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let OutputTransform { g, grid, m, bias, relu, y, t0, tc, total } = self;
+        let (lanes, k_n) = (S::LANES, g.out_channels);
+        let (oh_n, ow_n) = (g.out_h(), g.out_w());
+        let mut out = [[[0.0f32; 16]; 4]; 4];
+        for k in 0..k_n {
+            let b_k = s.splat(bias.map_or(0.0, |b| b[k]));
+            for t in (t0..t0 + tc).step_by(lanes) {
+                // SAFETY: M rows hold tc values from t - t0, and t - t0 + lanes <= tc; each
+                // out entry holds 16 >= LANES values.
+                unsafe {
+                    let tile = output_tile(std::array::from_fn(|i| {
+                        std::array::from_fn(|j| {
+                            Vec8(s, s.load(m.as_ptr().add(((i * 6 + j) * k_n + k) * tc + (t - t0))))
+                        })
+                    }));
+                    for (i, row) in tile.iter().enumerate() {
+                        for (j, val) in row.iter().enumerate() {
+                            let mut v = s.add(val.1, b_k);
+                            if relu {
+                                v = s.max(v, s.zero());
+                            }
+                            s.store(out[i][j].as_mut_ptr(), v);
+                        }
+                    }
+                }
+                for l in 0..lanes.min(total - t) {
+                    let (b, y0, x0) = grid.locate(g, t + l);
+                    let (oy, ox) = ((y0 + g.pad_h as isize) as usize, (x0 + g.pad_w as isize) as usize);
+                    let yp = &mut y[(b * k_n + k) * oh_n * ow_n..][..oh_n * ow_n];
+                    for (i, row) in out.iter().enumerate().take(oh_n.saturating_sub(oy)) {
+                        for (j, e) in row.iter().enumerate().take(ow_n.saturating_sub(ox)) {
+                            yp[(oy + i) * ow_n + ox + j] = e[l];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
