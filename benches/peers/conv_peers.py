@@ -10,13 +10,13 @@ torch.set_num_threads(T). The Python peers are warmed up twice, then repeated un
 --min-ms have passed and at least 5 runs were made; the median time per call is used.
 GFLOP/s = 2*N*K*C*R*R*Hout*Wout / median for everyone (direct-equivalent, whatever the
 algorithm). Ratios are simdnn GFLOP/s over the peer's (> 1 means simdnn is faster).
-A peer that cannot be imported (or a missing simdnn binary) is skipped with a message.
+A peer that cannot be imported, a missing simdnn binary or a failed simdnn run is reported
+on stderr and left blank ("–") in the table.
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment (by re-executing
 this script) before any library loads, as in gemm_numpy.py.
 
 Usage:
-    cargo build --release
-    python3 -m pip install -r benches/peers/requirements.txt
+    cargo build --release && python3 -m pip install -r benches/peers/requirements.txt
     python3 benches/peers/conv_peers.py                       # Markdown table
     python3 benches/peers/conv_peers.py --json                # JSON lines
     python3 benches/peers/conv_peers.py --shapes 3x3-512-7 --batch 1 --threads 1 \
@@ -63,8 +63,7 @@ def time_calls(f, min_ms):
 
 def ort_conv(ort, x, w, b, stride, pad, threads, min_ms):
     from onnx import TensorProto, helper, numpy_helper
-    n, c, h, wd = x.shape
-    k, r = w.shape[0], w.shape[2]
+    (n, c, h, wd), k, r = x.shape, w.shape[0], w.shape[2]
     oh, ow = (h + 2 * pad - r) // stride + 1, (wd + 2 * pad - r) // stride + 1
     node = helper.make_node("Conv", ["X", "W", "B"], ["Y"], kernel_shape=[r, r],
                             strides=[stride, stride], pads=[pad] * 4)
@@ -72,8 +71,8 @@ def ort_conv(ort, x, w, b, stride, pad, threads, min_ms):
         [node], "conv", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [n, c, h, wd])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [n, k, oh, ow])],
         initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8  # IR version of opset 17; accepted by any onnxruntime >= 1.13
+    # IR version 8 goes with opset 17; any onnxruntime >= 1.13 accepts both.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -92,11 +91,15 @@ def torch_conv(torch, x, w, b, stride, pad, threads, min_ms):
         return time_calls(lambda: torch.nn.functional.conv2d(xt, wt, bt, stride, pad), min_ms)
 
 
-def simdnn_conv(binary, n, c, k, h, w, r, stride, pad, t, min_ms):
-    cmd = [binary, "bench", "conv", "--n", n, "--c", c, "--h", h, "--w", w, "--k", k, "--r", r,
-           "--stride", stride, "--pad", pad, "--threads", t, "--min-ms", round(min_ms), "--json"]
-    out = subprocess.run([str(a) for a in cmd], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+def simdnn_conv(binary, algo, row, min_ms):
+    cmd = [binary, "bench", "conv", "--algo", algo, "--min-ms", str(round(min_ms)), "--json"]
+    for key in ("n", "c", "h", "w", "k", "r", "stride", "pad", "threads"):
+        cmd += [f"--{key}", str(row[key])]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode == 0:
+        return json.loads(out.stdout)
+    why = " / ".join(out.stderr.strip().splitlines()[:2])
+    print(f"# simdnn failed: {' '.join(cmd[1:])}: {why}", file=sys.stderr)
 
 
 def load_peers(wanted, binary):
@@ -117,11 +120,10 @@ def load_peers(wanted, binary):
                         torch_cpu_capability=torch.backends.cpu.get_cpu_capability())
         except ImportError as e:
             print(f"# skipping torch: {e}", file=sys.stderr)
-    if "simdnn" in wanted:
-        if os.access(binary, os.X_OK):
-            mods["simdnn"] = binary
-        else:
-            print(f"# skipping simdnn: no binary at {binary}", file=sys.stderr)
+    if "simdnn" in wanted and os.access(binary, os.X_OK):
+        mods["simdnn"] = binary
+    elif "simdnn" in wanted:
+        print(f"# skipping simdnn: no binary at {binary}", file=sys.stderr)
     return mods, info
 
 
@@ -141,11 +143,11 @@ def main():
     p.add_argument("--peers", default=",".join(PEERS), help="subset of simdnn,ort,torch")
     p.add_argument("--min-ms", type=float, default=500.0, help="minimum measuring time per case")
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "simdnn"))
+    p.add_argument("--algo", default="auto", help="simdnn's --algo (auto, im2col, winograd...)")
     p.add_argument("--json", action="store_true", help="emit JSON lines")
     args = p.parse_args()
     names, wanted = split(args.shapes), split(args.peers)
-    bad = [s for s in names if s not in SHAPES] + [s for s in wanted if s not in PEERS]
-    if bad:
+    if bad := [s for s in names if s not in SHAPES] + [s for s in wanted if s not in PEERS]:
         p.error(f"unknown shape(s)/peer(s) {bad}; shapes: {', '.join(SHAPES)}")
     mods, info = load_peers(wanted, args.binary)
 
@@ -172,8 +174,8 @@ def main():
             for t in map(int, split(args.threads)):
                 row, gf = dict(shape=name, n=n, c=c, k=k, h=h, w=w, r=r, stride=stride, pad=pad,
                                threads=t), {}
-                if "simdnn" in mods:
-                    s = simdnn_conv(mods["simdnn"], n, c, k, h, w, r, stride, pad, t, args.min_ms)
+                s = "simdnn" in mods and simdnn_conv(mods["simdnn"], args.algo, row, args.min_ms)
+                if s:
                     gf["simdnn"] = flop / (s["median_ms"] * 1e-3) / 1e9
                     row["simdnn"] = {f: s.get(f) for f in ("median_ms", "gflops", "algo", "isa")}
                 for peer, fn in (("ort", ort_conv), ("torch", torch_conv)):
@@ -188,10 +190,9 @@ def main():
                                       "simdnn_over_torch": ratio["torch"]}), flush=True)
                 else:
                     algo = f" ({row['simdnn']['algo']})" if "simdnn" in row else ""
-                    print(f"| {name} | {n} | {t} | {fmt(gf.get('simdnn'))}{algo} "
-                          f"| {fmt(gf.get('ort'))} | {fmt(gf.get('torch'))} "
-                          f"| {fmt(ratio['ort'], '.2f')} | {fmt(ratio['torch'], '.2f')} |",
-                          flush=True)
+                    cells = [name, n, t, fmt(sd) + algo, fmt(gf.get("ort")), fmt(gf.get("torch")),
+                             fmt(ratio["ort"], ".2f"), fmt(ratio["torch"], ".2f")]
+                    print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 
 if __name__ == "__main__":

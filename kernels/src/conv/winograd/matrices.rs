@@ -15,6 +15,8 @@
 //! filter `g`. Each product is written out as the sums it is (the zeros skipped), once for
 //! scalars and vectors alike through [`Lane`].
 
+#![allow(clippy::needless_range_loop)] // index loops keep the transforms closure-free
+
 use crate::isa::Simd;
 
 /// The arithmetic the transforms need, on scalars (filter transform, tests) or vectors.
@@ -97,25 +99,48 @@ pub(crate) fn at<L: Lane>(m: [L; 6]) -> [L; 4] {
     [m0.add(s12).add(s34), d12.add(d34.scale(2.0)), s12.add(s34.scale(4.0)), d12.add(d34.scale(8.0)).add(m5)]
 }
 
+// The 2-D transforms below index arrays explicitly instead of using `array::from_fn` or
+// `map`: a closure that failed to inline would be compiled outside the kernel's
+// `#[target_feature]` frame and call every intrinsic out of line.
+
 /// `B^T d B` for a 6x6 input tile given as rows.
 #[inline(always)]
 pub(crate) fn input_tile<L: Lane>(d: [[L; 6]; 6]) -> [[L; 6]; 6] {
-    let cols: [[L; 6]; 6] = std::array::from_fn(|j| bt(std::array::from_fn(|i| d[i][j])));
-    std::array::from_fn(|i| bt(std::array::from_fn(|j| cols[j][i])))
+    let mut cols = d;
+    for j in 0..6 {
+        cols[j] = bt([d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]]);
+    }
+    let mut out = d;
+    for i in 0..6 {
+        out[i] = bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]]);
+    }
+    out
 }
 
 /// `G g G^T` for a 3x3 filter given as rows.
 #[inline(always)]
 pub(crate) fn filter_tile<L: Lane>(g: [[L; 3]; 3]) -> [[L; 6]; 6] {
-    let cols: [[L; 6]; 3] = std::array::from_fn(|j| g_col(std::array::from_fn(|i| g[i][j])));
-    std::array::from_fn(|i| g_col(std::array::from_fn(|j| cols[j][i])))
+    let cols =
+        [g_col([g[0][0], g[1][0], g[2][0]]), g_col([g[0][1], g[1][1], g[2][1]]), g_col([g[0][2], g[1][2], g[2][2]])];
+    let mut out = [[g[0][0]; 6]; 6];
+    for i in 0..6 {
+        out[i] = g_col([cols[0][i], cols[1][i], cols[2][i]]);
+    }
+    out
 }
 
 /// `A^T m A` for a 6x6 tile of products given as rows.
 #[inline(always)]
 pub(crate) fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
-    let cols: [[L; 4]; 6] = std::array::from_fn(|j| at(std::array::from_fn(|i| m[i][j])));
-    std::array::from_fn(|i| at(std::array::from_fn(|j| cols[j][i])))
+    let mut cols = [[m[0][0]; 4]; 6];
+    for j in 0..6 {
+        cols[j] = at([m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j]]);
+    }
+    let mut out = [[m[0][0]; 4]; 4];
+    for i in 0..4 {
+        out[i] = at([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]]);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //! fp32 error: the transforms scale values by up to 8^2 and 5^2, so results carry a few
 //! more ulps than direct convolution; `tests/conv.rs` bounds it against an f64 reference.
 
+#![allow(clippy::needless_range_loop)] // index loops keep the vector code closure-free
+
 mod matrices;
 
 use super::Conv2dGeom;
@@ -57,7 +59,7 @@ pub(crate) fn forward(
     let (c_n, k_n) = (g.in_channels, g.out_channels);
     let grid = TileGrid { tiles_h: g.out_h().div_ceil(4), tiles_w: g.out_w().div_ceil(4) };
     let total = g.batch * grid.tiles_h * grid.tiles_w;
-    let lanes = cfg.blocking().nr.min(16).max(8); // a multiple of every path's lane count
+    let lanes = cfg.blocking().nr.clamp(8, 16); // a multiple of every path's lane count
     let chunk = (CHUNK_FLOATS / (36 * (c_n + k_n))).max(lanes).min(total.div_ceil(lanes) * lanes) / lanes * lanes;
     let mut buf = Scratch::take(Slot::Winograd, 36 * (k_n * c_n + (c_n + k_n) * chunk));
     let (u, rest) = buf.split_at_mut(36 * k_n * c_n);
@@ -104,16 +106,38 @@ impl WithSimd for InputTransform<'_> {
         let InputTransform { g, grid, x, v, t0, tc, total } = self;
         let (lanes, c_n, plane) = (S::LANES, g.in_channels, g.in_h * g.in_w);
         let mut d = [[[0.0f32; 16]; 6]; 6];
+        // Tile origins, and whether the whole 6x6 block lies inside the input.
+        let origins: Vec<(usize, isize, isize, bool)> = (t0..t0 + tc)
+            .map(|t| {
+                let (b, y0, x0) = grid.locate(g, t.min(total - 1));
+                let inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= g.in_h as isize && x0 + 6 <= g.in_w as isize;
+                (b, y0, x0, inside)
+            })
+            .collect();
         for c in 0..c_n {
             for t in (t0..t0 + tc).step_by(lanes) {
                 for l in 0..lanes {
                     let tile = t + l;
                     if tile >= total {
-                        d.iter_mut().flatten().for_each(|e| e[l] = 0.0);
+                        for row in d.iter_mut() {
+                            for e in row.iter_mut() {
+                                e[l] = 0.0;
+                            }
+                        }
                         continue;
                     }
-                    let (b, y0, x0) = grid.locate(g, tile);
+                    let (b, y0, x0, inside) = origins[tile - t0];
                     let xp = &x[(b * c_n + c) * plane..][..plane];
+                    if inside {
+                        let base = y0 as usize * g.in_w + x0 as usize;
+                        for (i, row) in d.iter_mut().enumerate() {
+                            let src = &xp[base + i * g.in_w..][..6];
+                            for (e, &v) in row.iter_mut().zip(src) {
+                                e[l] = v;
+                            }
+                        }
+                        continue;
+                    }
                     for (i, row) in d.iter_mut().enumerate() {
                         let ih = y0 + i as isize;
                         let inside = ih >= 0 && (ih as usize) < g.in_h;
