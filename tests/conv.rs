@@ -98,6 +98,22 @@ proptest! {
     }
 }
 
+/// Geometries Winograd F(4x4, 3x3) applies to: 3x3, stride 1, one group; any padding,
+/// sizes from below one tile to several, so partial tiles and chunks are exercised.
+fn winograd_geom() -> impl Strategy<Value = Conv2dGeom> {
+    ((1usize..=3, 1usize..=20, 1usize..=20), (3usize..=21, 3usize..=21), (0usize..=2, 0usize..=2))
+        .prop_map(|((batch, c, k), (h, w), (ph, pw))| Conv2dGeom::new(batch, c, (h, w), k, (3, 3)).pad(ph, pw))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn winograd_matches_reference(g in winograd_geom(), with_bias in any::<bool>(), relu in any::<bool>(), seed in any::<u64>()) {
+        check_all_passes(&g, with_bias, relu, seed).map_err(TestCaseError::fail)?;
+    }
+}
+
 /// Named shapes: the model layers' kinds (pointwise, strided large kernels, depthwise),
 /// primes and channel counts that are not multiples of the vector width.
 #[test]

@@ -58,11 +58,23 @@ impl ConvAlgo {
     }
 
     /// The algorithm `Auto` resolves to for `geom`, or an error if an explicitly chosen
-    /// one cannot compute it. Winograd where it applies and the channels give its GEMMs
-    /// enough depth (16 or more); im2col + GEMM otherwise.
+    /// one cannot compute it.
+    ///
+    /// Winograd where it applies, the channels give its GEMMs some depth (16 or more), and
+    /// there are at least half as many 4x4 output tiles as input channels: the per-call
+    /// filter transform (`K * C` tiles) and GEMMs only `tiles` wide must be amortised.
+    /// Measured on AVX2, one thread (GFLOP/s im2col -> Winograd): 64 ch 56x56 batch 1
+    /// 51 -> 81, 128 ch 28x28 batch 8 57 -> 115, 256 ch 14x14 batch 8 68 -> 79, but
+    /// 128 ch 28x28 batch 1 65 -> 45 and 512 ch 7x7 batch 8 62 -> 32.
     pub fn resolve(self, geom: &Conv2dGeom) -> Result<ConvAlgo, KernelError> {
+        let tiles = geom.batch * geom.out_h().div_ceil(4) * geom.out_w().div_ceil(4);
         match self {
-            ConvAlgo::Auto if winograd::applies(geom) && geom.in_channels >= 16 && geom.out_channels >= 16 => {
+            ConvAlgo::Auto
+                if winograd::applies(geom)
+                    && geom.in_channels >= 16
+                    && geom.out_channels >= 16
+                    && 2 * tiles >= geom.in_channels =>
+            {
                 Ok(ConvAlgo::Winograd4x3)
             }
             ConvAlgo::Auto => Ok(ConvAlgo::Im2colGemm),

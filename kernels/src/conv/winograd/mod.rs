@@ -207,7 +207,8 @@ impl WithSimd for OutputTransform<'_> {
                         }
                     }
                 }
-                for l in 0..lanes.min(total - t) {
+                // Lanes past the last tile (the chunk is padded to whole vectors) are dropped.
+                for l in 0..lanes.min(total.saturating_sub(t)) {
                     let (b, y0, x0) = grid.locate(g, t + l);
                     let (oy, ox) = ((y0 + g.pad_h as isize) as usize, (x0 + g.pad_w as isize) as usize);
                     let yp = &mut y[(b * k_n + k) * oh_n * ow_n..][..oh_n * ow_n];
