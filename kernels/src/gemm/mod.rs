@@ -34,7 +34,8 @@ use crate::isa::WithSimd;
 use crate::threading::default_threads;
 use crate::{Isa, KernelError};
 use gemv::{Gemv, GemvOp, VecBias, XPtr};
-use loops::{BSource, CPtr, GemmOp, Problem};
+pub(crate) use loops::CPtr;
+use loops::{BSource, GemmOp, Problem};
 
 /// Which path and how many threads a GEMM runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,9 +16,10 @@
 mod matrices;
 
 use super::Conv2dGeom;
-use crate::gemm::{sgemm, Epilogue, GemmConfig, MatMut, MatRef};
+use crate::gemm::{sgemm, CPtr, Epilogue, GemmConfig, MatMut, MatRef};
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
+use crate::threading::for_each_task;
 use crate::KernelError;
 use matrices::{filter_tile, input_tile, output_tile, Vec8};
 
@@ -74,26 +75,54 @@ pub(crate) fn forward(
             }
         }
     }
+    let threads = cfg.threads();
+    let y_ptr = CPtr(y.as_mut_ptr());
     for t0 in (0..total).step_by(chunk) {
         let tc = chunk.min((total - t0).div_ceil(lanes) * lanes);
-        cfg.dispatch(InputTransform { g, grid, x, v: &mut v[..36 * c_n * tc], t0, tc, total });
+        // Tile origins, and whether the whole 6x6 block lies inside the input.
+        let origins: Vec<(usize, isize, isize, bool)> = (t0..t0 + tc)
+            .map(|t| {
+                let (b, y0, x0) = grid.locate(g, t.min(total - 1));
+                let inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= g.in_h as isize && x0 + 6 <= g.in_w as isize;
+                (b, y0, x0, inside)
+            })
+            .collect();
+        // V is laid out [c][xi][tile], so each thread transforms whole channels into a
+        // slice of its own; the GEMMs read it with row stride 36 * tc.
+        let v = &mut v[..36 * c_n * tc];
+        let per_task = c_n.div_ceil(threads);
+        let parts: Vec<(usize, &mut [f32])> = v.chunks_mut(per_task * 36 * tc).enumerate().collect();
+        let parts: Vec<_> = parts.into_iter().map(std::sync::Mutex::new).collect();
+        for_each_task(threads, parts.len(), |p| {
+            let mut part = parts[p].lock().unwrap_or_else(|e| e.into_inner());
+            let (i, ref mut vp) = *part;
+            let channels = (i * per_task, (i * per_task + per_task).min(c_n));
+            cfg.dispatch(InputTransform { g, x, v: vp, origins: &origins, channels, t0, tc, total });
+        });
         for xi in 0..36 {
             let a = MatRef::new(&u[xi * k_n * c_n..][..k_n * c_n], k_n, c_n, c_n)?;
-            let b = MatRef::new(&v[xi * c_n * tc..][..c_n * tc], c_n, tc, tc)?;
+            let b = MatRef::new(&v[xi * tc..], c_n, tc, 36 * tc)?;
             let out = MatMut::new(&mut m[xi * k_n * tc..][..k_n * tc], k_n, tc, tc)?;
             sgemm(cfg, 1.0, a, b, 0.0, out, Epilogue::NONE)?;
         }
-        cfg.dispatch(OutputTransform { g, grid, m: &m[..36 * k_n * tc], bias, relu, y, t0, tc, total });
+        let m = &m[..36 * k_n * tc];
+        let per_task = k_n.div_ceil(threads);
+        for_each_task(threads, k_n.div_ceil(per_task), |p| {
+            let outs = (p * per_task, ((p + 1) * per_task).min(k_n));
+            cfg.dispatch(OutputTransform { g, grid, m, bias, relu, y: y_ptr, outs, t0, tc, total });
+        });
     }
     Ok(())
 }
 
-/// `V[xi][c][t - t0] = (B^T d B)[xi]` for the tiles `t0..t0 + tc` (zero past `total`).
+/// `V[c][xi][t - t0] = (B^T d B)[xi]` for the channels `channels` (V's part for them
+/// starts at `v`) and the tiles `t0..t0 + tc` (zero past `total`).
 struct InputTransform<'a> {
     g: &'a Conv2dGeom,
-    grid: TileGrid,
     x: &'a [f32],
     v: &'a mut [f32],
+    origins: &'a [(usize, isize, isize, bool)],
+    channels: (usize, usize),
     t0: usize,
     tc: usize,
     total: usize,
@@ -103,18 +132,10 @@ impl WithSimd for InputTransform<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let InputTransform { g, grid, x, v, t0, tc, total } = self;
+        let InputTransform { g, x, v, origins, channels, t0, tc, total } = self;
         let (lanes, c_n, plane) = (S::LANES, g.in_channels, g.in_h * g.in_w);
         let mut d = [[[0.0f32; 16]; 6]; 6];
-        // Tile origins, and whether the whole 6x6 block lies inside the input.
-        let origins: Vec<(usize, isize, isize, bool)> = (t0..t0 + tc)
-            .map(|t| {
-                let (b, y0, x0) = grid.locate(g, t.min(total - 1));
-                let inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= g.in_h as isize && x0 + 6 <= g.in_w as isize;
-                (b, y0, x0, inside)
-            })
-            .collect();
-        for c in 0..c_n {
+        for c in channels.0..channels.1 {
             for t in (t0..t0 + tc).step_by(lanes) {
                 for l in 0..lanes {
                     let tile = t + l;
@@ -151,13 +172,21 @@ impl WithSimd for InputTransform<'_> {
                         }
                     }
                 }
-                // SAFETY: each d entry holds 16 >= LANES values; V rows hold tc values from
-                // t - t0, and t - t0 + lanes <= tc.
+                // SAFETY: each d entry holds 16 >= LANES values; this part of V holds
+                // 36 * tc values per channel, and t - t0 + lanes <= tc.
                 unsafe {
-                    let tile =
-                        input_tile(std::array::from_fn(|i| std::array::from_fn(|j| Vec8(s, s.load(d[i][j].as_ptr())))));
-                    for (xi, val) in tile.iter().flatten().enumerate() {
-                        s.store(v.as_mut_ptr().add((xi * c_n + c) * tc + (t - t0)), val.1);
+                    let mut dv = [[Vec8(s, s.zero()); 6]; 6];
+                    for i in 0..6 {
+                        for j in 0..6 {
+                            dv[i][j] = Vec8(s, s.load(d[i][j].as_ptr()));
+                        }
+                    }
+                    let tile = input_tile(dv);
+                    for i in 0..6 {
+                        for j in 0..6 {
+                            let at = ((c - channels.0) * 36 + i * 6 + j) * tc + (t - t0);
+                            s.store(v.as_mut_ptr().add(at), tile[i][j].1);
+                        }
                     }
                 }
             }
@@ -165,14 +194,16 @@ impl WithSimd for InputTransform<'_> {
     }
 }
 
-/// `y = relu?(A^T M A + bias)` for the tiles `t0..t0 + tc`, clipped to the output.
+/// `y = relu?(A^T M A + bias)` for the output channels `outs` and the tiles
+/// `t0..t0 + tc`, clipped to the output.
 struct OutputTransform<'a> {
     g: &'a Conv2dGeom,
     grid: TileGrid,
     m: &'a [f32],
     bias: Option<&'a [f32]>,
     relu: bool,
-    y: &'a mut [f32],
+    y: CPtr,
+    outs: (usize, usize),
     t0: usize,
     tc: usize,
     total: usize,
@@ -182,24 +213,26 @@ impl WithSimd for OutputTransform<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let OutputTransform { g, grid, m, bias, relu, y, t0, tc, total } = self;
+        let OutputTransform { g, grid, m, bias, relu, y, outs, t0, tc, total } = self;
         let (lanes, k_n) = (S::LANES, g.out_channels);
         let (oh_n, ow_n) = (g.out_h(), g.out_w());
         let mut out = [[[0.0f32; 16]; 4]; 4];
-        for k in 0..k_n {
+        for k in outs.0..outs.1 {
             let b_k = s.splat(bias.map_or(0.0, |b| b[k]));
             for t in (t0..t0 + tc).step_by(lanes) {
                 // SAFETY: M rows hold tc values from t - t0, and t - t0 + lanes <= tc; each
                 // out entry holds 16 >= LANES values.
                 unsafe {
-                    let tile = output_tile(std::array::from_fn(|i| {
-                        std::array::from_fn(|j| {
-                            Vec8(s, s.load(m.as_ptr().add(((i * 6 + j) * k_n + k) * tc + (t - t0))))
-                        })
-                    }));
-                    for (i, row) in tile.iter().enumerate() {
-                        for (j, val) in row.iter().enumerate() {
-                            let mut v = s.add(val.1, b_k);
+                    let mut mv = [[Vec8(s, s.zero()); 6]; 6];
+                    for i in 0..6 {
+                        for j in 0..6 {
+                            mv[i][j] = Vec8(s, s.load(m.as_ptr().add(((i * 6 + j) * k_n + k) * tc + (t - t0))));
+                        }
+                    }
+                    let tile = output_tile(mv);
+                    for i in 0..4 {
+                        for j in 0..4 {
+                            let mut v = s.add(tile[i][j].1, b_k);
                             if relu {
                                 v = s.max(v, s.zero());
                             }
@@ -211,7 +244,11 @@ impl WithSimd for OutputTransform<'_> {
                 for l in 0..lanes.min(total.saturating_sub(t)) {
                     let (b, y0, x0) = grid.locate(g, t + l);
                     let (oy, ox) = ((y0 + g.pad_h as isize) as usize, (x0 + g.pad_w as isize) as usize);
-                    let yp = &mut y[(b * k_n + k) * oh_n * ow_n..][..oh_n * ow_n];
+                    // SAFETY: plane (b, k) of y, validated to hold batch * K planes of
+                    // oh_n * ow_n; this task alone writes channel k, and the tile's rows and
+                    // columns are clipped to the plane.
+                    let yp =
+                        unsafe { std::slice::from_raw_parts_mut(y.0.add((b * k_n + k) * oh_n * ow_n), oh_n * ow_n) };
                     for (i, row) in out.iter().enumerate().take(oh_n.saturating_sub(oy)) {
                         for (j, e) in row.iter().enumerate().take(ow_n.saturating_sub(ox)) {
                             yp[(oy + i) * ow_n + ox + j] = e[l];
