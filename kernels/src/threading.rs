@@ -72,6 +72,23 @@ pub(crate) fn for_each_task(threads: usize, n_tasks: usize, task: impl Fn(usize)
     }
 }
 
+/// Runs `f(i, chunk)` for the `chunk_len`-long chunks of `buf` (the last may be shorter),
+/// one task per chunk on up to `threads` threads: parallel work on disjoint parts of one
+/// output, in safe code. Callers size chunks so there are at most `threads` of them.
+pub(crate) fn for_each_chunk_mut<T: Send>(
+    threads: usize,
+    buf: &mut [T],
+    chunk_len: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    // Each chunk sits behind its own lock, taken once by the one task that owns it.
+    let chunks: Vec<Mutex<&mut [T]>> = buf.chunks_mut(chunk_len.max(1)).map(Mutex::new).collect();
+    for_each_task(threads, chunks.len(), |i| {
+        let mut chunk = chunks[i].lock().unwrap_or_else(|e| e.into_inner());
+        f(i, &mut chunk)
+    });
+}
+
 /// Splits `0..len` into `parts` ranges whose starts are multiples of `align`.
 pub(crate) fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<(usize, usize)> {
     let units = len.div_ceil(align);

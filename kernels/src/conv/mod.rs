@@ -27,6 +27,7 @@ pub use geometry::Conv2dGeom;
 
 use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};
 use crate::scratch::{Scratch, Slot};
+use crate::threading::for_each_chunk_mut;
 use crate::KernelError;
 use im2col::{col2im, im2col};
 
@@ -118,6 +119,36 @@ pub fn conv2d_forward(
     if algo.resolve(g)? == ConvAlgo::Winograd4x3 {
         return winograd::forward(cfg, g, x, w, bias, relu, y);
     }
+    let threads = cfg.threads();
+    if threads > 1 && g.batch >= threads {
+        // Whole images per thread, each with its own im2col buffer and a one-thread GEMM:
+        // no serial im2col, and GEMMs large enough per thread.
+        let one = cfg.with_threads(1)?;
+        let per_task = g.batch.div_ceil(threads);
+        let (in_img, out_img) = (g.in_channels * g.in_h * g.in_w, g.out_channels * g.out_h() * g.out_w());
+        let failed = std::sync::Mutex::new(None);
+        for_each_chunk_mut(threads, y, per_task * out_img, |i, yp| {
+            let images = Conv2dGeom { batch: yp.len() / out_img, ..*g };
+            let xp = &x[i * per_task * in_img..][..images.batch * in_img];
+            if let Err(e) = forward_im2col(&one, &images, xp, w, bias, relu, yp) {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            }
+        });
+        return failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err);
+    }
+    forward_im2col(cfg, g, x, w, bias, relu, y)
+}
+
+/// The im2col + GEMM forward pass, image after image (lengths already validated).
+fn forward_im2col(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
     let (cg, kg, crs, pixels) = group_dims(g);
     let plane = g.in_h * g.in_w;
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
@@ -127,7 +158,7 @@ pub fn conv2d_forward(
             let cols = if g.is_pointwise() {
                 MatRef::new(x_bg, cg, pixels, pixels)?
             } else {
-                im2col(g, cg, x_bg, &mut col);
+                im2col_parallel(cfg.threads(), g, cg, x_bg, &mut col);
                 MatRef::new(&col, crs, pixels, pixels)?
             };
             let w_g = MatRef::new(&w[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
@@ -137,6 +168,19 @@ pub fn conv2d_forward(
         }
     }
     Ok(())
+}
+
+/// im2col with the channels split across `threads` (each channel fills its own rows).
+fn im2col_parallel(threads: usize, g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32]) {
+    let (plane, rows_per_channel) = (g.in_h * g.in_w, g.kernel_h * g.kernel_w * g.out_h() * g.out_w());
+    if threads <= 1 || channels < 2 {
+        return im2col(g, channels, x, col);
+    }
+    let per_task = channels.div_ceil(threads);
+    for_each_chunk_mut(threads, &mut col[..channels * rows_per_channel], per_task * rows_per_channel, |i, part| {
+        let n = part.len() / rows_per_channel;
+        im2col(g, n, &x[i * per_task * plane..][..n * plane], part);
+    });
 }
 
 /// `dx <- d(loss)/dx` given `dy = d(loss)/dy`: for each image and group,

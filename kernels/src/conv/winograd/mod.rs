@@ -19,7 +19,7 @@ use super::Conv2dGeom;
 use crate::gemm::{sgemm, CPtr, Epilogue, GemmConfig, MatMut, MatRef};
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::for_each_task;
+use crate::threading::{for_each_chunk_mut, for_each_task};
 use crate::KernelError;
 use matrices::{filter_tile, input_tile, output_tile, Vec8};
 
@@ -91,12 +91,8 @@ pub(crate) fn forward(
         // slice of its own; the GEMMs read it with row stride 36 * tc.
         let v = &mut v[..36 * c_n * tc];
         let per_task = c_n.div_ceil(threads);
-        let parts: Vec<(usize, &mut [f32])> = v.chunks_mut(per_task * 36 * tc).enumerate().collect();
-        let parts: Vec<_> = parts.into_iter().map(std::sync::Mutex::new).collect();
-        for_each_task(threads, parts.len(), |p| {
-            let mut part = parts[p].lock().unwrap_or_else(|e| e.into_inner());
-            let (i, ref mut vp) = *part;
-            let channels = (i * per_task, (i * per_task + per_task).min(c_n));
+        for_each_chunk_mut(threads, v, per_task * 36 * tc, |i, vp| {
+            let channels = (i * per_task, ((i + 1) * per_task).min(c_n));
             cfg.dispatch(InputTransform { g, x, v: vp, origins: &origins, channels, t0, tc, total });
         });
         for xi in 0..36 {
