@@ -243,3 +243,34 @@ fn winograd_error_bound() {
         assert!(worst < 2e-5, "winograd error {worst:.2e}");
     }
 }
+
+/// A convolution with folded BatchNorm equals the convolution followed by BatchNorm.
+#[test]
+fn folded_batch_norm_matches_conv_then_bn() {
+    let cfg = gemm_configs(1).remove(0);
+    let g = Conv2dGeom::new(2, 6, (9, 8), 4, (3, 3)).pad(1, 1).groups(2);
+    let x = random_vec(g.input_len(), 31);
+    let mut w = random_vec(g.weight_len(), 32);
+    let mut bias = random_vec(4, 33);
+    let (gamma, beta, mean) = (random_vec(4, 34), random_vec(4, 35), random_vec(4, 36));
+    let var: Vec<f32> = random_vec(4, 37).iter().map(|v| v.abs() + 0.1).collect();
+    let bn = conv::BatchNormParams { gamma: &gamma, beta: &beta, running_mean: &mean, running_var: &var, eps: 1e-5 };
+    let mut want = vec![0.0; g.output_len()];
+    conv::conv2d_forward(&cfg, &g, ConvAlgo::Auto, &x, &w, Some(&bias), false, &mut want).unwrap();
+    let pixels = g.out_h() * g.out_w();
+    for (i, v) in want.iter_mut().enumerate() {
+        let k = (i / pixels) % 4;
+        *v = gamma[k] * (*v - mean[k]) / (var[k] + 1e-5).sqrt() + beta[k];
+    }
+    conv::fold_batch_norm(&g, &bn, &mut w, &mut bias).unwrap();
+    let mut got = vec![0.0; g.output_len()];
+    conv::conv2d_forward(&cfg, &g, ConvAlgo::Auto, &x, &w, Some(&bias), false, &mut got).unwrap();
+    assert_close("folded", &got, &want, 1e-5, 10.0).unwrap();
+    let bad = conv::BatchNormParams { running_var: &[-1.0, 1.0, 1.0, 1.0], ..bn };
+    assert!(matches!(conv::fold_batch_norm(&g, &bad, &mut w, &mut bias), Err(KernelError::InvalidBatchNorm)));
+    let short = conv::BatchNormParams { gamma: &gamma[..3], ..bn };
+    assert!(matches!(
+        conv::fold_batch_norm(&g, &short, &mut w, &mut bias),
+        Err(KernelError::TensorLength { what: "gamma", .. })
+    ));
+}

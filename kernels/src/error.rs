@@ -36,6 +36,8 @@ pub enum KernelError {
     ArgmaxOutOfRange { index: usize, value: u32, plane: usize },
     #[error("the {algo} algorithm cannot compute this convolution: {reason}")]
     AlgoNotApplicable { algo: &'static str, reason: &'static str },
+    #[error("BatchNorm statistics must have a non-negative variance and epsilon")]
+    InvalidBatchNorm,
     #[error("{what} has {got} elements, the geometry needs {expected}")]
     TensorLength { what: &'static str, expected: usize, got: usize },
 }

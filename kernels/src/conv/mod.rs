@@ -19,10 +19,12 @@
 //! # Ok::<(), simdnn_kernels::KernelError>(())
 //! ```
 
+mod batch_norm;
 mod geometry;
 mod im2col;
 mod winograd;
 
+pub use batch_norm::{fold_batch_norm, BatchNormParams};
 pub use geometry::Conv2dGeom;
 
 use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};

@@ -65,17 +65,22 @@ pub(crate) fn forward(
     let mut buf = Scratch::take(Slot::Winograd, 36 * (k_n * c_n + (c_n + k_n) * chunk));
     let (u, rest) = buf.split_at_mut(36 * k_n * c_n);
     let (v, m) = rest.split_at_mut(36 * c_n * chunk);
-    // U[xi][k][c] = (G w[k][c] G^T)[xi].
-    for k in 0..k_n {
-        for c in 0..c_n {
-            let f = &w[(k * c_n + c) * 9..][..9];
-            let t = filter_tile(std::array::from_fn(|r| std::array::from_fn(|s| f[r * 3 + s])));
-            for (xi, val) in t.iter().flatten().enumerate() {
-                u[(xi * k_n + k) * c_n + c] = *val;
+    let threads = cfg.threads();
+    // U[k][xi][c] = (G w[k][c] G^T)[xi], output channels split across threads; the GEMMs
+    // read U_xi with row stride 36 * C.
+    let per_task = k_n.div_ceil(threads);
+    for_each_chunk_mut(threads, u, per_task * 36 * c_n, |i, part| {
+        for (kk, uk) in part.chunks_exact_mut(36 * c_n).enumerate() {
+            let k = i * per_task + kk;
+            for c in 0..c_n {
+                let f = &w[(k * c_n + c) * 9..][..9];
+                let t = filter_tile([[f[0], f[1], f[2]], [f[3], f[4], f[5]], [f[6], f[7], f[8]]]);
+                for (xi, val) in t.iter().flatten().enumerate() {
+                    uk[xi * c_n + c] = *val;
+                }
             }
         }
-    }
-    let threads = cfg.threads();
+    });
     let y_ptr = CPtr(y.as_mut_ptr());
     for t0 in (0..total).step_by(chunk) {
         let tc = chunk.min((total - t0).div_ceil(lanes) * lanes);
@@ -96,7 +101,7 @@ pub(crate) fn forward(
             cfg.dispatch(InputTransform { g, x, v: vp, origins: &origins, channels, t0, tc, total });
         });
         for xi in 0..36 {
-            let a = MatRef::new(&u[xi * k_n * c_n..][..k_n * c_n], k_n, c_n, c_n)?;
+            let a = MatRef::new(&u[xi * c_n..], k_n, c_n, 36 * c_n)?;
             let b = MatRef::new(&v[xi * tc..], c_n, tc, 36 * tc)?;
             let out = MatMut::new(&mut m[xi * k_n * tc..][..k_n * tc], k_n, tc, tc)?;
             sgemm(cfg, 1.0, a, b, 0.0, out, Epilogue::NONE)?;
