@@ -6,3 +6,8 @@
 pub use simdnn_kernels as kernels;
 pub use simdnn_layers as layers;
 pub use simdnn_models as models;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

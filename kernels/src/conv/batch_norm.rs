@@ -36,7 +36,8 @@ pub fn fold_batch_norm(
     {
         Conv2dGeom::check_len(what, g.out_channels, v.len())?;
     }
-    if !(bn.eps >= 0.0) || bn.running_var.iter().any(|v| !(*v >= 0.0)) {
+    let invalid = |v: f32| v.is_nan() || v < 0.0;
+    if invalid(bn.eps) || bn.running_var.iter().any(|&v| invalid(v)) {
         return Err(KernelError::InvalidBatchNorm);
     }
     let per_channel = g.weight_len() / g.out_channels;
