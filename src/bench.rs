@@ -90,7 +90,7 @@ pub struct ConvArgs {
     /// Zero padding, both axes.
     #[arg(long, default_value_t = 0)]
     pad: usize,
-    /// Algorithm: auto, im2col or winograd (direct is not implemented yet).
+    /// Algorithm: auto, im2col, winograd or direct.
     #[arg(long, default_value = "auto")]
     algo: String,
     #[command(flatten)]
@@ -138,7 +138,7 @@ pub struct GemmArgs {
 pub enum BenchError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
-    #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col, winograd)")]
+    #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col, winograd, direct)")]
     UnknownAlgo(String),
 }
 

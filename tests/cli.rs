@@ -91,9 +91,13 @@ fn bench_conv_json_keys() {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!((v["out_h"].as_u64(), v["out_w"].as_u64()), (Some(5), Some(4)));
-    let out = simdnn(&[&args[..], &["--algo", "direct", "--min-ms", "1"]].concat(), &[]);
+    let out = simdnn(&[&args[..], &["--algo", "fft", "--min-ms", "1"]].concat(), &[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("direct"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fft"));
+    assert_eq!(
+        json(&simdnn(&[&args[..], &["--algo", "direct", "--min-ms", "1", "--json"]].concat(), &[]))["algo"],
+        "direct"
+    );
     let v = json(&simdnn(&[&args[..], &["--algo", "winograd", "--min-ms", "1", "--json"]].concat(), &[]));
     assert_eq!(v["algo"], "winograd");
     let out = simdnn(&[&args[..], &["--algo", "winograd", "--stride", "2", "--min-ms", "1"]].concat(), &[]);

@@ -55,6 +55,9 @@ fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> R
         conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut y).map_err(|e| e.to_string())?;
         reference::conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut want).unwrap();
         assert_close(&who("forward"), &y, &want, tol * taps, taps)?;
+        let mut yd = vec![f32::NAN; g.output_len()];
+        conv::conv2d_forward(&cfg, g, ConvAlgo::Direct, &x, &w, bias, relu, &mut yd).map_err(|e| e.to_string())?;
+        assert_close(&who("direct forward"), &yd, &want, tol * taps, taps)?;
         if ConvAlgo::Winograd4x3.resolve(g).is_ok() {
             let mut yw = vec![f32::NAN; g.output_len()];
             conv::conv2d_forward(&cfg, g, ConvAlgo::Winograd4x3, &x, &w, bias, relu, &mut yw)

@@ -56,10 +56,11 @@ pub(crate) enum Slot {
     Im2col,
     Pool,
     Winograd,
+    Direct,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 6] = const { [const { Cell::new(None) }; 6] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 7] = const { [const { Cell::new(None) }; 7] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

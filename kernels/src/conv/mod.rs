@@ -20,6 +20,7 @@
 //! ```
 
 mod batch_norm;
+mod direct;
 mod geometry;
 mod im2col;
 mod winograd;
@@ -43,6 +44,9 @@ pub enum ConvAlgo {
     Im2colGemm,
     /// Winograd F(4x4, 3x3): 3x3 kernels, stride 1, no dilation, one group.
     Winograd4x3,
+    /// Direct convolution vectorised over output channels (an implicit GEMM on the padded
+    /// input): any kernel, stride, padding, dilation and groups.
+    Direct,
 }
 
 impl ConvAlgo {
@@ -52,12 +56,15 @@ impl ConvAlgo {
             ConvAlgo::Auto => "auto",
             ConvAlgo::Im2colGemm => "im2col",
             ConvAlgo::Winograd4x3 => "winograd",
+            ConvAlgo::Direct => "direct",
         }
     }
 
-    /// Parses `auto`, `im2col` or `winograd`.
+    /// Parses `auto`, `im2col`, `winograd` or `direct`.
     pub fn from_name(name: &str) -> Option<ConvAlgo> {
-        [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd4x3].into_iter().find(|a| a.name() == name)
+        [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd4x3, ConvAlgo::Direct]
+            .into_iter()
+            .find(|a| a.name() == name)
     }
 
     /// The algorithm `Auto` resolves to for `geom`, or an error if an explicitly chosen
@@ -69,9 +76,17 @@ impl ConvAlgo {
     /// Measured on AVX2, one thread (GFLOP/s im2col -> Winograd): 64 ch 56x56 batch 1
     /// 51 -> 81, 128 ch 28x28 batch 8 57 -> 115, 256 ch 14x14 batch 8 68 -> 79, but
     /// 128 ch 28x28 batch 1 65 -> 45 and 512 ch 7x7 batch 8 62 -> 32.
+    ///
+    /// Direct for few input channels per group (4 or fewer) with large or strided kernels,
+    /// where im2col's matrix is many times the input: 7x7 stride 2 from 3 channels, batch 8,
+    /// 43 -> 62 GFLOP/s; 11x11 stride 4, 52 -> 77; but a 3x3 stride-1 layer from 3
+    /// channels stays faster on im2col (31 against 24).
     pub fn resolve(self, geom: &Conv2dGeom) -> Result<ConvAlgo, KernelError> {
         let tiles = geom.batch * geom.out_h().div_ceil(4) * geom.out_w().div_ceil(4);
+        let thin = geom.in_channels / geom.groups <= 4;
+        let wide = geom.kernel_h * geom.kernel_w >= 25 || geom.stride_h.max(geom.stride_w) >= 2;
         match self {
+            ConvAlgo::Auto if thin && wide => Ok(ConvAlgo::Direct),
             ConvAlgo::Auto
                 if winograd::applies(geom)
                     && geom.in_channels >= 16
@@ -118,13 +133,14 @@ pub fn conv2d_forward(
     if let Some(b) = bias {
         Conv2dGeom::check_len("bias", g.out_channels, b.len())?;
     }
-    if algo.resolve(g)? == ConvAlgo::Winograd4x3 {
+    let algo = algo.resolve(g)?;
+    if algo == ConvAlgo::Winograd4x3 {
         return winograd::forward(cfg, g, x, w, bias, relu, y);
     }
     let threads = cfg.threads();
     if threads > 1 && g.batch >= threads {
-        // Whole images per thread, each with its own im2col buffer and a one-thread GEMM:
-        // no serial im2col, and GEMMs large enough per thread.
+        // Whole images per thread, each with its own buffers and a one-thread GEMM: no
+        // serial im2col, and GEMMs large enough per thread.
         let one = cfg.with_threads(1)?;
         let per_task = g.batch.div_ceil(threads);
         let (in_img, out_img) = (g.in_channels * g.in_h * g.in_w, g.out_channels * g.out_h() * g.out_w());
@@ -132,11 +148,30 @@ pub fn conv2d_forward(
         for_each_chunk_mut(threads, y, per_task * out_img, |i, yp| {
             let images = Conv2dGeom { batch: yp.len() / out_img, ..*g };
             let xp = &x[i * per_task * in_img..][..images.batch * in_img];
-            if let Err(e) = forward_im2col(&one, &images, xp, w, bias, relu, yp) {
+            if let Err(e) = forward_images(&one, &images, algo, xp, w, bias, relu, yp) {
                 *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
             }
         });
         return failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err);
+    }
+    forward_images(cfg, g, algo, x, w, bias, relu, y)
+}
+
+/// Direct or im2col + GEMM over the images of `g` (lengths already validated).
+#[allow(clippy::too_many_arguments)]
+fn forward_images(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    algo: ConvAlgo,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    if algo == ConvAlgo::Direct {
+        direct::forward(cfg, g, x, w, bias, relu, y);
+        return Ok(());
     }
     forward_im2col(cfg, g, x, w, bias, relu, y)
 }

@@ -1,0 +1,151 @@
+//! Direct convolution, vectorised over output channels: an implicit GEMM whose "A" values
+//! are read straight from the (zero-padded) input.
+//!
+//! An output tile is `PIXELS` output positions by `NR_VECS` vectors of output channels,
+//! accumulated in registers over every tap `(c, r, s)` of the filter: per tap, `NR_VECS`
+//! loads of weights (laid out `[block][tap][k]`, so channels are contiguous) and `PIXELS`
+//! broadcasts of input values, then `PIXELS * NR_VECS` FMAs — the shape of the GEMM
+//! microkernel, without the im2col matrix (which for a 7x7 stride-2 stem is 49 times the
+//! input). The input is copied once per image into a zero-padded buffer so taps need no
+//! bounds checks.
+
+// Index loops over constant bounds keep the accumulators in registers (see the GEMM
+// microkernel).
+#![allow(clippy::needless_range_loop)]
+
+use super::Conv2dGeom;
+use crate::gemm::GemmConfig;
+use crate::isa::{Simd, WithSimd};
+use crate::scratch::{Scratch, Slot};
+
+/// Output positions per tile (rows of the register tile).
+const PIXELS: usize = 6;
+
+pub(crate) fn forward(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    cfg.dispatch(DirectOp { g, x, w, bias, relu, y });
+}
+
+struct DirectOp<'a> {
+    g: &'a Conv2dGeom,
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    relu: bool,
+    y: &'a mut [f32],
+}
+
+impl WithSimd for DirectOp<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // Two vectors of output channels per tile, as the GEMM microkernel on every path
+        // but the portable one (one vector there).
+        if S::GEMM_NR_VECS >= 2 {
+            direct::<S, 2>(s, self)
+        } else {
+            direct::<S, 1>(s, self)
+        }
+    }
+}
+
+#[inline(always)]
+fn direct<S: Simd, const NR_VECS: usize>(s: S, op: DirectOp) {
+    let DirectOp { g, x, w, bias, relu, y } = op;
+    let lanes = S::LANES;
+    let kb = NR_VECS * lanes; // output channels per tile
+    let (cg, kg) = (g.in_channels / g.groups, g.out_channels / g.groups);
+    let (hp, wp) = (g.in_h + 2 * g.pad_h, g.in_w + 2 * g.pad_w);
+    let (oh_n, ow_n) = (g.out_h(), g.out_w());
+    let pixels = oh_n * ow_n;
+    let taps = cg * g.kernel_h * g.kernel_w;
+    let kg_pad = kg.div_ceil(kb) * kb;
+    let mut buf = Scratch::take(Slot::Direct, cg * hp * wp + taps * kg_pad);
+    let (padded, wt) = buf.split_at_mut(cg * hp * wp);
+    padded.fill(0.0);
+    let plane = g.in_h * g.in_w;
+    for grp in 0..g.groups {
+        // Weights of this group as [channel block][tap][kb channels], zero-padded to whole
+        // blocks.
+        wt.fill(0.0);
+        for k in 0..kg {
+            let wk = &w[(grp * kg + k) * taps..][..taps];
+            let (blk, lane) = (k / kb, k % kb);
+            for (tap, &v) in wk.iter().enumerate() {
+                wt[(blk * taps + tap) * kb + lane] = v;
+            }
+        }
+        for b in 0..g.batch {
+            for c in 0..cg {
+                let src = &x[(b * g.in_channels + grp * cg + c) * plane..][..plane];
+                for ih in 0..g.in_h {
+                    let dst = (c * hp + ih + g.pad_h) * wp + g.pad_w;
+                    padded[dst..dst + g.in_w].copy_from_slice(&src[ih * g.in_w..][..g.in_w]);
+                }
+            }
+            let y_img = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
+            // Channel blocks outer: the block's weights (taps x kb, contiguous) stay in L1
+            // while the tiles sweep the image.
+            for k0 in (0..kg).step_by(kb) {
+                let wt_block = &wt[k0 * taps..][..taps * kb];
+                for p0 in (0..pixels).step_by(PIXELS) {
+                    let n_pix = PIXELS.min(pixels - p0);
+                    let mut base = [padded.as_ptr(); PIXELS];
+                    for i in 0..PIXELS {
+                        // Past the last pixel, repeat it: computed, never stored.
+                        let p = p0 + i.min(n_pix - 1);
+                        let (oh, ow) = (p / ow_n, p % ow_n);
+                        base[i] = padded.as_ptr().wrapping_add(oh * g.stride_h * wp + ow * g.stride_w);
+                    }
+                    let mut acc = [[s.zero(); NR_VECS]; PIXELS];
+                    let mut tap = 0;
+                    for c in 0..cg {
+                        for r in 0..g.kernel_h {
+                            let row_off = c * hp * wp + r * g.dilation_h * wp;
+                            for t in 0..g.kernel_w {
+                                let off = row_off + t * g.dilation_w;
+                                let mut wv = [s.zero(); NR_VECS];
+                                for j in 0..NR_VECS {
+                                    // SAFETY: the block holds taps * kb values.
+                                    wv[j] = unsafe { s.load(wt_block.as_ptr().add(tap * kb + j * lanes)) };
+                                }
+                                for i in 0..PIXELS {
+                                    // SAFETY: every tap of a valid output position lies
+                                    // inside the padded input (the geometry was validated).
+                                    let a = unsafe { s.broadcast(base[i].add(off)) };
+                                    for j in 0..NR_VECS {
+                                        acc[i][j] = s.fma(a, wv[j], acc[i][j]);
+                                    }
+                                }
+                                tap += 1;
+                            }
+                        }
+                    }
+                    // Store: the tile is pixels x channels; y planes are per channel.
+                    let mut tile = [[0.0f32; 32]; PIXELS];
+                    for i in 0..PIXELS {
+                        for j in 0..NR_VECS {
+                            // SAFETY: tile rows hold 32 >= NR_VECS * LANES values.
+                            unsafe { s.store(tile[i].as_mut_ptr().add(j * lanes), acc[i][j]) };
+                        }
+                    }
+                    for k in k0..(k0 + kb).min(kg) {
+                        let bk = bias.map_or(0.0, |v| v[grp * kg + k]);
+                        let out = &mut y_img[k * pixels + p0..][..n_pix];
+                        for (i, o) in out.iter_mut().enumerate() {
+                            let v = tile[i][k - k0] + bk;
+                            *o = if relu { v.max(0.0) } else { v };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
