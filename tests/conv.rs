@@ -277,3 +277,19 @@ fn folded_batch_norm_matches_conv_then_bn() {
         Err(KernelError::TensorLength { what: "gamma", .. })
     ));
 }
+
+/// Regressions from review: padding that would make the padded copy enormous is refused
+/// by Direct (and Auto avoids it), overflowing paddings are errors, not panics.
+#[test]
+fn bug_huge_padding() {
+    let cfg = gemm_configs(1).remove(0);
+    let g = Conv2dGeom::new(1, 1, (1, 1), 1, (1, 1)).stride(1 << 20, 1 << 20).pad(1 << 12, 1 << 12);
+    assert!(g.validate().is_ok());
+    assert_eq!(ConvAlgo::Auto.resolve(&g), Ok(ConvAlgo::Im2colGemm));
+    assert!(matches!(ConvAlgo::Direct.resolve(&g), Err(KernelError::AlgoNotApplicable { .. })));
+    let mut y = vec![0.0; g.output_len()];
+    conv::conv2d_forward(&cfg, &g, ConvAlgo::Auto, &[2.0], &[3.0], None, false, &mut y).unwrap();
+    assert_eq!(y[0], 0.0); // the only output position sees padding
+    let overflow = Conv2dGeom::new(1, 1, (1, 1), 1, (1, 1)).stride(1 << 33, 1 << 33).pad(1 << 31, (1 << 31) - 1);
+    assert!(matches!(overflow.validate(), Err(KernelError::SizeOverflow { .. })));
+}

@@ -363,3 +363,11 @@ fn isa_paths_under_test() {
         assert!(isas.contains(&Isa::best()));
     }
 }
+
+#[test]
+fn thread_counts_are_bounded() {
+    use simdnn::kernels::threading::MAX_THREADS;
+    assert!(GemmConfig::new(Isa::Portable, MAX_THREADS).is_ok());
+    assert!(matches!(GemmConfig::new(Isa::Portable, MAX_THREADS + 1), Err(KernelError::BadThreadCount { .. })));
+    assert!(matches!(simdnn::kernels::peak::fma_chains(Isa::Portable, 0, 1), Err(KernelError::BadThreadCount { .. })));
+}

@@ -203,3 +203,28 @@ fn bad_input_is_an_error() {
         Err(KernelError::TensorLength { .. })
     ));
 }
+
+/// Regressions from review: strides far wider than the window (the row buffer must hold
+/// the whole padded row), and sizes whose arithmetic would overflow.
+#[test]
+fn bug_wide_strides_and_huge_sizes() {
+    for g in [
+        Pool2dGeom::new(1, 1, (1, 1000), 1, 1000),
+        Pool2dGeom { stride_w: 13, stride_h: 5, ..Pool2dGeom::new(1, 2, (7, 50), 2, 2).pad(1, 1) },
+        Pool2dGeom { stride_w: 40, ..Pool2dGeom::new(1, 1, (3, 97), 3, 1) }.ceil_mode(true),
+    ] {
+        check(&g, 8).unwrap();
+    }
+    let isa = isas_under_test()[0];
+    let (x, mut y) = (vec![0.0; 8], vec![0.0; 8]);
+    let huge_pad = Pool2dGeom { kernel_h: 2, pad_h: (1usize << 63) + 1, ..Pool2dGeom::new(1, 1, (1, 8), 1, 1) };
+    assert!(pool::max_pool2d_forward(isa, &huge_pad, &x, &mut y, None).is_err());
+    let huge_kernel = Pool2dGeom { kernel_w: usize::MAX, pad_w: usize::MAX / 2, ..Pool2dGeom::new(1, 1, (1, 8), 1, 1) };
+    assert!(pool::avg_pool2d_forward(isa, &huge_kernel, true, &x, &mut y).is_err());
+    let huge_stride = Pool2dGeom { stride_w: usize::MAX, ..Pool2dGeom::new(1, 1, (1, 8), 1, 1) }.ceil_mode(true);
+    assert!(pool::max_pool2d_forward(isa, &huge_stride, &x, &mut y, None).is_err());
+    assert!(matches!(
+        pool::global_avg_pool_forward(isa, 1 << 62, &[], &mut [0.0; 4]),
+        Err(KernelError::SizeOverflow { .. })
+    ));
+}

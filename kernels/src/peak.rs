@@ -50,6 +50,7 @@ pub fn flops_per_thread(isa: Isa, iters: usize) -> f64 {
 /// `isa`.
 pub fn fma_chains(isa: Isa, threads: usize, iters: usize) -> Result<f32, KernelError> {
     let isa = isa.checked()?;
+    crate::threading::check_threads(threads)?;
     let sum = AtomicU32::new(0);
     for_each_task(threads, threads, |_| {
         let v = isa.dispatch(Chains { iters });

@@ -2,8 +2,8 @@
 //!
 //! Packing buffers are needed on every GEMM call; allocating them fresh would page-fault
 //! through megabytes each time. Each thread keeps its buffers between calls. A buffer is
-//! taken out of its slot while in use, so a re-entrant call (rayon may run another job on a
-//! waiting thread) simply gets a fresh one instead of aliasing.
+//! taken out of its slot while in use, so a re-entrant call (a nested kernel on the same
+//! thread) simply gets a fresh one instead of aliasing.
 
 use std::cell::Cell;
 

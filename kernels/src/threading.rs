@@ -11,11 +11,23 @@ pub const THREADS_ENV: &str = "SIMDNN_THREADS";
 
 static DEFAULT_THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Parses a thread count: a positive integer.
+/// The most threads one call may use.
+pub const MAX_THREADS: usize = 256;
+
+/// Parses a thread count: an integer from 1 to [`MAX_THREADS`].
 pub fn parse_threads(s: &str) -> Result<usize, KernelError> {
     match s.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
+        Ok(n) => check_threads(n),
         _ => Err(KernelError::BadThreadCount { given: s.to_string() }),
+    }
+}
+
+/// `n` if it is a valid thread count (1 to [`MAX_THREADS`]).
+pub fn check_threads(n: usize) -> Result<usize, KernelError> {
+    if (1..=MAX_THREADS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(KernelError::BadThreadCount { given: n.to_string() })
     }
 }
 
@@ -33,24 +45,17 @@ pub fn default_threads() -> Result<usize, KernelError> {
 
 /// Overrides the default thread count for this process.
 pub fn set_default_threads(n: usize) -> Result<(), KernelError> {
-    if n == 0 {
-        return Err(KernelError::BadThreadCount { given: "0".into() });
-    }
-    DEFAULT_THREADS.store(n, Ordering::Relaxed);
+    DEFAULT_THREADS.store(check_threads(n)?, Ordering::Relaxed);
     Ok(())
 }
 
 /// The helper team of a `threads`-way split: `threads - 1` helpers, since the calling
 /// thread takes a share itself.
 fn team(threads: usize) -> Option<Arc<Team>> {
-    static TEAMS: OnceLock<Mutex<HashMap<usize, Arc<Team>>>> = OnceLock::new();
+    // A refusal is remembered too, so a failing thread count is not retried on every call.
+    static TEAMS: OnceLock<Mutex<HashMap<usize, Option<Arc<Team>>>>> = OnceLock::new();
     let mut teams = TEAMS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(t) = teams.get(&threads) {
-        return Some(t.clone());
-    }
-    let t = Arc::new(Team::new(threads - 1)?);
-    teams.insert(threads, t.clone());
-    Some(t)
+    teams.entry(threads).or_insert_with(|| Team::new(threads - 1).map(Arc::new)).clone()
 }
 
 /// Runs `task(0..n_tasks)` on up to `threads` threads: task 0 on the calling thread, the

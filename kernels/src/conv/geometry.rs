@@ -106,6 +106,13 @@ impl Conv2dGeom {
                 return Err(KernelError::KernelLargerThanInput { axis, input, pad, kernel, dilation });
             }
         }
+        // The zero-padded input (direct convolution) must be addressable too.
+        let padded = |input: usize, pad: usize| pad.checked_mul(2).and_then(|p| p.checked_add(input));
+        let padded_plane = padded(g.in_h, g.pad_h).zip(padded(g.in_w, g.pad_w)).and_then(|(h, w)| h.checked_mul(w));
+        padded_plane
+            .and_then(|p| p.checked_mul(g.in_channels))
+            .filter(|&n| n <= isize::MAX as usize / 4)
+            .ok_or(KernelError::SizeOverflow { what: "padded convolution input" })?;
         let sizes = [
             [g.batch, g.in_channels, g.in_h, g.in_w],
             [g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w],
@@ -134,7 +141,7 @@ impl Conv2dGeom {
     }
     /// Elements of `w`.
     pub fn weight_len(&self) -> usize {
-        self.out_channels * self.in_channels / self.groups * self.kernel_h * self.kernel_w
+        self.out_channels * (self.in_channels / self.groups) * self.kernel_h * self.kernel_w
     }
     /// Elements of `y`.
     pub fn output_len(&self) -> usize {
@@ -142,8 +149,13 @@ impl Conv2dGeom {
     }
     /// Multiply-adds of the direct algorithm: the yardstick for GFLOP/s of every algorithm.
     pub fn macs(&self) -> usize {
-        self.output_len() * self.in_channels / self.groups * self.kernel_h * self.kernel_w
+        self.output_len() * (self.in_channels / self.groups) * self.kernel_h * self.kernel_w
     }
+    /// Elements of one zero-padded input plane.
+    pub(crate) fn padded_plane(&self) -> usize {
+        (self.in_h + 2 * self.pad_h) * (self.in_w + 2 * self.pad_w)
+    }
+
     /// True when the convolution is a plain matrix product over the pixels (1x1, stride 1,
     /// no padding): no im2col needed.
     pub fn is_pointwise(&self) -> bool {

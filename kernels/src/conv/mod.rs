@@ -83,7 +83,9 @@ impl ConvAlgo {
     /// channels stays faster on im2col (31 against 24).
     pub fn resolve(self, geom: &Conv2dGeom) -> Result<ConvAlgo, KernelError> {
         let tiles = geom.batch * geom.out_h().div_ceil(4) * geom.out_w().div_ceil(4);
-        let thin = geom.in_channels / geom.groups <= 4;
+        // Direct copies the input with its padding; refuse padding that multiplies its size.
+        let direct_ok = geom.padded_plane() <= 4 * geom.in_h * geom.in_w + 4096;
+        let thin = geom.in_channels / geom.groups <= 4 && direct_ok;
         let wide = geom.kernel_h * geom.kernel_w >= 25 || geom.stride_h.max(geom.stride_w) >= 2;
         match self {
             ConvAlgo::Auto if thin && wide => Ok(ConvAlgo::Direct),
@@ -99,6 +101,10 @@ impl ConvAlgo {
             ConvAlgo::Winograd4x3 if !winograd::applies(geom) => Err(KernelError::AlgoNotApplicable {
                 algo: "winograd",
                 reason: "it needs a 3x3 kernel, stride 1, no dilation and one group",
+            }),
+            ConvAlgo::Direct if !direct_ok => Err(KernelError::AlgoNotApplicable {
+                algo: "direct",
+                reason: "its zero-padded copy of the input would be over four times the input",
             }),
             other => Ok(other),
         }

@@ -24,7 +24,7 @@ impl WithSimd for SoftmaxOp<'_> {
             // SAFETY (all loads and stores below): offsets < body step by lanes within the
             // row; the tail covers cols - body elements.
             unsafe {
-                // Row maximum; masked-off tail lanes read 0, so they are replaced by -inf.
+                // Row maximum: full vectors, then the tail in scalars.
                 let mut m = s.splat(f32::NEG_INFINITY);
                 let mut i = 0;
                 while i < body {

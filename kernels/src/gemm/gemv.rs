@@ -120,7 +120,7 @@ impl<S: Simd> WithSimd for GemvRows<'_, '_, S> {
     }
 }
 
-/// Rows are contiguous: four dot products at a time share each load of x.
+/// Rows are contiguous: eight dot products at a time share each load of x.
 #[inline(always)]
 fn dot_rows<S: Simd>(s: S, g: &Gemv, x: &[f32], r0: usize, r1: usize) {
     const ROWS: usize = 8;

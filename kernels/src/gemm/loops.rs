@@ -182,8 +182,10 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
                                 (a_block.as_ptr(), kc)
                             };
                             let (row, col) = (ic + ir, jr);
-                            // SAFETY: the packed panels hold kc*MR and kc*nr values at a and b;
-                            // the tile (row.., col..) of m_tile x n_tile lies inside the validated C.
+                            // SAFETY: a points at MR rows of kc values a_rs apart (a packed panel,
+                            // or full rows of the validated A read in place); the packed B panel
+                            // holds kc*nr values; the m_tile x n_tile tile at (row, col) lies
+                            // inside the validated C.
                             unsafe {
                                 let c = p.c.0.add(row * p.ldc + col);
                                 let (ldc, tile, at) = (p.ldc, (m_tile, n_tile), (row, col));

@@ -47,11 +47,10 @@ pub struct GemmConfig {
 }
 
 impl GemmConfig {
-    /// An explicit path and thread count; an error if the CPU lacks the path or `threads == 0`.
+    /// An explicit path and thread count; an error if the CPU lacks the path or `threads` is
+    /// not from 1 to [`crate::threading::MAX_THREADS`].
     pub fn new(isa: Isa, threads: usize) -> Result<Self, KernelError> {
-        if threads == 0 {
-            return Err(KernelError::BadThreadCount { given: "0".into() });
-        }
+        let threads = crate::threading::check_threads(threads)?;
         Ok(GemmConfig { isa: isa.checked()?, threads, emulate_avx512: false })
     }
 

@@ -26,7 +26,7 @@ impl WithSimd for AvgPoolOp<'_> {
         let (oh_n, ow_n) = (g.out_h(), g.out_w());
         let (plane_in, plane_out) = (g.in_h * g.in_w, oh_n * ow_n);
         let starts = (ow_n - 1) * g.stride_w + 1;
-        let row_len = starts + g.kernel_w + lanes;
+        let row_len = g.row_buffer_len(lanes);
         let mut buf = Scratch::take(Slot::Pool, 2 * row_len + ow_n);
         let (row, rest) = buf.split_at_mut(row_len);
         let (win, inv_w) = rest.split_at_mut(row_len);
@@ -43,7 +43,8 @@ impl WithSimd for AvgPoolOp<'_> {
                 // Rows first: the window's input rows summed and scaled by the height divisor.
                 let (lo, hi, div) = Pool2dGeom::window(oh, g.stride_h, g.pad_h, g.kernel_h, g.in_h, count_pad);
                 let inv_h = 1.0 / div as f32;
-                // SAFETY: rows lo..hi of xp hold iw_n values; row has pw + iw_n + lanes room.
+                // SAFETY: rows lo..hi of xp hold iw_n values; row_len >= pw + iw_n + lanes and
+                // >= starts + kernel_w + lanes (Pool2dGeom::row_buffer_len).
                 unsafe {
                     let dst = row.as_mut_ptr().add(pw);
                     let mut i = 0;

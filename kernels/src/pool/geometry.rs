@@ -21,6 +21,9 @@ pub struct Pool2dGeom {
     pub ceil_mode: bool,
 }
 
+/// Largest input extent, window or stride along one axis (2^31).
+const MAX_EXTENT: usize = 1 << 31;
+
 /// Largest plane whose positions f32 represents exactly (max-pool argmax is tracked in f32
 /// lanes).
 const MAX_ARGMAX_PLANE: usize = 1 << 24;
@@ -75,12 +78,17 @@ impl Pool2dGeom {
                 return Err(KernelError::ZeroSize { what });
             }
         }
-        for (axis, input, pad, kernel) in
-            [("height", g.in_h, g.pad_h, g.kernel_h), ("width", g.in_w, g.pad_w, g.kernel_w)]
+        for (axis, input, pad, kernel, stride) in
+            [("height", g.in_h, g.pad_h, g.kernel_h, g.stride_h), ("width", g.in_w, g.pad_w, g.kernel_w, g.stride_w)]
         {
             // Every window must hold an input element (PyTorch's rule), and fit the padded input.
-            if 2 * pad > kernel {
+            if pad > kernel / 2 {
                 return Err(KernelError::PoolPadding { axis, pad, kernel });
+            }
+            // pad <= kernel / 2, so with a kernel below 2^31 every sum below is far from
+            // overflowing; rows of 2^31 values are past any real use.
+            if kernel > MAX_EXTENT || input > MAX_EXTENT || stride > MAX_EXTENT {
+                return Err(KernelError::SizeOverflow { what: "pooling window or row" });
             }
             if input + 2 * pad < kernel {
                 return Err(KernelError::KernelLargerThanInput { axis, input, pad, kernel, dilation: 1 });
@@ -117,6 +125,14 @@ impl Pool2dGeom {
     }
     pub fn output_len(&self) -> usize {
         self.planes() * self.out_h() * self.out_w()
+    }
+
+    /// Length of the per-row buffers of the separable kernels: the padded row, or every
+    /// window start and its taps, whichever reaches further, plus a vector of slack for
+    /// full-width loads at the end.
+    pub(crate) fn row_buffer_len(&self, lanes: usize) -> usize {
+        let starts = (self.out_w() - 1) * self.stride_w + 1;
+        (starts + self.kernel_w).max(self.in_w + 2 * self.pad_w) + lanes
     }
 
     /// Window extent along one axis for output `o`, PyTorch's average-pool rule: start and

@@ -26,8 +26,8 @@ impl WithSimd for MaxPoolOp<'_> {
         let MaxPoolOp { g, x, y, mut argmax, relu } = self;
         let (plane_in, plane_out) = (g.in_h * g.in_w, g.out_h() * g.out_w());
         let lanes = S::LANES;
-        let (ow_n, starts) = (g.out_w(), (g.out_w() - 1) * g.stride_w + 1);
-        let row_len = starts + g.kernel_w + lanes;
+        let ow_n = g.out_w();
+        let row_len = g.row_buffer_len(lanes);
         let h_len = g.in_h * ow_n + lanes;
         // row, row indices, window maxima and their indices, per-row results and indices.
         let mut buf = Scratch::take(Slot::Pool, 4 * row_len + 2 * h_len);
@@ -63,7 +63,8 @@ fn max_plane_rows_first<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, row: &mut
     let body = iw_n - iw_n % lanes;
     for oh in 0..oh_n {
         let (lo, hi, _) = Pool2dGeom::window(oh, g.stride_h, g.pad_h, g.kernel_h, g.in_h, true);
-        // SAFETY: rows lo..hi of x hold iw_n values; row has pw + iw_n + lanes room.
+        // SAFETY: rows lo..hi of x hold iw_n values; row_len >= pw + iw_n + lanes and
+        // >= starts + kernel_w + lanes (Pool2dGeom::row_buffer_len).
         unsafe {
             let dst = row.as_mut_ptr().add(pw);
             let mut i = 0;
@@ -148,7 +149,7 @@ fn max_plane<S: Simd>(
         }
         let mut x0 = 0;
         while x0 < starts {
-            // SAFETY: x0 + kernel_w - 1 + lanes <= row_len, the buffers' length.
+            // SAFETY: x0 + kernel_w - 1 + lanes <= starts + kernel_w + lanes <= row_len.
             unsafe {
                 let mut v = s.load(row.as_ptr().add(x0));
                 let mut vi = if track { s.load(row_idx.as_ptr().add(x0)) } else { s.zero() };

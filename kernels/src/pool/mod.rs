@@ -146,7 +146,8 @@ pub fn global_avg_pool_forward(isa: Isa, plane: usize, x: &[f32], y: &mut [f32])
     if plane == 0 {
         return Err(KernelError::ZeroSize { what: "plane" });
     }
-    Conv2dGeom::check_len("global pooling input", y.len() * plane, x.len())?;
+    let need = y.len().checked_mul(plane).ok_or(KernelError::SizeOverflow { what: "global pooling input" })?;
+    Conv2dGeom::check_len("global pooling input", need, x.len())?;
     isa.checked()?.dispatch(GlobalAvgOp { plane, x, y });
     Ok(())
 }
@@ -156,7 +157,8 @@ pub fn global_avg_pool_backward(plane: usize, dy: &[f32], dx: &mut [f32]) -> Res
     if plane == 0 {
         return Err(KernelError::ZeroSize { what: "plane" });
     }
-    Conv2dGeom::check_len("global pooling input gradient", dy.len() * plane, dx.len())?;
+    let need = dy.len().checked_mul(plane).ok_or(KernelError::SizeOverflow { what: "global pooling input" })?;
+    Conv2dGeom::check_len("global pooling input gradient", need, dx.len())?;
     for (dxp, &d) in dx.chunks_exact_mut(plane).zip(dy) {
         dxp.fill(d / plane as f32);
     }
