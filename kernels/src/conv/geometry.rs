@@ -2,6 +2,14 @@
 
 use crate::KernelError;
 
+/// [`KernelError::ZeroSize`] for the first size that is zero.
+pub(crate) fn require_positive(sizes: &[(&'static str, usize)]) -> Result<(), KernelError> {
+    match sizes.iter().find(|(_, v)| *v == 0) {
+        Some(&(what, _)) => Err(KernelError::ZeroSize { what }),
+        None => Ok(()),
+    }
+}
+
 /// A 2-D convolution over NCHW tensors (PyTorch's layout):
 /// input `x: [batch, in_channels, in_h, in_w]`, weight
 /// `w: [out_channels, in_channels / groups, kernel_h, kernel_w]`, bias `[out_channels]`,
@@ -75,7 +83,7 @@ impl Conv2dGeom {
     /// groups, and tensor sizes that fit in memory.
     pub fn validate(&self) -> Result<(), KernelError> {
         let g = self;
-        for (what, v) in [
+        require_positive(&[
             ("batch", g.batch),
             ("in_channels", g.in_channels),
             ("in_h", g.in_h),
@@ -88,11 +96,7 @@ impl Conv2dGeom {
             ("dilation_h", g.dilation_h),
             ("dilation_w", g.dilation_w),
             ("groups", g.groups),
-        ] {
-            if v == 0 {
-                return Err(KernelError::ZeroSize { what });
-            }
-        }
+        ])?;
         for (what, channels) in [("in_channels", g.in_channels), ("out_channels", g.out_channels)] {
             if channels % g.groups != 0 {
                 return Err(KernelError::GroupsMismatch { what, channels, groups: g.groups });

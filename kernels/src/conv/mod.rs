@@ -26,6 +26,7 @@ mod im2col;
 mod winograd;
 
 pub use batch_norm::{fold_batch_norm, BatchNormParams};
+pub(crate) use geometry::require_positive;
 pub use geometry::Conv2dGeom;
 
 use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};

@@ -1,5 +1,6 @@
 //! The shape of a 2-D pooling, validated once (PyTorch's output-size rules, ceil mode too).
 
+use crate::conv::require_positive;
 use crate::KernelError;
 
 /// Pooling over NCHW planes: `x: [batch, channels, in_h, in_w]` to
@@ -64,7 +65,7 @@ impl Pool2dGeom {
 
     pub fn validate(&self) -> Result<(), KernelError> {
         let g = self;
-        for (what, v) in [
+        require_positive(&[
             ("batch", g.batch),
             ("channels", g.channels),
             ("in_h", g.in_h),
@@ -73,11 +74,7 @@ impl Pool2dGeom {
             ("kernel_w", g.kernel_w),
             ("stride_h", g.stride_h),
             ("stride_w", g.stride_w),
-        ] {
-            if v == 0 {
-                return Err(KernelError::ZeroSize { what });
-            }
-        }
+        ])?;
         for (axis, input, pad, kernel, stride) in
             [("height", g.in_h, g.pad_h, g.kernel_h, g.stride_h), ("width", g.in_w, g.pad_w, g.kernel_w, g.stride_w)]
         {

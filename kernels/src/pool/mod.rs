@@ -1,6 +1,9 @@
 //! Pooling over NCHW planes: max (with argmax, optionally fused with a preceding ReLU),
 //! average (PyTorch's divisor rules) and global average, forward and backward.
 //!
+//! NaN inputs: max pooling does not propagate NaN the way PyTorch does (which lane wins a
+//! comparison with NaN depends on the path); average pooling does.
+//!
 //! ```
 //! use simdnn_kernels::pool::{max_pool2d_forward, Pool2dGeom};
 //! use simdnn_kernels::Isa;

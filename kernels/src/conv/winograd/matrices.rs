@@ -43,20 +43,20 @@ impl Lane for f32 {
 
 /// A vector of `S` with its token, so transforms on vectors read like the scalar ones.
 #[derive(Clone, Copy)]
-pub(crate) struct Vec8<S: Simd>(pub S, pub S::V);
+pub(crate) struct Vector<S: Simd>(pub S, pub S::V);
 
-impl<S: Simd> Lane for Vec8<S> {
+impl<S: Simd> Lane for Vector<S> {
     #[inline(always)]
     fn add(self, o: Self) -> Self {
-        Vec8(self.0, self.0.add(self.1, o.1))
+        Vector(self.0, self.0.add(self.1, o.1))
     }
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
-        Vec8(self.0, self.0.sub(self.1, o.1))
+        Vector(self.0, self.0.sub(self.1, o.1))
     }
     #[inline(always)]
     fn scale(self, k: f32) -> Self {
-        Vec8(self.0, self.0.mul(self.1, self.0.splat(k)))
+        Vector(self.0, self.0.mul(self.1, self.0.splat(k)))
     }
 }
 

@@ -21,7 +21,7 @@ use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
 use crate::threading::{for_each_chunk_mut, for_each_task};
 use crate::KernelError;
-use matrices::{filter_tile, input_tile, output_tile, Vec8};
+use matrices::{filter_tile, input_tile, output_tile, Vector};
 
 /// Whether F(4x4, 3x3) computes this convolution.
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
@@ -176,10 +176,10 @@ impl WithSimd for InputTransform<'_> {
                 // SAFETY: each d entry holds 16 >= LANES values; this part of V holds
                 // 36 * tc values per channel, and t - t0 + lanes <= tc.
                 unsafe {
-                    let mut dv = [[Vec8(s, s.zero()); 6]; 6];
+                    let mut dv = [[Vector(s, s.zero()); 6]; 6];
                     for i in 0..6 {
                         for j in 0..6 {
-                            dv[i][j] = Vec8(s, s.load(d[i][j].as_ptr()));
+                            dv[i][j] = Vector(s, s.load(d[i][j].as_ptr()));
                         }
                     }
                     let tile = input_tile(dv);
@@ -224,10 +224,10 @@ impl WithSimd for OutputTransform<'_> {
                 // SAFETY: M rows hold tc values from t - t0, and t - t0 + lanes <= tc; each
                 // out entry holds 16 >= LANES values.
                 unsafe {
-                    let mut mv = [[Vec8(s, s.zero()); 6]; 6];
+                    let mut mv = [[Vector(s, s.zero()); 6]; 6];
                     for i in 0..6 {
                         for j in 0..6 {
-                            mv[i][j] = Vec8(s, s.load(m.as_ptr().add(((i * 6 + j) * k_n + k) * tc + (t - t0))));
+                            mv[i][j] = Vector(s, s.load(m.as_ptr().add(((i * 6 + j) * k_n + k) * tc + (t - t0))));
                         }
                     }
                     let tile = output_tile(mv);
