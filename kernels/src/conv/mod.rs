@@ -141,13 +141,10 @@ pub fn conv2d_forward(
         Conv2dGeom::check_len("bias", g.out_channels, b.len())?;
     }
     let algo = algo.resolve(g)?;
-    if algo == ConvAlgo::Winograd4x3 {
-        return winograd::forward(cfg, g, x, w, bias, relu, y);
-    }
     let threads = cfg.threads();
     if threads > 1 && g.batch >= threads {
-        // Whole images per thread, each with its own buffers and a one-thread GEMM: no
-        // serial im2col, and GEMMs large enough per thread.
+        // Whole images per thread, each with its own buffers and one-thread GEMMs: no serial
+        // stage, and GEMMs large enough per thread.
         let one = cfg.with_threads(1)?;
         let per_task = g.batch.div_ceil(threads);
         let (in_img, out_img) = (g.in_channels * g.in_h * g.in_w, g.out_channels * g.out_h() * g.out_w());
@@ -164,7 +161,7 @@ pub fn conv2d_forward(
     forward_images(cfg, g, algo, x, w, bias, relu, y)
 }
 
-/// Direct or im2col + GEMM over the images of `g` (lengths already validated).
+/// One algorithm over the images of `g` (lengths already validated).
 #[allow(clippy::too_many_arguments)]
 fn forward_images(
     cfg: &GemmConfig,
@@ -176,11 +173,14 @@ fn forward_images(
     relu: bool,
     y: &mut [f32],
 ) -> Result<(), KernelError> {
-    if algo == ConvAlgo::Direct {
-        direct::forward(cfg, g, x, w, bias, relu, y);
-        return Ok(());
+    match algo {
+        ConvAlgo::Winograd4x3 => winograd::forward(cfg, g, x, w, bias, relu, y),
+        ConvAlgo::Direct => {
+            direct::forward(cfg, g, x, w, bias, relu, y);
+            Ok(())
+        }
+        ConvAlgo::Auto | ConvAlgo::Im2colGemm => forward_im2col(cfg, g, x, w, bias, relu, y),
     }
-    forward_im2col(cfg, g, x, w, bias, relu, y)
 }
 
 /// The im2col + GEMM forward pass, image after image (lengths already validated).

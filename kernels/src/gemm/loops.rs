@@ -24,6 +24,14 @@ pub(crate) enum BSource<'a> {
 /// C's base pointer, shared by the tasks that write disjoint tiles of it.
 #[derive(Clone, Copy)]
 pub(crate) struct CPtr(pub *mut f32);
+impl CPtr {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper).
+    #[inline(always)]
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 // SAFETY: tasks write disjoint tiles of C (the M x N split), and the caller holds the only
 // mutable borrow of C for the duration of the call.
 unsafe impl Send for CPtr {}
