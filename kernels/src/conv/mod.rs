@@ -72,11 +72,11 @@ impl ConvAlgo {
     /// one cannot compute it.
     ///
     /// Winograd where it applies, the channels give its GEMMs some depth (16 or more), and
-    /// there are at least half as many 4x4 output tiles as input channels: the per-call
-    /// filter transform (`K * C` tiles) and GEMMs only `tiles` wide must be amortised.
-    /// Measured on AVX2, one thread (GFLOP/s im2col -> Winograd): 64 ch 56x56 batch 1
-    /// 51 -> 81, 128 ch 28x28 batch 8 57 -> 115, 256 ch 14x14 batch 8 68 -> 79, but
-    /// 128 ch 28x28 batch 1 65 -> 45 and 512 ch 7x7 batch 8 62 -> 32.
+    /// there are at least a quarter as many 4x4 output tiles as input channels: the per-call
+    /// filter transform (`K * C` tiles) must be amortised. Measured on AVX2, one thread
+    /// (GFLOP/s im2col -> Winograd): 64 ch 56x56 batch 1 67 -> 165, 128 ch 28x28 batch 1
+    /// 55 -> 101 and batch 8 73 -> 187, 256 ch 14x14 batch 8 59 -> 84, batch 4 60 -> 63;
+    /// but 256 ch 14x14 batch 1 68 -> 51 and 512 ch 7x7 batch 8 57 -> 25.
     ///
     /// Direct for few input channels per group (4 or fewer) with large or strided kernels,
     /// where im2col's matrix is many times the input: 7x7 stride 2 from 3 channels, batch 8,
@@ -94,7 +94,7 @@ impl ConvAlgo {
                 if winograd::applies(geom)
                     && geom.in_channels >= 16
                     && geom.out_channels >= 16
-                    && 2 * tiles >= geom.in_channels =>
+                    && 4 * tiles >= geom.in_channels =>
             {
                 Ok(ConvAlgo::Winograd4x3)
             }

@@ -98,7 +98,7 @@ pub(crate) fn forward(
         bias_pad[..k_n].copy_from_slice(b);
     }
     let threads = cfg.threads();
-    filter_transform(threads, &plan, w, u);
+    filter_transform(cfg, &plan, w, u);
     let (plane_in, plane_out) = (g.in_h * g.in_w, g.out_h() * g.out_w());
     for b in 0..g.batch {
         // The image, zero-padded and blocked by channels: xb[blk][row][col][lane].
@@ -143,24 +143,67 @@ pub(crate) fn forward(
     Ok(())
 }
 
-/// `U[xi][c][k] = (G w[k][c] G^T)[xi]`, input channels split across threads.
-fn filter_transform(threads: usize, plan: &Plan, w: &[f32], u: &mut [f32]) {
-    let (c_n, k_n) = (plan.c_n, plan.k_n);
+/// `U[xi][c][k] = (G w[k][c] G^T)[xi]`, input channels split across threads, vectorised
+/// over blocks of output channels (contiguous in U).
+fn filter_transform(cfg: &GemmConfig, plan: &Plan, w: &[f32], u: &mut [f32]) {
     let u_ptr = CPtr(u.as_mut_ptr());
-    let ranges = split_aligned(c_n, threads, 1);
-    for_each_task(threads, ranges.len(), |i| {
-        for c in ranges[i].0..ranges[i].1 {
-            for k in 0..k_n {
-                let f = &w[(k * c_n + c) * 9..][..9];
-                let t = filter_tile([[f[0], f[1], f[2]], [f[3], f[4], f[5]], [f[6], f[7], f[8]]]);
-                for (xi, val) in t.iter().flatten().enumerate() {
-                    // SAFETY: index < 36 * c_n * k_n = u.len(); this task alone writes
-                    // input channel c.
-                    unsafe { *u_ptr.get().add((xi * c_n + c) * k_n + k) = *val };
+    let ranges = split_aligned(plan.c_n, cfg.threads(), 1);
+    for_each_task(cfg.threads(), ranges.len(), |i| {
+        cfg.dispatch(FilterTransform { plan: *plan, w, u: u_ptr, channels: ranges[i] });
+    });
+}
+
+struct FilterTransform<'a> {
+    plan: Plan,
+    w: &'a [f32],
+    u: CPtr,
+    channels: (usize, usize),
+}
+
+impl WithSimd for FilterTransform<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let FilterTransform { plan, w, u, channels } = self;
+        let (c_n, k_n, lanes) = (plan.c_n, plan.k_n, S::LANES);
+        let mut g = [[[0.0f32; 16]; 3]; 3];
+        for c in channels.0..channels.1 {
+            for k0 in (0..k_n).step_by(lanes) {
+                let n = lanes.min(k_n - k0);
+                for l in 0..lanes {
+                    // Lanes past the last output channel repeat it: computed, not stored.
+                    let f = &w[((k0 + l.min(n - 1)) * c_n + c) * 9..][..9];
+                    for r in 0..3 {
+                        for t in 0..3 {
+                            g[r][t][l] = f[r * 3 + t];
+                        }
+                    }
+                }
+                // SAFETY: g entries hold 16 >= LANES values; U has 36 * c_n * k_n values,
+                // row (xi, c) holds k_n from its start, columns k0..k0 + n are inside, and
+                // this task alone writes input channel c.
+                unsafe {
+                    let mut gv = [[Vector(s, s.zero()); 3]; 3];
+                    for r in 0..3 {
+                        for t in 0..3 {
+                            gv[r][t] = Vector(s, s.load(g[r][t].as_ptr()));
+                        }
+                    }
+                    let tile = filter_tile(gv);
+                    for i in 0..6 {
+                        for j in 0..6 {
+                            let dst = u.get().add(((i * 6 + j) * c_n + c) * k_n + k0);
+                            if n == lanes {
+                                s.store(dst, tile[i][j].1);
+                            } else {
+                                s.store_partial(dst, n, tile[i][j].1);
+                            }
+                        }
+                    }
                 }
             }
         }
-    });
+    }
 }
 
 /// `V[xi][t][c] = (B^T d B)[xi]` for the tiles `tiles` of the band starting at tile row
