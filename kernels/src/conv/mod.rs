@@ -193,18 +193,11 @@ fn forward_im2col(
     relu: bool,
     y: &mut [f32],
 ) -> Result<(), KernelError> {
-    let (cg, kg, crs, pixels) = group_dims(g);
-    let plane = g.in_h * g.in_w;
+    let (_, kg, crs, pixels) = group_dims(g);
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {
         for grp in 0..g.groups {
-            let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
-            let cols = if g.is_pointwise() {
-                MatRef::new(x_bg, cg, pixels, pixels)?
-            } else {
-                im2col_parallel(cfg.threads(), g, cg, x_bg, &mut col);
-                MatRef::new(&col, crs, pixels, pixels)?
-            };
+            let cols = columns(cfg.threads(), g, x, b, grp, &mut col)?;
             let w_g = MatRef::new(&w[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
             let y_bg = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
             let bias = bias.map_or(Bias::None, |v| Bias::PerRow(&v[grp * kg..(grp + 1) * kg]));
@@ -212,6 +205,33 @@ fn forward_im2col(
         }
     }
     Ok(())
+}
+
+/// The GEMM's right-hand side for image `b`, group `grp`: the input planes themselves for a
+/// pointwise convolution, else their im2col matrix built in `col`.
+fn columns<'a>(
+    threads: usize,
+    g: &Conv2dGeom,
+    x: &'a [f32],
+    b: usize,
+    grp: usize,
+    col: &'a mut [f32],
+) -> Result<MatRef<'a>, KernelError> {
+    let (cg, _, crs, pixels) = group_dims(g);
+    let plane = g.in_h * g.in_w;
+    let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
+    if g.is_pointwise() {
+        MatRef::new(x_bg, cg, pixels, pixels)
+    } else {
+        im2col_parallel(threads, g, cg, x_bg, col);
+        MatRef::new(col, crs, pixels, pixels)
+    }
+}
+
+/// Image `b`, group `grp` of an output-shaped tensor (`y` or `dy`): `K_g x pixels`.
+fn output_block<'a>(g: &Conv2dGeom, t: &'a [f32], b: usize, grp: usize) -> Result<MatRef<'a>, KernelError> {
+    let (_, kg, _, pixels) = group_dims(g);
+    MatRef::new(&t[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels], kg, pixels, pixels)
 }
 
 /// im2col with the channels split across `threads` (each channel fills its own rows).
@@ -249,8 +269,7 @@ pub fn conv2d_backward_input(
     for b in 0..g.batch {
         for grp in 0..g.groups {
             let w_gt = MatRef::new(&w[grp * kg * crs..][..kg * crs], kg, crs, crs)?.t();
-            let dy_bg =
-                MatRef::new(&dy[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels], kg, pixels, pixels)?;
+            let dy_bg = output_block(g, dy, b, grp)?;
             let dx_bg = &mut dx[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
             if g.is_pointwise() {
                 sgemm(cfg, 1.0, w_gt, dy_bg, 0.0, MatMut::new(dx_bg, cg, pixels, pixels)?, Epilogue::NONE)?;
@@ -275,20 +294,12 @@ pub fn conv2d_backward_weight(
     Conv2dGeom::check_len("x", g.input_len(), x.len())?;
     Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
     Conv2dGeom::check_len("dw", g.weight_len(), dw.len())?;
-    let (cg, kg, crs, pixels) = group_dims(g);
-    let plane = g.in_h * g.in_w;
+    let (_, kg, crs, pixels) = group_dims(g);
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {
         for grp in 0..g.groups {
-            let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
-            let cols = if g.is_pointwise() {
-                MatRef::new(x_bg, cg, pixels, pixels)?
-            } else {
-                im2col(g, cg, x_bg, &mut col);
-                MatRef::new(&col, crs, pixels, pixels)?
-            };
-            let dy_bg =
-                MatRef::new(&dy[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels], kg, pixels, pixels)?;
+            let cols = columns(cfg.threads(), g, x, b, grp, &mut col)?;
+            let dy_bg = output_block(g, dy, b, grp)?;
             let dw_g = MatMut::new(&mut dw[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
             let beta = if b == 0 { 0.0 } else { 1.0 };
             sgemm(cfg, 1.0, dy_bg, cols.t(), beta, dw_g, Epilogue::NONE)?;
