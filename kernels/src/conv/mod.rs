@@ -72,11 +72,12 @@ impl ConvAlgo {
     /// one cannot compute it.
     ///
     /// Winograd where it applies, the channels give its GEMMs some depth (16 or more), and
-    /// there are at least a quarter as many 4x4 output tiles as input channels: the per-call
-    /// filter transform (`K * C` tiles) must be amortised. Measured on AVX2, one thread
-    /// (GFLOP/s im2col -> Winograd): 64 ch 56x56 batch 1 67 -> 165, 128 ch 28x28 batch 1
-    /// 55 -> 101 and batch 8 73 -> 187, 256 ch 14x14 batch 8 59 -> 84, batch 4 60 -> 63;
-    /// but 256 ch 14x14 batch 1 68 -> 51 and 512 ch 7x7 batch 8 57 -> 25.
+    /// there are enough 4x4 output tiles in the batch (32 or more, and at least 1/16 of the
+    /// input channels) to amortise the per-call filter transform (`K * C` filters).
+    /// Measured on AVX2, one thread (GFLOP/s im2col -> Winograd): 64 ch 56x56 batch 1
+    /// 53 -> 146, 128 ch 28x28 batch 1 57 -> 122, 256 ch 14x14 batch 8 60 -> 151,
+    /// 512 ch 7x7 batch 8 56 -> 89; but 256 ch 14x14 batch 1 (16 tiles) 68 -> 58 and
+    /// 512 ch 7x7 batch 1 (4 tiles) 52 -> 20.
     ///
     /// Direct for few input channels per group (4 or fewer) with large or strided kernels,
     /// where im2col's matrix is many times the input: 7x7 stride 2 from 3 channels, batch 8,
@@ -94,7 +95,8 @@ impl ConvAlgo {
                 if winograd::applies(geom)
                     && geom.in_channels >= 16
                     && geom.out_channels >= 16
-                    && 4 * tiles >= geom.in_channels =>
+                    && tiles >= 32
+                    && 16 * tiles >= geom.in_channels =>
             {
                 Ok(ConvAlgo::Winograd4x3)
             }

@@ -8,7 +8,7 @@
 //!   loads per block of channels, with no bounds checks;
 //! - `V = B^T d B` is stored as 36 matrices `V_xi` of `tiles x channels`;
 //! - the sums over channels are 36 GEMMs `M_xi = V_xi U_xi` (`[tiles x C] * [C x K]`),
-//!   with the filter transform `U = G g G^T` done once per call as `[xi][c][k]`; A (`V_xi`)
+//!   with the filter transform `U = G g G^T` done once per call as `[c][xi][k]`; A (`V_xi`)
 //!   is read in place by the GEMM when K is small;
 //! - `Y = A^T M A` reads `M_xi` as vectors of output channels and scatters the 4x4 tiles.
 //!
@@ -37,6 +37,29 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
 
 /// Largest transformed-input plus product buffer per band of tiles, in f32.
 const CHUNK_FLOATS: usize = 1 << 21;
+
+/// Images with fewer tiles than this are grouped into one band (GEMMs of too few rows
+/// waste the microkernel).
+const MIN_BAND_TILES: usize = 64;
+
+/// A band of tiles: `tc` tiles numbered from tile row `ty0` of the first image in the
+/// band; tile `t` is tile `ty0 * tiles_w + t` counted across the band's images.
+#[derive(Clone, Copy)]
+struct Band {
+    ty0: usize,
+    tc: usize,
+    per_image: usize,
+}
+
+impl Band {
+    /// Image within the band, tile row and tile column of band tile `t`.
+    #[inline(always)]
+    fn locate(&self, plan: &Plan, t: usize) -> (usize, usize, usize) {
+        let n = self.ty0 * plan.tiles_w + t;
+        let (img, r) = (n / self.per_image, n % self.per_image);
+        (img, r / plan.tiles_w, r % plan.tiles_w)
+    }
+}
 
 /// The sizes every stage shares.
 #[derive(Clone, Copy)]
@@ -85,9 +108,15 @@ pub(crate) fn forward(
         wp: tiles_w * 4 + 2,
     };
     let Plan { c_pad, k_pad, hp, wp, .. } = plan;
-    let band_rows = (CHUNK_FLOATS / (36 * (c_pad + k_pad) * tiles_w)).clamp(1, tiles_h);
-    let tc_max = band_rows * tiles_w;
-    let (xb_len, u_len) = (c_pad * hp * wp, 36 * c_n * k_n);
+    // A band of tiles: some tile rows of one image, or, for small images, several whole
+    // images, so the GEMMs get at least MIN_BAND_TILES rows.
+    let per_image = tiles_h * tiles_w;
+    let budget = (CHUNK_FLOATS / (36 * (c_pad + k_pad))).max(tiles_w);
+    let images = if per_image >= MIN_BAND_TILES { 1 } else { (budget / per_image).clamp(1, g.batch) };
+    let band_rows = if images > 1 { tiles_h } else { (budget / tiles_w).clamp(1, tiles_h) };
+    let tc_max = images * band_rows * tiles_w;
+    let image_len = c_pad * hp * wp;
+    let (xb_len, u_len) = (images * image_len, 36 * c_n * k_n);
     let mut buf = Scratch::take(Slot::Winograd, xb_len + u_len + 36 * tc_max * (c_pad + k_pad) + k_pad);
     let (xb, rest) = buf.split_at_mut(xb_len);
     let (u, rest) = rest.split_at_mut(u_len);
@@ -100,13 +129,16 @@ pub(crate) fn forward(
     let threads = cfg.threads();
     filter_transform(cfg, &plan, w, u);
     let (plane_in, plane_out) = (g.in_h * g.in_w, g.out_h() * g.out_w());
-    for b in 0..g.batch {
-        // The image, zero-padded and blocked by channels: xb[blk][row][col][lane].
-        let x_img = &x[b * c_n * plane_in..][..c_n * plane_in];
-        for_each_chunk_mut(threads, xb, hp * wp * cb, |blk, part| {
+    for b0 in (0..g.batch).step_by(images) {
+        let n_img = images.min(g.batch - b0);
+        // The images, zero-padded and blocked by channels: xb[image][blk][row][col][lane].
+        let x_band = &x[b0 * c_n * plane_in..][..n_img * c_n * plane_in];
+        let blocks_per_image = c_pad / cb;
+        for_each_chunk_mut(threads, &mut xb[..n_img * image_len], hp * wp * cb, |i, part| {
+            let (img, blk) = (i / blocks_per_image, i % blocks_per_image);
             part.fill(0.0);
             for lane in 0..cb.min(c_n.saturating_sub(blk * cb)) {
-                let src = &x_img[(blk * cb + lane) * plane_in..][..plane_in];
+                let src = &x_band[(img * c_n + blk * cb + lane) * plane_in..][..plane_in];
                 for ih in 0..g.in_h {
                     let row = (ih + g.pad_h) * wp + g.pad_w;
                     for (iw, &v) in src[ih * g.in_w..][..g.in_w].iter().enumerate() {
@@ -115,19 +147,20 @@ pub(crate) fn forward(
                 }
             }
         });
-        let y_img = CPtr(y[b * k_n * plane_out..][..k_n * plane_out].as_mut_ptr());
+        let y_band = CPtr(y[b0 * k_n * plane_out..][..n_img * k_n * plane_out].as_mut_ptr());
         for ty0 in (0..tiles_h).step_by(band_rows) {
-            let tc = band_rows.min(tiles_h - ty0) * tiles_w;
+            let tc = n_img * band_rows.min(tiles_h - ty0) * tiles_w;
+            let band = Band { ty0, tc, per_image };
             let (v, m) = (&mut v[..36 * tc * c_pad], &mut m[..36 * tc * k_pad]);
             let ranges = split_aligned(tc, threads, 1);
             let v_ptr = CPtr(v.as_mut_ptr());
             let xb: &[f32] = xb;
             for_each_task(threads, ranges.len(), |i| {
-                cfg.dispatch(InputTransform { plan, xb, v: v_ptr, ty0, tiles: ranges[i], tc });
+                cfg.dispatch(InputTransform { plan, xb, v: v_ptr, band, tiles: ranges[i] });
             });
             for xi in 0..36 {
                 let a = MatRef::new(&v[xi * tc * c_pad..][..tc * c_pad], tc, c_n, c_pad)?;
-                let b = MatRef::new(&u[xi * c_n * k_n..][..c_n * k_n], c_n, k_n, k_n)?;
+                let b = MatRef::new(&u[xi * k_n..], c_n, k_n, 36 * k_n)?;
                 let out = MatMut::new(&mut m[xi * tc * k_pad..][..tc * k_pad], tc, k_n, k_pad)?;
                 sgemm(cfg, 1.0, a, b, 0.0, out, Epilogue::NONE)?;
             }
@@ -136,15 +169,16 @@ pub(crate) fn forward(
             let blocks = split_aligned(k_pad / cb, threads, 1);
             for_each_task(threads, blocks.len(), |i| {
                 let (b0, b1) = blocks[i];
-                cfg.dispatch(OutputTransform { g, plan, m, bias: bias_pad, relu, y: y_img, ty0, tc, blocks: (b0, b1) });
+                cfg.dispatch(OutputTransform { g, plan, m, bias: bias_pad, relu, y: y_band, band, blocks: (b0, b1) });
             });
         }
     }
     Ok(())
 }
 
-/// `U[xi][c][k] = (G w[k][c] G^T)[xi]`, input channels split across threads, vectorised
-/// over blocks of output channels (contiguous in U).
+/// `U[c][xi][k] = (G w[k][c] G^T)[xi]`, input channels split across threads, vectorised
+/// over blocks of output channels (contiguous in U); each channel's 36 rows are together,
+/// so the stores stay within a few pages (the GEMMs read `U_xi` with row stride 36 K).
 fn filter_transform(cfg: &GemmConfig, plan: &Plan, w: &[f32], u: &mut [f32]) {
     let u_ptr = CPtr(u.as_mut_ptr());
     let ranges = split_aligned(plan.c_n, cfg.threads(), 1);
@@ -180,7 +214,7 @@ impl WithSimd for FilterTransform<'_> {
                     }
                 }
                 // SAFETY: g entries hold 16 >= LANES values; U has 36 * c_n * k_n values,
-                // row (xi, c) holds k_n from its start, columns k0..k0 + n are inside, and
+                // row (c, xi) holds k_n from its start, columns k0..k0 + n are inside, and
                 // this task alone writes input channel c.
                 unsafe {
                     let mut gv = [[Vector(s, s.zero()); 3]; 3];
@@ -192,7 +226,7 @@ impl WithSimd for FilterTransform<'_> {
                     let tile = filter_tile(gv);
                     for i in 0..6 {
                         for j in 0..6 {
-                            let dst = u.get().add(((i * 6 + j) * c_n + c) * k_n + k0);
+                            let dst = u.get().add((c * 36 + i * 6 + j) * k_n + k0);
                             if n == lanes {
                                 s.store(dst, tile[i][j].1);
                             } else {
@@ -206,32 +240,32 @@ impl WithSimd for FilterTransform<'_> {
     }
 }
 
-/// `V[xi][t][c] = (B^T d B)[xi]` for the tiles `tiles` of the band starting at tile row
-/// `ty0` (V rows `t`, `tc` rows per `xi`, `c_pad` columns).
+/// `V[xi][t][c] = (B^T d B)[xi]` for the tiles `tiles` of the band (V rows `t`, `tc` rows
+/// per `xi`, `c_pad` columns).
 struct InputTransform<'a> {
     plan: Plan,
     xb: &'a [f32],
     v: CPtr,
-    ty0: usize,
+    band: Band,
     tiles: (usize, usize),
-    tc: usize,
 }
 
 impl WithSimd for InputTransform<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let InputTransform { plan, xb, v, ty0, tiles, tc } = self;
-        let Plan { cb, c_pad, tiles_w, hp, wp, .. } = plan;
+        let InputTransform { plan, xb, v, band, tiles } = self;
+        let Plan { cb, c_pad, hp, wp, .. } = plan;
+        let tc = band.tc;
         debug_assert_eq!(cb, S::LANES);
         for t in tiles.0..tiles.1 {
-            let (ty, tx) = (ty0 + t / tiles_w, t % tiles_w);
+            let (img, ty, tx) = band.locate(&plan, t);
             for blk in 0..c_pad / cb {
                 // SAFETY: rows ty*4..ty*4+6 and columns tx*4..tx*4+6 lie inside the hp x wp
-                // blocked plane of every channel block; V has 36 * tc rows of c_pad values and
-                // this task alone writes rows t.
+                // blocked plane of every channel block of image img (< the band's images); V
+                // has 36 * tc rows of c_pad values and this task alone writes rows t.
                 unsafe {
-                    let base = xb.as_ptr().add(((blk * hp + ty * 4) * wp + tx * 4) * cb);
+                    let base = xb.as_ptr().add((((img * (c_pad / cb) + blk) * hp + ty * 4) * wp + tx * 4) * cb);
                     let mut d = [[Vector(s, s.zero()); 6]; 6];
                     for i in 0..6 {
                         for j in 0..6 {
@@ -252,7 +286,7 @@ impl WithSimd for InputTransform<'_> {
 }
 
 /// `y = relu?(A^T M A + bias)` for the output-channel blocks `blocks` and every tile of the
-/// band starting at tile row `ty0`, clipped to the output.
+/// band (`y` at the band's first image), clipped to the output.
 struct OutputTransform<'a> {
     g: &'a Conv2dGeom,
     plan: Plan,
@@ -260,8 +294,7 @@ struct OutputTransform<'a> {
     bias: &'a [f32],
     relu: bool,
     y: CPtr,
-    ty0: usize,
-    tc: usize,
+    band: Band,
     blocks: (usize, usize),
 }
 
@@ -269,12 +302,13 @@ impl WithSimd for OutputTransform<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let OutputTransform { g, plan, m, bias, relu, y, ty0, tc, blocks } = self;
-        let Plan { cb, k_n, k_pad, tiles_w, .. } = plan;
+        let OutputTransform { g, plan, m, bias, relu, y, band, blocks } = self;
+        let Plan { cb, k_n, k_pad, .. } = plan;
+        let tc = band.tc;
         let (oh_n, ow_n) = (g.out_h(), g.out_w());
         let mut out = [[[0.0f32; 16]; 4]; 4];
         for t in 0..tc {
-            let (ty, tx) = (ty0 + t / tiles_w, t % tiles_w);
+            let (img, ty, tx) = band.locate(&plan, t);
             let (oy, ox) = (ty * 4, tx * 4);
             let (rows, cols) = (4.min(oh_n - oy), 4.min(ow_n - ox));
             for blk in blocks.0..blocks.1 {
@@ -302,10 +336,11 @@ impl WithSimd for OutputTransform<'_> {
                     }
                 }
                 for lane in 0..cb.min(k_n - k0) {
-                    // SAFETY: plane k0 + lane of this image's output; rows and columns are
-                    // clipped to it, and this task alone writes its channel blocks.
-                    let plane =
-                        unsafe { std::slice::from_raw_parts_mut(y.0.add((k0 + lane) * oh_n * ow_n), oh_n * ow_n) };
+                    // SAFETY: plane k0 + lane of image img of the band's output; rows and
+                    // columns are clipped to it, and this task alone writes its channel blocks.
+                    let plane = unsafe {
+                        std::slice::from_raw_parts_mut(y.0.add((img * k_n + k0 + lane) * oh_n * ow_n), oh_n * ow_n)
+                    };
                     for i in 0..rows {
                         for j in 0..cols {
                             plane[(oy + i) * ow_n + ox + j] = out[i][j][lane];
