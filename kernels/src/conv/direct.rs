@@ -13,7 +13,7 @@
 // microkernel).
 #![allow(clippy::needless_range_loop)]
 
-use super::Conv2dGeom;
+use super::{Conv2dGeom, ForwardArgs};
 use crate::gemm::GemmConfig;
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
@@ -22,15 +22,8 @@ use crate::threading::for_each_chunk_mut;
 /// Output positions per tile (rows of the register tile).
 const PIXELS: usize = 6;
 
-pub(crate) fn forward(
-    cfg: &GemmConfig,
-    g: &Conv2dGeom,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    relu: bool,
-    y: &mut [f32],
-) {
+pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) {
+    let ForwardArgs { x, w, bias, relu } = args;
     cfg.dispatch(DirectOp { threads: cfg.threads(), g, x, w, bias, relu, y });
 }
 

@@ -154,47 +154,45 @@ pub fn conv2d_forward(
         for_each_chunk_mut(threads, y, per_task * out_img, |i, yp| {
             let images = Conv2dGeom { batch: yp.len() / out_img, ..*g };
             let xp = &x[i * per_task * in_img..][..images.batch * in_img];
-            if let Err(e) = forward_images(&one, &images, algo, xp, w, bias, relu, yp) {
+            if let Err(e) = forward_images(&one, &images, algo, ForwardArgs { x: xp, w, bias, relu }, yp) {
                 *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
             }
         });
         return failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err);
     }
-    forward_images(cfg, g, algo, x, w, bias, relu, y)
+    forward_images(cfg, g, algo, ForwardArgs { x, w, bias, relu }, y)
 }
 
-/// One algorithm over the images of `g` (lengths already validated).
-#[allow(clippy::too_many_arguments)]
+/// A forward call's inputs, as they travel to the algorithms (lengths validated).
+#[derive(Clone, Copy)]
+pub(crate) struct ForwardArgs<'a> {
+    pub x: &'a [f32],
+    pub w: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+/// One algorithm over the images of `g`.
 fn forward_images(
     cfg: &GemmConfig,
     g: &Conv2dGeom,
     algo: ConvAlgo,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    relu: bool,
+    args: ForwardArgs,
     y: &mut [f32],
 ) -> Result<(), KernelError> {
     match algo {
-        ConvAlgo::Winograd4x3 => winograd::forward(cfg, g, x, w, bias, relu, y),
+        ConvAlgo::Winograd4x3 => winograd::forward(cfg, g, args, y),
         ConvAlgo::Direct => {
-            direct::forward(cfg, g, x, w, bias, relu, y);
+            direct::forward(cfg, g, args, y);
             Ok(())
         }
-        ConvAlgo::Auto | ConvAlgo::Im2colGemm => forward_im2col(cfg, g, x, w, bias, relu, y),
+        ConvAlgo::Auto | ConvAlgo::Im2colGemm => forward_im2col(cfg, g, args, y),
     }
 }
 
-/// The im2col + GEMM forward pass, image after image (lengths already validated).
-fn forward_im2col(
-    cfg: &GemmConfig,
-    g: &Conv2dGeom,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    relu: bool,
-    y: &mut [f32],
-) -> Result<(), KernelError> {
+/// The im2col + GEMM forward pass, image after image.
+fn forward_im2col(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) -> Result<(), KernelError> {
+    let ForwardArgs { x, w, bias, relu } = args;
     let (_, kg, crs, pixels) = group_dims(g);
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {

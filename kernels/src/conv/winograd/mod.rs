@@ -22,7 +22,7 @@
 
 mod matrices;
 
-use super::Conv2dGeom;
+use super::{Conv2dGeom, ForwardArgs};
 use crate::gemm::{sgemm, CPtr, Epilogue, GemmConfig, MatMut, MatRef};
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
@@ -84,16 +84,8 @@ impl WithSimd for Lanes {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn forward(
-    cfg: &GemmConfig,
-    g: &Conv2dGeom,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    relu: bool,
-    y: &mut [f32],
-) -> Result<(), KernelError> {
+pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) -> Result<(), KernelError> {
+    let ForwardArgs { x, w, bias, relu } = args;
     let cb = cfg.dispatch(Lanes);
     let (c_n, k_n) = (g.in_channels, g.out_channels);
     let (tiles_h, tiles_w) = (g.out_h().div_ceil(4), g.out_w().div_ceil(4));
