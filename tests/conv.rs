@@ -78,6 +78,10 @@ fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> R
         conv::conv2d_backward_weight(&cfg, g, &x, &dy, &mut dw).map_err(|e| e.to_string())?;
         reference::conv::conv2d_backward_weight(&cfg, g, &x, &dy, &mut want).unwrap();
         assert_close(&who("backward_weight"), &dw, &want, tol * reach, reach)?;
+        let mut acc = vec![1.0; g.weight_len()];
+        conv::conv2d_backward_weight_accumulate(&cfg, g, &x, &dy, &mut acc).map_err(|e| e.to_string())?;
+        let want_acc: Vec<f32> = want.iter().map(|v| v + 1.0).collect();
+        assert_close(&who("backward_weight_accumulate"), &acc, &want_acc, tol * reach, reach + 1.0)?;
 
         let mut db = vec![f32::NAN; g.out_channels];
         let mut want = vec![0.0; g.out_channels];

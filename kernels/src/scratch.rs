@@ -57,10 +57,11 @@ pub(crate) enum Slot {
     Pool,
     Winograd,
     Direct,
+    Reduce,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 7] = const { [const { Cell::new(None) }; 7] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 8] = const { [const { Cell::new(None) }; 8] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

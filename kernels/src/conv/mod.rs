@@ -143,24 +143,37 @@ pub fn conv2d_forward(
         Conv2dGeom::check_len("bias", g.out_channels, b.len())?;
     }
     let algo = algo.resolve(g)?;
+    per_image_batches(cfg, g, y, g.out_channels * g.out_h() * g.out_w(), |cfg, images, first, yp| {
+        let xp = &x[first * g.in_channels * g.in_h * g.in_w..][..images.input_len()];
+        forward_images(cfg, images, algo, ForwardArgs { x: xp, w, bias, relu }, yp)
+    })
+}
+
+/// Runs `f(cfg, images, first_image, out_part)` over the batch: with several threads and at
+/// least as many images, whole images per thread, each with its own buffers and one-thread
+/// GEMMs (no serial stage, GEMMs large enough per thread); else once over all of it.
+/// `out` holds `out_image` elements per image.
+fn per_image_batches(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    out: &mut [f32],
+    out_image: usize,
+    f: impl Fn(&GemmConfig, &Conv2dGeom, usize, &mut [f32]) -> Result<(), KernelError> + Sync + Send,
+) -> Result<(), KernelError> {
     let threads = cfg.threads();
-    if threads > 1 && g.batch >= threads {
-        // Whole images per thread, each with its own buffers and one-thread GEMMs: no serial
-        // stage, and GEMMs large enough per thread.
-        let one = cfg.with_threads(1)?;
-        let per_task = g.batch.div_ceil(threads);
-        let (in_img, out_img) = (g.in_channels * g.in_h * g.in_w, g.out_channels * g.out_h() * g.out_w());
-        let failed = std::sync::Mutex::new(None);
-        for_each_chunk_mut(threads, y, per_task * out_img, |i, yp| {
-            let images = Conv2dGeom { batch: yp.len() / out_img, ..*g };
-            let xp = &x[i * per_task * in_img..][..images.batch * in_img];
-            if let Err(e) = forward_images(&one, &images, algo, ForwardArgs { x: xp, w, bias, relu }, yp) {
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-            }
-        });
-        return failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err);
+    if threads <= 1 || g.batch < threads {
+        return f(cfg, g, 0, out);
     }
-    forward_images(cfg, g, algo, ForwardArgs { x, w, bias, relu }, y)
+    let one = cfg.with_threads(1)?;
+    let per_task = g.batch.div_ceil(threads);
+    let failed = std::sync::Mutex::new(None);
+    for_each_chunk_mut(threads, out, per_task * out_image, |i, part| {
+        let images = Conv2dGeom { batch: part.len() / out_image, ..*g };
+        if let Err(e) = f(&one, &images, i * per_task, part) {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    });
+    failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)
 }
 
 /// A forward call's inputs, as they travel to the algorithms (lengths validated).
@@ -248,7 +261,8 @@ fn im2col_parallel(threads: usize, g: &Conv2dGeom, channels: usize, x: &[f32], c
 }
 
 /// `dx <- d(loss)/dx` given `dy = d(loss)/dy`: for each image and group,
-/// `dcol = W_g^T * dy_g`, scattered back by col2im. `dx` is overwritten.
+/// `dcol = W_g^T * dy_g`, scattered back by col2im. `dx` is overwritten. Images are split
+/// across threads as in the forward pass.
 pub fn conv2d_backward_input(
     cfg: &GemmConfig,
     g: &Conv2dGeom,
@@ -260,6 +274,19 @@ pub fn conv2d_backward_input(
     Conv2dGeom::check_len("w", g.weight_len(), w.len())?;
     Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
     Conv2dGeom::check_len("dx", g.input_len(), dx.len())?;
+    per_image_batches(cfg, g, dx, g.in_channels * g.in_h * g.in_w, |cfg, images, first, dxp| {
+        let dyp = &dy[first * g.out_channels * g.out_h() * g.out_w()..][..images.output_len()];
+        backward_input_images(cfg, images, w, dyp, dxp)
+    })
+}
+
+fn backward_input_images(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    w: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+) -> Result<(), KernelError> {
     let (cg, kg, crs, pixels) = group_dims(g);
     let plane = g.in_h * g.in_w;
     let mut dcol = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
@@ -290,10 +317,70 @@ pub fn conv2d_backward_weight(
     dy: &[f32],
     dw: &mut [f32],
 ) -> Result<(), KernelError> {
+    backward_weight(cfg, g, x, dy, 0.0, dw)
+}
+
+/// `dw <- dw + d(loss)/dw`: [`conv2d_backward_weight`] added to the gradient already there
+/// (layers accumulate gradients over calls, e.g. weights shared across time steps).
+pub fn conv2d_backward_weight_accumulate(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) -> Result<(), KernelError> {
+    backward_weight(cfg, g, x, dy, 1.0, dw)
+}
+
+/// `dw <- beta * dw + sum over images`. With several threads and images, each thread sums
+/// its own images into a partial gradient and the partials are added in a fixed order, so a
+/// given thread count always gives the same bits.
+fn backward_weight(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    dy: &[f32],
+    beta: f32,
+    dw: &mut [f32],
+) -> Result<(), KernelError> {
     g.validate()?;
     Conv2dGeom::check_len("x", g.input_len(), x.len())?;
     Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
     Conv2dGeom::check_len("dw", g.weight_len(), dw.len())?;
+    let threads = cfg.threads().min(g.batch);
+    if threads <= 1 {
+        return backward_weight_images(cfg, g, x, dy, beta, dw);
+    }
+    let (wlen, per_task) = (g.weight_len(), g.batch.div_ceil(threads));
+    let tasks = g.batch.div_ceil(per_task);
+    let (in_img, out_img) = (g.in_channels * g.in_h * g.in_w, g.out_channels * g.out_h() * g.out_w());
+    let one = cfg.with_threads(1)?;
+    let mut partials = Scratch::take(Slot::Reduce, tasks * wlen);
+    let failed = std::sync::Mutex::new(None);
+    for_each_chunk_mut(threads, &mut partials, wlen, |i, part| {
+        let first = i * per_task;
+        let images = Conv2dGeom { batch: per_task.min(g.batch - first), ..*g };
+        let (xp, dyp) = (&x[first * in_img..][..images.input_len()], &dy[first * out_img..][..images.output_len()]);
+        if let Err(e) = backward_weight_images(&one, &images, xp, dyp, 0.0, part) {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    });
+    failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)?;
+    for (j, d) in dw.iter_mut().enumerate() {
+        let sum = (0..tasks).fold(0.0, |s, t| s + partials[t * wlen + j]);
+        *d = if beta == 0.0 { sum } else { beta * *d + sum };
+    }
+    Ok(())
+}
+
+fn backward_weight_images(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    dy: &[f32],
+    beta: f32,
+    dw: &mut [f32],
+) -> Result<(), KernelError> {
     let (_, kg, crs, pixels) = group_dims(g);
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {
@@ -301,7 +388,7 @@ pub fn conv2d_backward_weight(
             let cols = columns(cfg.threads(), g, x, b, grp, &mut col)?;
             let dy_bg = output_block(g, dy, b, grp)?;
             let dw_g = MatMut::new(&mut dw[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
-            let beta = if b == 0 { 0.0 } else { 1.0 };
+            let beta = if b == 0 { beta } else { 1.0 };
             sgemm(cfg, 1.0, dy_bg, cols.t(), beta, dw_g, Epilogue::NONE)?;
         }
     }
