@@ -1,6 +1,8 @@
 //! The `simdnn` command line.
 
 mod bench;
+mod plot;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +21,16 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+    /// Train a model (LeNet-5) on the embedded digits or on MNIST-format IDX files.
+    Train {
+        #[command(subcommand)]
+        model: train_cmd::TrainCommand,
+    },
+    /// Evaluate a trained checkpoint: test accuracy and confusion matrix.
+    Eval {
+        #[command(subcommand)]
+        model: train_cmd::EvalCommand,
+    },
     /// Show the instruction sets this CPU supports and the one in use.
     Info {
         /// Print one JSON object.
@@ -30,8 +42,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Bench { what } => bench::run(what),
-        Command::Info { json } => bench::info(json),
+        Command::Bench { what } => bench::run(what).map_err(Into::into),
+        Command::Info { json } => bench::info(json).map_err(Into::into),
+        Command::Train { model } => train_cmd::train(model),
+        Command::Eval { model } => train_cmd::eval(model),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

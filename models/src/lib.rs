@@ -1,4 +1,8 @@
-//! Model definitions (LeNet-5, AlexNet, VGG, ResNet, DenseNet, SqueezeNet, RNNs, GNNs)
-//! built from `simdnn-layers`; each model is tracked as its own issue.
+//! Models built from simdnn layers, the data they train on, and the training loop.
 
-pub use simdnn_layers as layers;
+pub mod checkpoint;
+pub mod data;
+pub mod lenet5;
+pub mod train;
+
+pub use lenet5::{lenet5, LeNetActivation, LeNetPooling, LENET5_PARAMS};
