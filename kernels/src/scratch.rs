@@ -58,10 +58,11 @@ pub(crate) enum Slot {
     Winograd,
     Direct,
     Reduce,
+    Gather,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 8] = const { [const { Cell::new(None) }; 8] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 9] = const { [const { Cell::new(None) }; 9] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

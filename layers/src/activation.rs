@@ -6,6 +6,23 @@ use crate::{LayerError, Tensor};
 use simdnn_kernels::eltwise;
 use std::any::Any;
 
+/// `dy` through a ReLU fused into a layer's output `y` (zero where `y <= 0`), written into
+/// `buf`; or `dy` itself when no ReLU is fused.
+pub(crate) fn through_fused_relu<'a>(
+    ctx: &Ctx,
+    relu: bool,
+    y: &Tensor,
+    dy: &'a Tensor,
+    buf: &'a mut Tensor,
+) -> Result<&'a Tensor, LayerError> {
+    if !relu {
+        return Ok(dy);
+    }
+    buf.resize(dy.shape());
+    eltwise::relu_backward(ctx.isa(), y.data(), dy.data(), buf.data_mut())?;
+    Ok(buf)
+}
+
 /// Which function an [`Activation`] applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ActivationKind {

@@ -1,11 +1,11 @@
 //! 2-D convolution layer, with optional fused ReLU, on the kernels' algorithms.
 
+use crate::activation::through_fused_relu;
 use crate::init::{Init, Rng};
-use crate::layer::{join_name, Ctx, Layer, Param};
+use crate::layer::{visit_weight_bias, Ctx, Layer, Param};
 use crate::tensor::{check_grad, nchw};
 use crate::{BatchNorm, LayerError, Tensor};
 use simdnn_kernels::conv::{self, BatchNormParams, Conv2dGeom, ConvAlgo};
-use simdnn_kernels::eltwise;
 use std::any::Any;
 
 /// The hyper-parameters of a convolution (PyTorch's `Conv2d` arguments).
@@ -196,13 +196,7 @@ impl Layer for Conv2d {
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
         check_grad(&self.describe(), &self.y, dy)?;
         let g = self.geom(x.shape())?;
-        let dy = if self.relu {
-            self.dy_masked.resize(dy.shape());
-            eltwise::relu_backward(ctx.isa(), self.y.data(), dy.data(), self.dy_masked.data_mut())?;
-            &self.dy_masked
-        } else {
-            dy
-        };
+        let dy = through_fused_relu(ctx, self.relu, &self.y, dy, &mut self.dy_masked)?;
         conv::conv2d_backward_weight_accumulate(&ctx.cfg, &g, x.data(), dy.data(), self.weight.grad.data_mut())?;
         if let Some(b) = &mut self.bias {
             let pixels = g.out_h() * g.out_w();
@@ -226,10 +220,7 @@ impl Layer for Conv2d {
     }
 
     fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        f(&join_name(prefix, "weight"), &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(&join_name(prefix, "bias"), b);
-        }
+        visit_weight_bias(prefix, &mut self.weight, self.bias.as_mut(), f);
     }
 
     fn skip_input_grad(&mut self) {

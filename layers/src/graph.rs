@@ -4,6 +4,7 @@
 //!
 //! [`Sequential`]: crate::Sequential
 
+use crate::activation::through_fused_relu;
 use crate::layer::{join_name, Ctx, Layer, Param};
 use crate::tensor::{check_grad, nchw};
 use crate::{LayerError, Sequential, Tensor};
@@ -78,13 +79,7 @@ impl Layer for Residual {
 
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
         check_grad(&self.describe(), &self.y, dy)?;
-        let dy = if self.relu {
-            self.dy_masked.resize(dy.shape());
-            simdnn_kernels::eltwise::relu_backward(ctx.isa(), self.y.data(), dy.data(), self.dy_masked.data_mut())?;
-            &self.dy_masked
-        } else {
-            dy
-        };
+        let dy = through_fused_relu(ctx, self.relu, &self.y, dy, &mut self.dy_masked)?;
         self.dx.assign(self.body.backward(ctx, x, dy)?);
         let short = match &mut self.shortcut {
             Some(s) => s.backward(ctx, x, dy)?,

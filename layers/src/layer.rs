@@ -97,6 +97,19 @@ pub fn join_name(prefix: &str, name: &str) -> String {
     }
 }
 
+/// Visits a weight and an optional bias as `prefix.weight` and `prefix.bias`.
+pub(crate) fn visit_weight_bias(
+    prefix: &str,
+    weight: &mut Param,
+    bias: Option<&mut Param>,
+    f: &mut dyn FnMut(&str, &mut Param),
+) {
+    f(&join_name(prefix, "weight"), weight);
+    if let Some(b) = bias {
+        f(&join_name(prefix, "bias"), b);
+    }
+}
+
 /// Sets every parameter gradient of `layer` to zero.
 pub fn zero_grads(layer: &mut dyn Layer) {
     layer.visit_params("", &mut |_, p| p.grad.data_mut().fill(0.0));

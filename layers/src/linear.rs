@@ -1,10 +1,10 @@
 //! Fully connected layer on the packed SGEMM: `y = relu?(x W^T + b)`.
 
+use crate::activation::through_fused_relu;
 use crate::init::{Init, Rng};
-use crate::layer::{join_name, Ctx, Layer, Param};
+use crate::layer::{visit_weight_bias, Ctx, Layer, Param};
 use crate::tensor::check_grad;
 use crate::{LayerError, Tensor};
-use simdnn_kernels::eltwise;
 use simdnn_kernels::gemm::{sgemm, Epilogue, MatMut, MatRef};
 use std::any::Any;
 
@@ -89,13 +89,7 @@ impl Layer for Linear {
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
         check_grad(&self.describe(), &self.y, dy)?;
         let (n, i, o) = (self.rows(x.shape())?, self.in_features, self.out_features);
-        let dy = if self.relu {
-            self.dy_masked.resize(dy.shape());
-            eltwise::relu_backward(ctx.isa(), self.y.data(), dy.data(), self.dy_masked.data_mut())?;
-            &self.dy_masked
-        } else {
-            dy
-        };
+        let dy = through_fused_relu(ctx, self.relu, &self.y, dy, &mut self.dy_masked)?;
         let dy_m = MatRef::new(dy.data(), n, o, o)?;
         // dW += dy^T x
         let dw = MatMut::new(self.weight.grad.data_mut(), o, i, i)?;
@@ -121,10 +115,7 @@ impl Layer for Linear {
     }
 
     fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        f(&join_name(prefix, "weight"), &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(&join_name(prefix, "bias"), b);
-        }
+        visit_weight_bias(prefix, &mut self.weight, self.bias.as_mut(), f);
     }
 
     fn skip_input_grad(&mut self) {

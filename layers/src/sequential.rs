@@ -38,6 +38,11 @@ impl Sequential {
         self.layers.iter().map(|(n, l)| (n.as_str(), l.as_ref()))
     }
 
+    /// The layer at `index`, for inspection and per-layer timing.
+    pub fn layer_mut(&mut self, index: usize) -> &mut dyn Layer {
+        self.layers[index].1.as_mut()
+    }
+
     /// One line per layer: name, description, output shape and parameter count, for an
     /// input of shape `input`.
     pub fn summary(&mut self, input: &[usize]) -> Result<String, LayerError> {

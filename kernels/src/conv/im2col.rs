@@ -15,16 +15,17 @@ fn valid_range(out_len: usize, in_len: usize, stride: usize, offset: isize) -> (
     (lo.min(out_len), hi.min(out_len).max(lo.min(out_len)))
 }
 
-/// Fills `col` (`channels * kernel_h * kernel_w` rows of `out_h * out_w`) from `x`
-/// (`channels` planes of `in_h * in_w`).
-pub(crate) fn im2col(g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32]) {
+/// Fills `col` (`channels * kernel_h * kernel_w` rows of `out_h * out_w` values, `ld`
+/// apart) from `x` (`channels` planes of `in_h * in_w`).
+pub(crate) fn im2col(g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32], ld: usize) {
     let (oh_n, ow_n, plane) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
-    let mut rows = col.chunks_exact_mut(oh_n * ow_n);
+    let mut index = 0;
     for c in 0..channels {
         let xc = &x[c * plane..(c + 1) * plane];
         for r in 0..g.kernel_h {
             for s in 0..g.kernel_w {
-                let row = rows.next().expect("col has channels * kernel_h * kernel_w rows");
+                let row = &mut col[index * ld..][..oh_n * ow_n];
+                index += 1;
                 let col_off = (s * g.dilation_w) as isize - g.pad_w as isize;
                 let (lo, hi) = valid_range(ow_n, g.in_w, g.stride_w, col_off);
                 for (oh, out) in row.chunks_exact_mut(ow_n).enumerate() {
@@ -53,16 +54,17 @@ pub(crate) fn im2col(g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32]
     }
 }
 
-/// The adjoint of [`im2col`]: adds every entry of `col` into the input position it was
-/// read from (`dx` is accumulated into, not overwritten).
-pub(crate) fn col2im(g: &Conv2dGeom, channels: usize, col: &[f32], dx: &mut [f32]) {
+/// The adjoint of [`im2col`]: adds every entry of `col` (rows `ld` apart) into the input
+/// position it was read from (`dx` is accumulated into, not overwritten).
+pub(crate) fn col2im(g: &Conv2dGeom, channels: usize, col: &[f32], ld: usize, dx: &mut [f32]) {
     let (oh_n, ow_n, plane) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
-    let mut rows = col.chunks_exact(oh_n * ow_n);
+    let mut index = 0;
     for c in 0..channels {
         let dxc = &mut dx[c * plane..(c + 1) * plane];
         for r in 0..g.kernel_h {
             for s in 0..g.kernel_w {
-                let row = rows.next().expect("col has channels * kernel_h * kernel_w rows");
+                let row = &col[index * ld..][..oh_n * ow_n];
+                index += 1;
                 let col_off = (s * g.dilation_w) as isize - g.pad_w as isize;
                 let (lo, hi) = valid_range(ow_n, g.in_w, g.stride_w, col_off);
                 if lo >= hi {

@@ -89,8 +89,13 @@ impl ConvAlgo {
         let direct_ok = geom.padded_plane() <= 4 * geom.in_h * geom.in_w + 4096;
         let thin = geom.in_channels / geom.groups <= 4 && direct_ok;
         let wide = geom.kernel_h * geom.kernel_w >= 25 || geom.stride_h.max(geom.stride_w) >= 2;
+        // Few output channels under a large kernel: one or two vectors of output channels
+        // per pixel keep the direct kernel busy, while im2col's matrix is 25x the input.
+        // LeNet-5's C3 (6 -> 16, 5x5, 14x14, batch 32, one thread): im2col 21, direct
+        // 44 GFLOP/s; C1 (1 -> 6, 5x5, 32x32): 16 against 18.
+        let few_outputs = geom.out_channels <= 16 && geom.kernel_h * geom.kernel_w >= 25 && direct_ok;
         match self {
-            ConvAlgo::Auto if thin && wide => Ok(ConvAlgo::Direct),
+            ConvAlgo::Auto if (thin && wide) || few_outputs => Ok(ConvAlgo::Direct),
             ConvAlgo::Auto
                 if winograd::applies(geom)
                     && geom.in_channels >= 16
@@ -203,8 +208,86 @@ fn forward_images(
     }
 }
 
-/// The im2col + GEMM forward pass, image after image.
+/// Images whose column matrices together stay within this many values are multiplied in
+/// one GEMM (small images: LeNet's 14x14 maps give 150 x 100 columns per image, a GEMM too
+/// small to pay for its packing; 64 of them side by side make a well-shaped one).
+const BATCHED_COLUMNS: usize = 1 << 17;
+
+/// How many images to put side by side in one GEMM: 1 (image by image) unless several fit.
+fn images_per_gemm(g: &Conv2dGeom) -> usize {
+    let (_, _, crs, pixels) = group_dims(g);
+    if g.groups != 1 || g.is_pointwise() {
+        return 1;
+    }
+    (BATCHED_COLUMNS / (crs * pixels).max(1)).clamp(1, g.batch)
+}
+
+/// Offsets `(nchw, wide)` of each `pixels`-long output plane of a chunk of `n` images, in
+/// NCHW and in the GEMM's `[K x n * pixels]` layout (the images' blocks side by side).
+fn plane_offsets(g: &Conv2dGeom, n: usize) -> impl Iterator<Item = (usize, usize)> {
+    let (k, pixels) = (g.out_channels, g.out_h() * g.out_w());
+    (0..n).flat_map(move |i| (0..k).map(move |c| ((i * k + c) * pixels, (c * n + i) * pixels)))
+}
+
+/// NCHW output-shaped planes of a chunk into the GEMM layout.
+fn to_wide(g: &Conv2dGeom, nchw: &[f32], wide: &mut [f32], n: usize) {
+    let pixels = g.out_h() * g.out_w();
+    for (a, b) in plane_offsets(g, n) {
+        wide[b..b + pixels].copy_from_slice(&nchw[a..a + pixels]);
+    }
+}
+
+/// im2col of images `first..first + n` of `x` side by side into `col` (`crs x n * pixels`).
+fn batched_columns(g: &Conv2dGeom, x: &[f32], first: usize, n: usize, col: &mut [f32]) {
+    let (c, pixels, plane) = (g.in_channels, g.out_h() * g.out_w(), g.in_channels * g.in_h * g.in_w);
+    for i in 0..n {
+        im2col(g, c, &x[(first + i) * plane..][..plane], &mut col[i * pixels..], n * pixels);
+    }
+}
+
+/// Forward over chunks of images, each one GEMM `W * [col_1 .. col_n]` scattered back to NCHW.
+fn forward_batched(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    args: ForwardArgs,
+    per: usize,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    let ForwardArgs { x, w, bias, relu } = args;
+    let (_, k, crs, pixels) = group_dims(g);
+    let mut col = Scratch::take(Slot::Im2col, crs * per * pixels);
+    let mut wide = Scratch::take(Slot::Gather, k * per * pixels);
+    let mut first = 0;
+    while first < g.batch {
+        let n = per.min(g.batch - first);
+        let cols = n * pixels;
+        batched_columns(g, x, first, n, &mut col);
+        let epi = Epilogue { bias: bias.map_or(Bias::None, Bias::PerRow), relu };
+        let out = MatMut::new(&mut wide[..k * cols], k, cols, cols)?;
+        sgemm(
+            cfg,
+            1.0,
+            MatRef::new(w, k, crs, crs)?,
+            MatRef::new(&col[..crs * cols], crs, cols, cols)?,
+            0.0,
+            out,
+            epi,
+        )?;
+        let y_chunk = &mut y[first * k * pixels..][..n * k * pixels];
+        for (a, b) in plane_offsets(g, n) {
+            y_chunk[a..a + pixels].copy_from_slice(&wide[b..b + pixels]);
+        }
+        first += n;
+    }
+    Ok(())
+}
+
+/// The im2col + GEMM forward pass, image after image (or several images per GEMM).
 fn forward_im2col(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) -> Result<(), KernelError> {
+    let per = images_per_gemm(g);
+    if per > 1 {
+        return forward_batched(cfg, g, args, per, y);
+    }
     let ForwardArgs { x, w, bias, relu } = args;
     let (_, kg, crs, pixels) = group_dims(g);
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
@@ -251,12 +334,12 @@ fn output_block<'a>(g: &Conv2dGeom, t: &'a [f32], b: usize, grp: usize) -> Resul
 fn im2col_parallel(threads: usize, g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32]) {
     let (plane, rows_per_channel) = (g.in_h * g.in_w, g.kernel_h * g.kernel_w * g.out_h() * g.out_w());
     if threads <= 1 || channels < 2 {
-        return im2col(g, channels, x, col);
+        return im2col(g, channels, x, col, g.out_h() * g.out_w());
     }
     let per_task = channels.div_ceil(threads);
     for_each_chunk_mut(threads, &mut col[..channels * rows_per_channel], per_task * rows_per_channel, |i, part| {
         let n = part.len() / rows_per_channel;
-        im2col(g, n, &x[i * per_task * plane..][..n * plane], part);
+        im2col(g, n, &x[i * per_task * plane..][..n * plane], part, g.out_h() * g.out_w());
     });
 }
 
@@ -289,6 +372,10 @@ fn backward_input_images(
 ) -> Result<(), KernelError> {
     let (cg, kg, crs, pixels) = group_dims(g);
     let plane = g.in_h * g.in_w;
+    let per = images_per_gemm(g);
+    if per > 1 {
+        return backward_input_batched(cfg, g, w, dy, per, dx);
+    }
     let mut dcol = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     if !g.is_pointwise() {
         dx.fill(0.0);
@@ -302,9 +389,39 @@ fn backward_input_images(
                 sgemm(cfg, 1.0, w_gt, dy_bg, 0.0, MatMut::new(dx_bg, cg, pixels, pixels)?, Epilogue::NONE)?;
             } else {
                 sgemm(cfg, 1.0, w_gt, dy_bg, 0.0, MatMut::new(&mut dcol, crs, pixels, pixels)?, Epilogue::NONE)?;
-                col2im(g, cg, &dcol, dx_bg);
+                col2im(g, cg, &dcol, pixels, dx_bg);
             }
         }
+    }
+    Ok(())
+}
+
+/// `dcol = W^T [dy_1 .. dy_n]` for chunks of images, scattered back by col2im.
+fn backward_input_batched(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    w: &[f32],
+    dy: &[f32],
+    per: usize,
+    dx: &mut [f32],
+) -> Result<(), KernelError> {
+    let (c, k, crs, pixels) = group_dims(g);
+    let plane = c * g.in_h * g.in_w;
+    let mut dcol = Scratch::take(Slot::Im2col, crs * per * pixels);
+    let mut wide = Scratch::take(Slot::Gather, k * per * pixels);
+    dx.fill(0.0);
+    let mut first = 0;
+    while first < g.batch {
+        let n = per.min(g.batch - first);
+        let cols = n * pixels;
+        to_wide(g, &dy[first * k * pixels..][..n * k * pixels], &mut wide, n);
+        let w_t = MatRef::new(w, k, crs, crs)?.t();
+        let out = MatMut::new(&mut dcol[..crs * cols], crs, cols, cols)?;
+        sgemm(cfg, 1.0, w_t, MatRef::new(&wide[..k * cols], k, cols, cols)?, 0.0, out, Epilogue::NONE)?;
+        for i in 0..n {
+            col2im(g, c, &dcol[i * pixels..], cols, &mut dx[(first + i) * plane..][..plane]);
+        }
+        first += n;
     }
     Ok(())
 }
@@ -382,6 +499,34 @@ fn backward_weight_images(
     dw: &mut [f32],
 ) -> Result<(), KernelError> {
     let (_, kg, crs, pixels) = group_dims(g);
+    let per = images_per_gemm(g);
+    if per > 1 {
+        let mut col = Scratch::take(Slot::Im2col, crs * per * pixels);
+        let mut wide = Scratch::take(Slot::Gather, kg * per * pixels);
+        let mut dw_t = Scratch::take(Slot::Direct, crs * kg);
+        let mut first = 0;
+        while first < g.batch {
+            let n = per.min(g.batch - first);
+            let cols = n * pixels;
+            batched_columns(g, x, first, n, &mut col);
+            to_wide(g, &dy[first * kg * pixels..][..n * kg * pixels], &mut wide, n);
+            // dW^T = col * dy^T: the large column matrix is the GEMM's A, read row by row,
+            // and only the K rows of dy are read across (dW = dy * col^T would read the
+            // column matrix across, C R S strided streams).
+            let a = MatRef::new(&col[..crs * cols], crs, cols, cols)?;
+            let b = MatRef::new(&wide[..kg * cols], kg, cols, cols)?.t();
+            let acc = if first == 0 { 0.0 } else { 1.0 };
+            sgemm(cfg, 1.0, a, b, acc, MatMut::new(&mut dw_t, crs, kg, kg)?, Epilogue::NONE)?;
+            first += n;
+        }
+        for (k, row) in dw.chunks_exact_mut(crs).enumerate() {
+            for (j, d) in row.iter_mut().enumerate() {
+                let v = dw_t[j * kg + k];
+                *d = if beta == 0.0 { v } else { beta * *d + v };
+            }
+        }
+        return Ok(());
+    }
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {
         for grp in 0..g.groups {

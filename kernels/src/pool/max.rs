@@ -137,26 +137,28 @@ fn max_plane<S: Simd>(
     let (oh_n, ow_n) = (g.out_h(), g.out_w());
     let starts = (ow_n - 1) * g.stride_w + 1;
     let (pw, iw_n) = (g.pad_w, g.in_w);
+    if track {
+        // Column of each padded-row position; padding carries the nearest real column: it
+        // can only win when the whole window is -inf, and then that element is a correct
+        // argmax too. Row offsets are added per row (exact: indices stay below 2^24).
+        for (i, v) in row_idx.iter_mut().enumerate() {
+            *v = i.saturating_sub(pw).min(iw_n - 1) as f32;
+        }
+    }
     // Horizontal pass: every input row's window maxima at the output columns.
     for ih in 0..g.in_h {
         row[pw..pw + iw_n].copy_from_slice(&x[ih * iw_n..][..iw_n]);
-        if track {
-            // Padding carries the index of the nearest real element: it can only win when
-            // the whole window is -inf, and then that element is a correct argmax too.
-            for (i, v) in row_idx.iter_mut().enumerate() {
-                *v = (ih * iw_n + i.saturating_sub(pw).min(iw_n - 1)) as f32;
-            }
-        }
+        let base = s.splat((ih * iw_n) as f32);
         let mut x0 = 0;
         while x0 < starts {
             // SAFETY: x0 + kernel_w - 1 + lanes <= starts + kernel_w + lanes <= row_len.
             unsafe {
                 let mut v = s.load(row.as_ptr().add(x0));
-                let mut vi = if track { s.load(row_idx.as_ptr().add(x0)) } else { s.zero() };
+                let mut vi = if track { s.add(base, s.load(row_idx.as_ptr().add(x0))) } else { s.zero() };
                 for j in 1..g.kernel_w {
                     let c = s.load(row.as_ptr().add(x0 + j));
                     if track {
-                        vi = s.select_gt(c, v, s.load(row_idx.as_ptr().add(x0 + j)), vi);
+                        vi = s.select_gt(c, v, s.add(base, s.load(row_idx.as_ptr().add(x0 + j))), vi);
                     }
                     v = s.select_gt(c, v, c, v);
                 }

@@ -2,7 +2,7 @@
 //! second moments; weight decay either added to the gradient (Adam's L2) or applied to the
 //! weights directly (AdamW's decoupled decay).
 
-use super::{for_each_param, Optimizer, StateSlots};
+use super::{check_weight_decay, for_each_param, Optimizer, StateSlots};
 use crate::{Layer, LayerError, Tensor};
 
 pub struct Adam {
@@ -47,14 +47,7 @@ impl Adam {
     }
 
     pub fn with_weight_decay(self, weight_decay: f32) -> Result<Self, LayerError> {
-        if weight_decay.is_nan() || weight_decay < 0.0 {
-            return Err(LayerError::BadHyperParameter {
-                what: "weight decay",
-                expected: ">= 0",
-                got: weight_decay as f64,
-            });
-        }
-        Ok(Adam { weight_decay, ..self })
+        Ok(Adam { weight_decay: check_weight_decay(weight_decay)?, ..self })
     }
 
     /// Allocates the moment state now (before loading a checkpoint into it).

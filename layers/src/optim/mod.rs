@@ -66,6 +66,15 @@ impl StateSlots {
     }
 }
 
+/// `weight_decay` if it is a valid decay rate (finite and not negative).
+pub(crate) fn check_weight_decay(weight_decay: f32) -> Result<f32, LayerError> {
+    if weight_decay.is_finite() && weight_decay >= 0.0 {
+        Ok(weight_decay)
+    } else {
+        Err(LayerError::BadHyperParameter { what: "weight decay", expected: ">= 0", got: weight_decay as f64 })
+    }
+}
+
 /// Visits `net`'s parameters in order with their index; stops at the first error.
 pub(crate) fn for_each_param(
     net: &mut dyn Layer,

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay,
 //! in PyTorch's formulation: `g += wd w; v = mu v + g; w -= lr (nesterov ? g + mu v : v)`.
 
-use super::{for_each_param, Optimizer, StateSlots};
+use super::{check_weight_decay, for_each_param, Optimizer, StateSlots};
 use crate::{Layer, LayerError, Tensor};
 
 pub struct Sgd {
@@ -27,14 +27,7 @@ impl Sgd {
         Ok(Sgd { momentum, nesterov, ..self })
     }
     pub fn with_weight_decay(self, weight_decay: f32) -> Result<Self, LayerError> {
-        if weight_decay.is_nan() || weight_decay < 0.0 {
-            return Err(LayerError::BadHyperParameter {
-                what: "weight decay",
-                expected: ">= 0",
-                got: weight_decay as f64,
-            });
-        }
-        Ok(Sgd { weight_decay, ..self })
+        Ok(Sgd { weight_decay: check_weight_decay(weight_decay)?, ..self })
     }
     /// Allocates the momentum state now (before loading a checkpoint into it).
     pub fn prepare(&mut self, net: &mut dyn Layer) {
