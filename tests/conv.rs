@@ -88,6 +88,10 @@ fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> R
         conv::conv2d_backward_bias(g, &dy, &mut db).map_err(|e| e.to_string())?;
         reference::conv::conv2d_backward_bias(g, &dy, &mut want).unwrap();
         assert_close(&who("backward_bias"), &db, &want, tol * reach, reach)?;
+        let mut acc = vec![1.0; g.out_channels];
+        conv::conv2d_backward_bias_accumulate(g, &dy, &mut acc).map_err(|e| e.to_string())?;
+        let want_acc: Vec<f32> = want.iter().map(|v| v + 1.0).collect();
+        assert_close(&who("backward_bias_accumulate"), &acc, &want_acc, tol * reach, reach + 1.0)?;
     }
     Ok(())
 }

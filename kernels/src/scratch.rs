@@ -59,10 +59,11 @@ pub(crate) enum Slot {
     Direct,
     Reduce,
     Gather,
+    Transpose,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 9] = const { [const { Cell::new(None) }; 9] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 10] = const { [const { Cell::new(None) }; 10] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

@@ -94,6 +94,23 @@ pub(crate) fn for_each_chunk_mut<T: Send>(
     });
 }
 
+/// [`for_each_chunk_mut`] for fallible work: every chunk runs, and one of the errors (if any)
+/// is returned.
+pub(crate) fn try_for_each_chunk_mut<T: Send, E: Send>(
+    threads: usize,
+    buf: &mut [T],
+    chunk_len: usize,
+    f: impl Fn(usize, &mut [T]) -> Result<(), E> + Sync + Send,
+) -> Result<(), E> {
+    let failed = Mutex::new(None);
+    for_each_chunk_mut(threads, buf, chunk_len, |i, chunk| {
+        if let Err(e) = f(i, chunk) {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    });
+    failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)
+}
+
 /// Splits `0..len` into `parts` ranges whose starts are multiples of `align`.
 pub(crate) fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<(usize, usize)> {
     let units = len.div_ceil(align);

@@ -77,7 +77,7 @@ impl Layer for Activation {
         &self.y
     }
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
+        check_grad(|| self.describe(), &self.y, dy)?;
         self.dx.resize(x.shape());
         let (isa, dx) = (ctx.isa(), self.dx.data_mut());
         match self.kind {

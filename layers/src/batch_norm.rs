@@ -127,7 +127,7 @@ impl Layer for BatchNorm {
     /// accounts for: `dx = gamma inv_std / M (M dy - sum dy - x_hat sum(dy x_hat))`; in
     /// evaluation mode the statistics are constants and `dx = gamma inv_std dy`.
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
+        check_grad(|| self.describe(), &self.y, dy)?;
         let (n, plane) = self.layout(x.shape())?;
         let (c_all, m) = (self.channels, (n * plane) as f32);
         self.dx.resize(x.shape());

@@ -134,7 +134,7 @@ impl Conv2d {
     }
 
     fn geom(&self, x: &[usize]) -> Result<Conv2dGeom, LayerError> {
-        let dims = nchw(&self.describe(), x)?;
+        let dims = nchw(|| self.describe(), x)?;
         if dims[1] != self.spec.in_channels {
             return Err(LayerError::InputShape {
                 layer: self.describe(),
@@ -194,17 +194,12 @@ impl Layer for Conv2d {
     }
 
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
+        check_grad(|| self.describe(), &self.y, dy)?;
         let g = self.geom(x.shape())?;
         let dy = through_fused_relu(ctx, self.relu, &self.y, dy, &mut self.dy_masked)?;
         conv::conv2d_backward_weight_accumulate(&ctx.cfg, &g, x.data(), dy.data(), self.weight.grad.data_mut())?;
         if let Some(b) = &mut self.bias {
-            let pixels = g.out_h() * g.out_w();
-            for image in dy.data().chunks_exact(g.out_channels * pixels) {
-                for (d, plane) in b.grad.data_mut().iter_mut().zip(image.chunks_exact(pixels)) {
-                    *d += plane.iter().sum::<f32>();
-                }
-            }
+            conv::conv2d_backward_bias_accumulate(&g, dy.data(), b.grad.data_mut())?;
         }
         if self.skip_dx {
             self.dx.resize(&[0]);

@@ -50,7 +50,7 @@ impl Layer for Dropout {
         &self.y
     }
     fn backward(&mut self, _ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
+        check_grad(|| self.describe(), &self.y, dy)?;
         self.dx.resize(x.shape());
         for ((d, &g), &m) in self.dx.data_mut().iter_mut().zip(dy.data()).zip(self.mask.data()) {
             *d = g * m;

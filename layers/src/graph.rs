@@ -78,7 +78,7 @@ impl Layer for Residual {
     }
 
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
+        check_grad(|| self.describe(), &self.y, dy)?;
         let dy = through_fused_relu(ctx, self.relu, &self.y, dy, &mut self.dy_masked)?;
         self.dx.assign(self.body.backward(ctx, x, dy)?);
         let short = match &mut self.shortcut {
@@ -180,7 +180,7 @@ impl Layer for Concat {
     }
 
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
+        check_grad(|| self.describe(), &self.y, dy)?;
         let (channels, [n, c_all, h, w]) = self.split(x.shape())?;
         let plane = h * w;
         self.dx.resize(x.shape());

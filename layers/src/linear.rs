@@ -87,7 +87,7 @@ impl Layer for Linear {
     }
 
     fn backward(&mut self, ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
+        check_grad(|| self.describe(), &self.y, dy)?;
         let (n, i, o) = (self.rows(x.shape())?, self.in_features, self.out_features);
         let dy = through_fused_relu(ctx, self.relu, &self.y, dy, &mut self.dy_masked)?;
         let dy_m = MatRef::new(dy.data(), n, o, o)?;

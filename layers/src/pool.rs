@@ -1,7 +1,7 @@
 //! Pooling layers: max (optionally fused with a preceding ReLU), average, global average.
 
 use crate::layer::{Ctx, Layer};
-use crate::tensor::{check_grad, nchw};
+use crate::tensor::{check_grad, nchw, LayerName};
 use crate::{LayerError, Tensor};
 use simdnn_kernels::pool::{self, Pool2dGeom};
 use std::any::Any;
@@ -26,7 +26,7 @@ impl PoolSpec {
         PoolSpec { ceil_mode: true, ..self }
     }
 
-    fn geom(&self, layer: &str, shape: &[usize]) -> Result<Pool2dGeom, LayerError> {
+    fn geom(&self, layer: impl LayerName, shape: &[usize]) -> Result<Pool2dGeom, LayerError> {
         let [n, c, h, w] = nchw(layer, shape)?;
         let g =
             Pool2dGeom::new(n, c, (h, w), self.kernel, self.stride).pad(self.pad, self.pad).ceil_mode(self.ceil_mode);
@@ -75,11 +75,11 @@ impl Layer for MaxPool2d {
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, LayerError> {
-        Ok(pooled_shape(&self.spec.geom(&self.describe(), input)?).to_vec())
+        Ok(pooled_shape(&self.spec.geom(|| self.describe(), input)?).to_vec())
     }
 
     fn forward(&mut self, ctx: &Ctx, x: &Tensor) -> Result<&Tensor, LayerError> {
-        let g = self.spec.geom(&self.describe(), x.shape())?;
+        let g = self.spec.geom(|| self.describe(), x.shape())?;
         self.y.resize(&pooled_shape(&g));
         let argmax = if ctx.is_train() {
             self.argmax.resize(g.output_len(), 0);
@@ -97,8 +97,8 @@ impl Layer for MaxPool2d {
     }
 
     fn backward(&mut self, _ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
-        let g = self.spec.geom(&self.describe(), x.shape())?;
+        check_grad(|| self.describe(), &self.y, dy)?;
+        let g = self.spec.geom(|| self.describe(), x.shape())?;
         self.dx.resize(x.shape());
         if self.relu {
             pool::relu_max_pool2d_backward(&g, self.y.data(), dy.data(), &self.argmax, self.dx.data_mut())?;
@@ -141,11 +141,11 @@ impl Layer for AvgPool2d {
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, LayerError> {
-        Ok(pooled_shape(&self.spec.geom(&self.describe(), input)?).to_vec())
+        Ok(pooled_shape(&self.spec.geom(|| self.describe(), input)?).to_vec())
     }
 
     fn forward(&mut self, ctx: &Ctx, x: &Tensor) -> Result<&Tensor, LayerError> {
-        let g = self.spec.geom(&self.describe(), x.shape())?;
+        let g = self.spec.geom(|| self.describe(), x.shape())?;
         self.y.resize(&pooled_shape(&g));
         pool::avg_pool2d_forward(ctx.isa(), &g, self.count_pad, x.data(), self.y.data_mut())?;
         Ok(&self.y)
@@ -156,8 +156,8 @@ impl Layer for AvgPool2d {
     }
 
     fn backward(&mut self, _ctx: &Ctx, x: &Tensor, dy: &Tensor) -> Result<&Tensor, LayerError> {
-        check_grad(&self.describe(), &self.y, dy)?;
-        let g = self.spec.geom(&self.describe(), x.shape())?;
+        check_grad(|| self.describe(), &self.y, dy)?;
+        let g = self.spec.geom(|| self.describe(), x.shape())?;
         self.dx.resize(x.shape());
         pool::avg_pool2d_backward(&g, self.count_pad, dy.data(), self.dx.data_mut())?;
         Ok(&self.dx)

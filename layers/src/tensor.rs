@@ -91,12 +91,30 @@ impl std::fmt::Debug for Tensor {
     }
 }
 
+/// A layer's name for error messages, built only when an error is reported (a layer's
+/// description is formatted, so not on every call).
+pub(crate) trait LayerName {
+    fn name(self) -> String;
+}
+
+impl LayerName for &str {
+    fn name(self) -> String {
+        self.to_string()
+    }
+}
+
+impl<F: FnOnce() -> String> LayerName for F {
+    fn name(self) -> String {
+        self()
+    }
+}
+
 /// The `[n, c, h, w]` of a 4-D input, or an error naming `layer`.
-pub(crate) fn nchw(layer: &str, shape: &[usize]) -> Result<[usize; 4], LayerError> {
+pub(crate) fn nchw(layer: impl LayerName, shape: &[usize]) -> Result<[usize; 4], LayerError> {
     match *shape {
         [n, c, h, w] => Ok([n, c, h, w]),
         _ => Err(LayerError::InputShape {
-            layer: layer.into(),
+            layer: layer.name(),
             expected: "[batch, channels, height, width]".into(),
             got: shape.to_vec(),
         }),
@@ -104,10 +122,10 @@ pub(crate) fn nchw(layer: &str, shape: &[usize]) -> Result<[usize; 4], LayerErro
 }
 
 /// An error unless `dy` has the shape of the output `y` of the layer's last forward pass.
-pub(crate) fn check_grad(layer: &str, y: &Tensor, dy: &Tensor) -> Result<(), LayerError> {
+pub(crate) fn check_grad(layer: impl LayerName, y: &Tensor, dy: &Tensor) -> Result<(), LayerError> {
     if y.shape() == dy.shape() && !y.shape().is_empty() {
         Ok(())
     } else {
-        Err(LayerError::GradShape { layer: layer.into(), expected: y.shape().to_vec(), got: dy.shape().to_vec() })
+        Err(LayerError::GradShape { layer: layer.name(), expected: y.shape().to_vec(), got: dy.shape().to_vec() })
     }
 }

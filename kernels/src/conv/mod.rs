@@ -31,7 +31,7 @@ pub use geometry::Conv2dGeom;
 
 use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::for_each_chunk_mut;
+use crate::threading::{for_each_chunk_mut, try_for_each_chunk_mut};
 use crate::KernelError;
 use im2col::{col2im, im2col};
 
@@ -171,14 +171,10 @@ fn per_image_batches(
     }
     let one = cfg.with_threads(1)?;
     let per_task = g.batch.div_ceil(threads);
-    let failed = std::sync::Mutex::new(None);
-    for_each_chunk_mut(threads, out, per_task * out_image, |i, part| {
+    try_for_each_chunk_mut(threads, out, per_task * out_image, |i, part| {
         let images = Conv2dGeom { batch: part.len() / out_image, ..*g };
-        if let Err(e) = f(&one, &images, i * per_task, part) {
-            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-        }
-    });
-    failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)
+        f(&one, &images, i * per_task, part)
+    })
 }
 
 /// A forward call's inputs, as they travel to the algorithms (lengths validated).
@@ -257,8 +253,7 @@ fn forward_batched(
     let (_, k, crs, pixels) = group_dims(g);
     let mut col = Scratch::take(Slot::Im2col, crs * per * pixels);
     let mut wide = Scratch::take(Slot::Gather, k * per * pixels);
-    let mut first = 0;
-    while first < g.batch {
+    for first in (0..g.batch).step_by(per) {
         let n = per.min(g.batch - first);
         let cols = n * pixels;
         batched_columns(g, x, first, n, &mut col);
@@ -277,7 +272,6 @@ fn forward_batched(
         for (a, b) in plane_offsets(g, n) {
             y_chunk[a..a + pixels].copy_from_slice(&wide[b..b + pixels]);
         }
-        first += n;
     }
     Ok(())
 }
@@ -410,8 +404,7 @@ fn backward_input_batched(
     let mut dcol = Scratch::take(Slot::Im2col, crs * per * pixels);
     let mut wide = Scratch::take(Slot::Gather, k * per * pixels);
     dx.fill(0.0);
-    let mut first = 0;
-    while first < g.batch {
+    for first in (0..g.batch).step_by(per) {
         let n = per.min(g.batch - first);
         let cols = n * pixels;
         to_wide(g, &dy[first * k * pixels..][..n * k * pixels], &mut wide, n);
@@ -421,7 +414,6 @@ fn backward_input_batched(
         for i in 0..n {
             col2im(g, c, &dcol[i * pixels..], cols, &mut dx[(first + i) * plane..][..plane]);
         }
-        first += n;
     }
     Ok(())
 }
@@ -473,19 +465,51 @@ fn backward_weight(
     let (in_img, out_img) = (g.in_channels * g.in_h * g.in_w, g.out_channels * g.out_h() * g.out_w());
     let one = cfg.with_threads(1)?;
     let mut partials = Scratch::take(Slot::Reduce, tasks * wlen);
-    let failed = std::sync::Mutex::new(None);
-    for_each_chunk_mut(threads, &mut partials, wlen, |i, part| {
+    try_for_each_chunk_mut(threads, &mut partials, wlen, |i, part| {
         let first = i * per_task;
         let images = Conv2dGeom { batch: per_task.min(g.batch - first), ..*g };
         let (xp, dyp) = (&x[first * in_img..][..images.input_len()], &dy[first * out_img..][..images.output_len()]);
-        if let Err(e) = backward_weight_images(&one, &images, xp, dyp, 0.0, part) {
-            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-        }
-    });
-    failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)?;
+        backward_weight_images(&one, &images, xp, dyp, 0.0, part)
+    })?;
     for (j, d) in dw.iter_mut().enumerate() {
         let sum = (0..tasks).fold(0.0, |s, t| s + partials[t * wlen + j]);
         *d = if beta == 0.0 { sum } else { beta * *d + sum };
+    }
+    Ok(())
+}
+
+/// `dW^T = [col_1 .. col_n] [dy_1 .. dy_n]^T` over chunks of images, then `dw <- beta dw + dW`.
+fn backward_weight_batched(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    x: &[f32],
+    dy: &[f32],
+    beta: f32,
+    per: usize,
+    dw: &mut [f32],
+) -> Result<(), KernelError> {
+    let (_, kg, crs, pixels) = group_dims(g);
+    let mut col = Scratch::take(Slot::Im2col, crs * per * pixels);
+    let mut wide = Scratch::take(Slot::Gather, kg * per * pixels);
+    let mut dw_t = Scratch::take(Slot::Transpose, crs * kg);
+    for first in (0..g.batch).step_by(per) {
+        let n = per.min(g.batch - first);
+        let cols = n * pixels;
+        batched_columns(g, x, first, n, &mut col);
+        to_wide(g, &dy[first * kg * pixels..][..n * kg * pixels], &mut wide, n);
+        // dW^T = col * dy^T: the large column matrix is the GEMM's A, read row by row,
+        // and only the K rows of dy are read across (dW = dy * col^T would read the
+        // column matrix across, C R S strided streams).
+        let a = MatRef::new(&col[..crs * cols], crs, cols, cols)?;
+        let b = MatRef::new(&wide[..kg * cols], kg, cols, cols)?.t();
+        let acc = if first == 0 { 0.0 } else { 1.0 };
+        sgemm(cfg, 1.0, a, b, acc, MatMut::new(&mut dw_t, crs, kg, kg)?, Epilogue::NONE)?;
+    }
+    for (k, row) in dw.chunks_exact_mut(crs).enumerate() {
+        for (j, d) in row.iter_mut().enumerate() {
+            let v = dw_t[j * kg + k];
+            *d = if beta == 0.0 { v } else { beta * *d + v };
+        }
     }
     Ok(())
 }
@@ -501,31 +525,7 @@ fn backward_weight_images(
     let (_, kg, crs, pixels) = group_dims(g);
     let per = images_per_gemm(g);
     if per > 1 {
-        let mut col = Scratch::take(Slot::Im2col, crs * per * pixels);
-        let mut wide = Scratch::take(Slot::Gather, kg * per * pixels);
-        let mut dw_t = Scratch::take(Slot::Direct, crs * kg);
-        let mut first = 0;
-        while first < g.batch {
-            let n = per.min(g.batch - first);
-            let cols = n * pixels;
-            batched_columns(g, x, first, n, &mut col);
-            to_wide(g, &dy[first * kg * pixels..][..n * kg * pixels], &mut wide, n);
-            // dW^T = col * dy^T: the large column matrix is the GEMM's A, read row by row,
-            // and only the K rows of dy are read across (dW = dy * col^T would read the
-            // column matrix across, C R S strided streams).
-            let a = MatRef::new(&col[..crs * cols], crs, cols, cols)?;
-            let b = MatRef::new(&wide[..kg * cols], kg, cols, cols)?.t();
-            let acc = if first == 0 { 0.0 } else { 1.0 };
-            sgemm(cfg, 1.0, a, b, acc, MatMut::new(&mut dw_t, crs, kg, kg)?, Epilogue::NONE)?;
-            first += n;
-        }
-        for (k, row) in dw.chunks_exact_mut(crs).enumerate() {
-            for (j, d) in row.iter_mut().enumerate() {
-                let v = dw_t[j * kg + k];
-                *d = if beta == 0.0 { v } else { beta * *d + v };
-            }
-        }
-        return Ok(());
+        return backward_weight_batched(cfg, g, x, dy, beta, per, dw);
     }
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {
@@ -545,8 +545,16 @@ pub fn conv2d_backward_bias(g: &Conv2dGeom, dy: &[f32], db: &mut [f32]) -> Resul
     g.validate()?;
     Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
     Conv2dGeom::check_len("db", g.out_channels, db.len())?;
-    let pixels = g.out_h() * g.out_w();
     db.fill(0.0);
+    conv2d_backward_bias_accumulate(g, dy, db)
+}
+
+/// `db <- db + d(loss)/db`: [`conv2d_backward_bias`] added to the gradient already there.
+pub fn conv2d_backward_bias_accumulate(g: &Conv2dGeom, dy: &[f32], db: &mut [f32]) -> Result<(), KernelError> {
+    g.validate()?;
+    Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
+    Conv2dGeom::check_len("db", g.out_channels, db.len())?;
+    let pixels = g.out_h() * g.out_w();
     for image in dy.chunks_exact(g.out_channels * pixels) {
         for (d, plane) in db.iter_mut().zip(image.chunks_exact(pixels)) {
             *d += plane.iter().sum::<f32>();

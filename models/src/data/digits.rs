@@ -12,6 +12,7 @@ use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::ImageSet;
+use simdnn_layers::init::{shuffle, uniform};
 
 /// Image side in pixels.
 const SIDE: usize = 28;
@@ -44,9 +45,7 @@ pub fn synthetic_digits(train_len: usize, test_len: usize, seed: u64) -> (ImageS
 /// Draws `len` balanced, shuffled digit images.
 fn generate(len: usize, rng: &mut Rand) -> ImageSet {
     let mut labels: Vec<u8> = (0..len).map(|i| (i % CLASSES) as u8).collect();
-    for i in (1..len).rev() {
-        labels.swap(i, rng.below(i + 1));
-    }
+    shuffle(&mut rng.0, &mut labels);
     let mut images = vec![0u8; len * SIDE * SIDE];
     let mut canvas = Canvas::new();
     for (img, &label) in images.chunks_exact_mut(SIDE * SIDE).zip(&labels) {
@@ -61,7 +60,7 @@ struct Rand(Xoshiro256PlusPlus);
 impl Rand {
     /// Uniform in `[0, 1)`, from the top 24 bits (all an f32 mantissa holds).
     fn unit(&mut self) -> f32 {
-        (self.0.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+        uniform(&mut self.0)
     }
 
     /// Uniform in `[lo, hi)`.
@@ -77,11 +76,6 @@ impl Rand {
     /// True with probability `p`.
     fn chance(&mut self, p: f32) -> bool {
         self.unit() < p
-    }
-
-    /// Uniform index in `0..n` (multiply-shift; the bias is below 2^-40 for any n used here).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.0.next_u64()) * n as u128) >> 64) as usize
     }
 }
 
