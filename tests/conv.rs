@@ -125,6 +125,26 @@ proptest! {
     }
 }
 
+/// Stride-1 geometries with output rows of 16 or more and up to 20 output channels: the
+/// direct weight gradient's domain (one and more blocks of eight channels, partial vectors
+/// at the row ends, padding that cuts rows).
+fn wide_row_geom() -> impl Strategy<Value = Conv2dGeom> {
+    ((1usize..=3, 1usize..=4, 1usize..=20), (1usize..=6, 16usize..=40), (1usize..=5, 1usize..=5, 0usize..=2)).prop_map(
+        |((batch, c, k), (h, w), (r, s, pad))| {
+            Conv2dGeom::new(batch, c, (h + r - 1, w + s - 1), k, (r, s)).pad(pad, pad)
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wide_rows_match_reference(g in wide_row_geom(), with_bias in any::<bool>(), seed in any::<u64>()) {
+        check_all_passes(&g, with_bias, false, seed).map_err(TestCaseError::fail)?;
+    }
+}
+
 /// Named shapes: the model layers' kinds (pointwise, strided large kernels, depthwise),
 /// primes and channel counts that are not multiples of the vector width.
 #[test]

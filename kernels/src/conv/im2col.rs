@@ -9,7 +9,7 @@ use super::Conv2dGeom;
 
 /// Output columns `ow` whose input column `ow*stride + offset` lies in `0..in_len`, as a
 /// range; `offset` may be negative (padding).
-fn valid_range(out_len: usize, in_len: usize, stride: usize, offset: isize) -> (usize, usize) {
+pub(super) fn valid_range(out_len: usize, in_len: usize, stride: usize, offset: isize) -> (usize, usize) {
     let lo = if offset >= 0 { 0 } else { ((-offset) as usize).div_ceil(stride) };
     let hi = if (in_len as isize) <= offset { 0 } else { (in_len as isize - offset) as usize }.div_ceil(stride);
     (lo.min(out_len), hi.min(out_len).max(lo.min(out_len)))
@@ -77,8 +77,15 @@ pub(crate) fn col2im(g: &Conv2dGeom, channels: usize, col: &[f32], ld: usize, dx
                     }
                     let dxrow = &mut dxc[ih as usize * g.in_w..(ih as usize + 1) * g.in_w];
                     let first = ((lo * g.stride_w) as isize + col_off) as usize;
-                    for (d, v) in dxrow[first..].iter_mut().step_by(g.stride_w).zip(&src[lo..hi]) {
-                        *d += *v;
+                    if g.stride_w == 1 {
+                        // Contiguous: a plain zip, which the compiler vectorises.
+                        for (d, v) in dxrow[first..first + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                            *d += *v;
+                        }
+                    } else {
+                        for (d, v) in dxrow[first..].iter_mut().step_by(g.stride_w).zip(&src[lo..hi]) {
+                            *d += *v;
+                        }
                     }
                 }
             }

@@ -21,6 +21,7 @@
 
 mod batch_norm;
 mod direct;
+mod direct_weight;
 mod geometry;
 mod im2col;
 mod winograd;
@@ -522,6 +523,10 @@ fn backward_weight_images(
     beta: f32,
     dw: &mut [f32],
 ) -> Result<(), KernelError> {
+    if direct_weight::applies(g) {
+        cfg.dispatch(direct_weight::WeightGradOp { g, x, dy, beta, dw });
+        return Ok(());
+    }
     let (_, kg, crs, pixels) = group_dims(g);
     let per = images_per_gemm(g);
     if per > 1 {
@@ -549,6 +554,20 @@ pub fn conv2d_backward_bias(g: &Conv2dGeom, dy: &[f32], db: &mut [f32]) -> Resul
     conv2d_backward_bias_accumulate(g, dy, db)
 }
 
+/// The sum of `v` over eight independent partial sums, which the compiler keeps in one
+/// vector register (a single running sum is a serial chain it may not reorder).
+fn plane_sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// `db <- db + d(loss)/db`: [`conv2d_backward_bias`] added to the gradient already there.
 pub fn conv2d_backward_bias_accumulate(g: &Conv2dGeom, dy: &[f32], db: &mut [f32]) -> Result<(), KernelError> {
     g.validate()?;
@@ -557,7 +576,7 @@ pub fn conv2d_backward_bias_accumulate(g: &Conv2dGeom, dy: &[f32], db: &mut [f32
     let pixels = g.out_h() * g.out_w();
     for image in dy.chunks_exact(g.out_channels * pixels) {
         for (d, plane) in db.iter_mut().zip(image.chunks_exact(pixels)) {
-            *d += plane.iter().sum::<f32>();
+            *d += plane_sum(plane);
         }
     }
     Ok(())

@@ -47,6 +47,17 @@ unsafe impl Simd for Avx512 {
         unsafe { _mm512_loadu_ps(p) }
     }
     #[inline(always)]
+    unsafe fn load_deinterleave(self, p: *const f32) -> (__m512, __m512) {
+        // SAFETY: caller guarantees 32 readable f32; AVX-512F available (token).
+        unsafe {
+            let (a, b) = (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
+            // Indices 0..15 pick from a, 16..31 from b.
+            let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+            let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+            (_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b))
+        }
+    }
+    #[inline(always)]
     unsafe fn load_partial(self, p: *const f32, n: usize) -> __m512 {
         // SAFETY: masked-off lanes are not accessed; caller guarantees n readable f32.
         unsafe { _mm512_maskz_loadu_ps(first_lanes(n), p) }

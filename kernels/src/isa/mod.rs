@@ -166,6 +166,39 @@ mod tests {
         assert!(matches!("sse9".parse::<Isa>(), Err(KernelError::UnknownIsa { .. })));
     }
 
+    /// Deinterleaves 0, 1, 2, ... and returns the even and odd lanes as arrays.
+    struct Deinterleave;
+
+    impl WithSimd for Deinterleave {
+        type Output = (Vec<f32>, Vec<f32>);
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> Self::Output {
+            let src: Vec<f32> = (0..2 * S::LANES).map(|i| i as f32).collect();
+            let (mut even, mut odd) = (vec![0.0; S::LANES], vec![0.0; S::LANES]);
+            // SAFETY: src holds 2 * LANES values, even and odd LANES each.
+            unsafe {
+                let (e, o) = s.load_deinterleave(src.as_ptr());
+                s.store(even.as_mut_ptr(), e);
+                s.store(odd.as_mut_ptr(), o);
+            }
+            (even, odd)
+        }
+    }
+
+    #[test]
+    fn load_deinterleave_splits_even_and_odd_on_every_path() {
+        let check = |name: &str, (even, odd): (Vec<f32>, Vec<f32>)| {
+            let lanes = even.len();
+            assert_eq!(even, (0..lanes).map(|i| (2 * i) as f32).collect::<Vec<_>>(), "{name} even");
+            assert_eq!(odd, (0..lanes).map(|i| (2 * i + 1) as f32).collect::<Vec<_>>(), "{name} odd");
+        };
+        for isa in Isa::available() {
+            check(isa.name(), isa.dispatch(Deinterleave));
+        }
+        #[cfg(feature = "reference")]
+        check("emulated avx512", Emulated512::new().vectorize(Deinterleave));
+    }
+
     #[test]
     fn portable_is_always_available_and_best_is_supported() {
         assert!(Isa::available().contains(&Isa::Portable));

@@ -39,6 +39,12 @@ macro_rules! impl_simd_on_wide {
                 unsafe { wide::$v::from(core::ptr::read_unaligned(p as *const [f32; $lanes])) }
             }
             #[inline(always)]
+            unsafe fn load_deinterleave(self, p: *const f32) -> (wide::$v, wide::$v) {
+                // SAFETY: caller guarantees 2 * LANES readable f32; no alignment needed.
+                let pairs = unsafe { core::ptr::read_unaligned(p as *const [[f32; 2]; $lanes]) };
+                (wide::$v::from(pairs.map(|p| p[0])), wide::$v::from(pairs.map(|p| p[1])))
+            }
+            #[inline(always)]
             unsafe fn load_partial(self, p: *const f32, n: usize) -> wide::$v {
                 let mut tmp = [0.0f32; $lanes];
                 // SAFETY: caller guarantees n < LANES readable f32.

@@ -42,6 +42,11 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     /// # Safety
     /// `p` must be valid for writing `n` f32.
     unsafe fn store_partial(self, p: *mut f32, n: usize, v: Self::V);
+    /// Loads `2 * LANES` values and returns those at even offsets and those at odd offsets,
+    /// each in order (a stride-2 gather: pooling windows a stride of 2 apart).
+    /// # Safety
+    /// `p` must be valid for reading `2 * LANES` f32 (no alignment needed).
+    unsafe fn load_deinterleave(self, p: *const f32) -> (Self::V, Self::V);
     /// Loads one f32 and broadcasts it to every lane.
     /// # Safety
     /// `p` must be valid for reading one f32.

@@ -125,11 +125,11 @@ impl Pool2dGeom {
     }
 
     /// Length of the per-row buffers of the separable kernels: the padded row, or every
-    /// window start and its taps, whichever reaches further, plus a vector of slack for
-    /// full-width loads at the end.
+    /// window start and its taps, whichever reaches further, plus two vectors of slack for
+    /// full-width loads at the end (stride-2 windows load two vectors at a time).
     pub(crate) fn row_buffer_len(&self, lanes: usize) -> usize {
         let starts = (self.out_w() - 1) * self.stride_w + 1;
-        (starts + self.kernel_w).max(self.in_w + 2 * self.pad_w) + lanes
+        (starts + self.kernel_w).max(self.in_w + 2 * self.pad_w) + 2 * lanes
     }
 
     /// Window extent along one axis for output `o`, PyTorch's average-pool rule: start and

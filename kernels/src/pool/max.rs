@@ -107,6 +107,37 @@ fn max_plane_rows_first<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, row: &mut
     }
 }
 
+/// Window maxima (and, with `track`, their indices `base + column`) of `lanes` outputs a
+/// stride of 2 apart starting at `row`: tap `j` of every window is at even or odd offsets of
+/// `row + (j & !1)`, split apart in registers, so no window start is computed in vain.
+///
+/// # Safety
+/// `row` and `idx` must be readable for `kernel_w - 1 + 2 * LANES` values.
+#[inline(always)]
+unsafe fn stride2_window<S: Simd>(
+    s: S,
+    kernel_w: usize,
+    row: *const f32,
+    idx: *const f32,
+    base: S::V,
+    track: bool,
+) -> (S::V, S::V) {
+    let tap = |(even, odd): (S::V, S::V), j: usize| if j.is_multiple_of(2) { even } else { odd };
+    // SAFETY: every load starts at most kernel_w - 1 values in and reads 2 * LANES.
+    unsafe {
+        let mut v = s.load_deinterleave(row).0;
+        let mut vi = if track { s.add(base, s.load_deinterleave(idx).0) } else { s.zero() };
+        for j in 1..kernel_w {
+            let c = tap(s.load_deinterleave(row.add(j & !1)), j);
+            if track {
+                vi = s.select_gt(c, v, s.add(base, tap(s.load_deinterleave(idx.add(j & !1)), j)), vi);
+            }
+            v = s.select_gt(c, v, c, v);
+        }
+        (v, vi)
+    }
+}
+
 struct Planes<'a> {
     x: &'a [f32],
     y: &'a mut [f32],
@@ -149,6 +180,31 @@ fn max_plane<S: Simd>(
     for ih in 0..g.in_h {
         row[pw..pw + iw_n].copy_from_slice(&x[ih * iw_n..][..iw_n]);
         let base = s.splat((ih * iw_n) as f32);
+        if g.stride_w == 2 {
+            let h_row = ih * ow_n;
+            let mut ow = 0;
+            while ow < ow_n {
+                // SAFETY: reads end before 2 (ow_n - 1) + kernel_w + 2 lanes <= row_len
+                // (Pool2dGeom::row_buffer_len); the stores end before h_row + ow_n + lanes
+                // <= in_h * ow_n + lanes (the overshoot lands in the next row, written after).
+                unsafe {
+                    let (v, vi) = stride2_window(
+                        s,
+                        g.kernel_w,
+                        row.as_ptr().add(2 * ow),
+                        row_idx.as_ptr().add(2 * ow),
+                        base,
+                        track,
+                    );
+                    s.store(h_val.as_mut_ptr().add(h_row + ow), v);
+                    if track {
+                        s.store(h_idx.as_mut_ptr().add(h_row + ow), vi);
+                    }
+                }
+                ow += lanes;
+            }
+            continue;
+        }
         let mut x0 = 0;
         while x0 < starts {
             // SAFETY: x0 + kernel_w - 1 + lanes <= starts + kernel_w + lanes <= row_len.
@@ -208,7 +264,10 @@ fn max_plane<S: Simd>(
                     let mut tmp = [0.0f32; 16]; // LANES <= 16 on every path
                     s.store(tmp.as_mut_ptr(), vi);
                     for (k, t) in tmp[..n].iter().enumerate() {
-                        out[oh * ow_n + ow + k] = *t as u32;
+                        // SAFETY (of this use of the enclosing block): indices are whole
+                        // numbers below 2^24 (plane positions held exactly in f32), so the
+                        // conversion cannot overflow; it skips the saturation checks of `as`.
+                        out[oh * ow_n + ow + k] = t.to_int_unchecked::<u32>();
                     }
                 }
             }
