@@ -73,6 +73,9 @@ enum PoolingArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ScheduleArg {
+    /// Cosine annealing to zero within every epoch, each epoch's peak 0.8 times the last
+    /// (SGDR warm restarts): every epoch ends on an annealed model.
+    Sgdr,
     /// Cosine annealing to zero over the run.
     Cosine,
     Constant,
@@ -87,15 +90,15 @@ pub struct TrainArgs {
     /// Epochs in total (a resumed run continues up to this count) [default: 10 on --data, 4 on the embedded set].
     #[arg(long)]
     epochs: Option<usize>,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     batch: usize,
-    /// Learning rate [default: 0.002 for adam, 0.05 for sgd].
+    /// Learning rate [default: 0.002 for adam, 0.01 for sgd].
     #[arg(long)]
     lr: Option<f32>,
     /// SGD is Nesterov momentum 0.9.
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
-    #[arg(long, value_enum, default_value = "cosine")]
+    #[arg(long, value_enum, default_value = "sgdr")]
     schedule: ScheduleArg,
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
@@ -318,12 +321,14 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
     }
     let epochs = args.epochs.unwrap_or(if args.data.data.is_some() { EPOCHS_IDX } else { EPOCHS_EMBEDDED });
     let (optimizer, default_lr) = match args.optimizer {
-        OptimizerArg::Sgd => (OptimizerKind::Sgd, 0.05),
+        OptimizerArg::Sgd => (OptimizerKind::Sgd, 0.01),
         OptimizerArg::Adam => (OptimizerKind::Adam, 0.002),
     };
     let lr = args.lr.unwrap_or(default_lr);
-    let total_steps = epochs * train_set.len().div_ceil(args.batch.max(1));
+    let epoch_steps = train_set.len().div_ceil(args.batch.max(1));
+    let total_steps = epochs * epoch_steps;
     let schedule = match args.schedule {
+        ScheduleArg::Sgdr => LrSchedule::CosineRestarts { period: epoch_steps, decay: 0.8, min: 0.0 },
         ScheduleArg::Cosine => LrSchedule::Cosine { total: total_steps, min: 0.0 },
         ScheduleArg::Constant => LrSchedule::Constant,
         ScheduleArg::Step => LrSchedule::Step { every: total_steps.div_ceil(4), gamma: 0.5 },

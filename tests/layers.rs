@@ -342,6 +342,12 @@ fn schedules() {
     let cos = LrSchedule::Cosine { total: 100, min: 0.0 };
     assert!((cos.lr(1.0, 0) - 1.0).abs() < 1e-6 && (cos.lr(1.0, 50) - 0.5).abs() < 1e-6 && cos.lr(1.0, 100) < 1e-6);
     assert_eq!(LrSchedule::Constant.lr(0.3, 1000), 0.3);
+    let sgdr = LrSchedule::CosineRestarts { period: 10, decay: 0.5, min: 0.0 };
+    assert!((sgdr.lr(1.0, 0) - 1.0).abs() < 1e-6 && (sgdr.lr(1.0, 5) - 0.5).abs() < 1e-6 && sgdr.lr(1.0, 9) < 0.03);
+    assert!(
+        (sgdr.lr(1.0, 10) - 0.5).abs() < 1e-6 && (sgdr.lr(1.0, 25) - 0.125).abs() < 1e-6,
+        "restarts at half the peak"
+    );
 }
 
 /// A small CNN trained for a few steps.

@@ -3,8 +3,9 @@
 
 Both train the same network (ReLU, max pooling, C5 as a 400->120 fully connected layer,
 61,706 parameters), on the same 60,000 images (padded to 32x32, normalised with mean
-0.1307 and std 0.3081), with the same batch size, optimizer (Adam, or SGD with Nesterov
-momentum 0.9), learning rate and per-step cosine schedule, on the same thread count.
+0.1307 and std 0.3081), with the same batch size (default 16, simdnn's default), optimizer
+(Adam, or SGD with Nesterov momentum 0.9), learning rate and per-step cosine schedule over
+the run, on the same thread count.
 Seconds per epoch are the training pass alone (data loading and evaluation excluded):
 simdnn reports them in `simdnn train lenet5 --json`; the PyTorch worker (a subprocess of
 this script, torch.set_num_threads(T)) times its own loop with a DataLoader-free index
@@ -125,7 +126,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -140,7 +141,8 @@ def main():
         sys.exit(f"{binary} not found: run cargo build --release first")
     common = ["--data", args.data, "--epochs", str(args.epochs), "--batch", str(args.batch), "--lr", str(args.lr),
               "--optimizer", args.optimizer, "--threads", str(args.threads), "--seed", str(args.seed)]
-    ours_cmd = [binary, "train", "lenet5", *common, "--out", "/tmp/simdnn-lenet5-peers", "--json"]
+    # The same schedule on both sides: cosine annealing over the whole run, per step.
+    ours_cmd = [binary, "train", "lenet5", *common, "--schedule", "cosine", "--out", "/tmp/simdnn-lenet5-peers", "--json"]
     torch_cmd = [sys.executable, os.path.abspath(__file__), *common, "--torch-worker"]
     results = {"simdnn": [], "torch": []}
     for r in range(args.rounds):

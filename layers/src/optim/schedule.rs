@@ -15,6 +15,15 @@ pub enum LrSchedule {
         total: usize,
         min: f32,
     },
+    /// Cosine annealing restarted every `period` steps, each cycle's peak `decay` times the
+    /// previous one's (SGDR, Loshchilov & Hutter, 2017, with equal cycles): every cycle ends
+    /// annealed, so the model at each cycle's end (an epoch's, with `period` = its steps) is
+    /// as good as a run that stopped there.
+    CosineRestarts {
+        period: usize,
+        decay: f32,
+        min: f32,
+    },
 }
 
 impl LrSchedule {
@@ -25,6 +34,11 @@ impl LrSchedule {
             LrSchedule::Cosine { total, min } => {
                 let progress = (t.min(total) as f64) / (total.max(1) as f64);
                 min + (base - min) * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
+            }
+            LrSchedule::CosineRestarts { period, decay, min } => {
+                let period = period.max(1);
+                let peak = base * decay.powi((t / period) as i32);
+                LrSchedule::Cosine { total: period, min }.lr(peak, t % period)
             }
         }
     }
