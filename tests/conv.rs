@@ -58,9 +58,9 @@ fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> R
         let mut yd = vec![f32::NAN; g.output_len()];
         conv::conv2d_forward(&cfg, g, ConvAlgo::Direct, &x, &w, bias, relu, &mut yd).map_err(|e| e.to_string())?;
         assert_close(&who("direct forward"), &yd, &want, tol * taps, taps)?;
-        if ConvAlgo::Winograd4x3.resolve(g).is_ok() {
+        if ConvAlgo::Winograd.resolve(g).is_ok() {
             let mut yw = vec![f32::NAN; g.output_len()];
-            conv::conv2d_forward(&cfg, g, ConvAlgo::Winograd4x3, &x, &w, bias, relu, &mut yw)
+            conv::conv2d_forward(&cfg, g, ConvAlgo::Winograd, &x, &w, bias, relu, &mut yw)
                 .map_err(|e| e.to_string())?;
             // The transforms amplify rounding by up to about 100x (see winograd_error_bound).
             assert_close(&who("winograd forward"), &yw, &want, WINOGRAD_TOL * taps, taps)?;
@@ -109,11 +109,15 @@ proptest! {
     }
 }
 
-/// Geometries Winograd F(4x4, 3x3) applies to: 3x3, stride 1, one group; any padding,
-/// sizes from below one tile to several, so partial tiles and chunks are exercised.
+/// Geometries Winograd applies to: 3x3 (F(4x4, 3x3)) or 5x5 (F(2x2, 5x5)), stride 1, one
+/// group; any padding, sizes from below one tile to several, so partial tiles and chunks are
+/// exercised.
 fn winograd_geom() -> impl Strategy<Value = Conv2dGeom> {
-    ((1usize..=3, 1usize..=20, 1usize..=20), (3usize..=21, 3usize..=21), (0usize..=2, 0usize..=2))
-        .prop_map(|((batch, c, k), (h, w), (ph, pw))| Conv2dGeom::new(batch, c, (h, w), k, (3, 3)).pad(ph, pw))
+    ((1usize..=3, 1usize..=20, 1usize..=20), (5usize..=21, 5usize..=21), (0usize..=2, 0usize..=2), prop::bool::ANY)
+        .prop_map(|((batch, c, k), (h, w), (ph, pw), five)| {
+            let r = if five { 5 } else { 3 };
+            Conv2dGeom::new(batch, c, (h, w), k, (r, r)).pad(ph, pw)
+        })
 }
 
 proptest! {
@@ -257,12 +261,14 @@ fn winograd_error_bound() {
         Conv2dGeom::new(2, 64, (28, 28), 64, (3, 3)).pad(1, 1),
         Conv2dGeom::new(1, 256, (14, 14), 128, (3, 3)).pad(1, 1),
         Conv2dGeom::new(1, 3, (30, 31), 16, (3, 3)),
+        Conv2dGeom::new(2, 96, (27, 27), 64, (5, 5)).pad(2, 2),
+        Conv2dGeom::new(1, 3, (30, 31), 16, (5, 5)),
     ] {
         let x = random_vec(g.input_len(), 21);
         let w = random_vec(g.weight_len(), 22);
         let bias = random_vec(g.out_channels, 23);
         let mut y = vec![0.0; g.output_len()];
-        conv::conv2d_forward(&cfg, &g, ConvAlgo::Winograd4x3, &x, &w, Some(&bias), false, &mut y).unwrap();
+        conv::conv2d_forward(&cfg, &g, ConvAlgo::Winograd, &x, &w, Some(&bias), false, &mut y).unwrap();
         let widen = |v: &[f32]| v.iter().map(|&e| e as f64).collect::<Vec<f64>>();
         let want = reference::conv::conv2d_forward_f64(&g, &widen(&x), &widen(&w), Some(&widen(&bias)));
         let scale = want.iter().fold(0.0f64, |a, b| a.max(b.abs()));
@@ -270,7 +276,10 @@ fn winograd_error_bound() {
         let mut yi = vec![0.0; g.output_len()];
         conv::conv2d_forward(&cfg, &g, ConvAlgo::Im2colGemm, &x, &w, Some(&bias), false, &mut yi).unwrap();
         let direct = yi.iter().zip(&want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max) / scale;
-        println!("winograd F(4x4,3x3) {g:?}: worst error {worst:.2e} of the largest output (im2col: {direct:.2e})");
+        println!(
+            "winograd {}x{} {g:?}: worst error {worst:.2e} of the largest output (im2col: {direct:.2e})",
+            g.kernel_h, g.kernel_w
+        );
         assert!(worst < 2e-5, "winograd error {worst:.2e}");
     }
 }

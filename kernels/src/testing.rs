@@ -131,7 +131,7 @@ pub fn fuzz_conv(data: &[u8]) {
     };
     let short = d.below(8) == 0;
     let relu = d.next() & 1 == 1;
-    let algo = [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd4x3, ConvAlgo::Direct][d.below(4)];
+    let algo = [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd, ConvAlgo::Direct][d.below(4)];
     let cfg = GemmConfig::new(Isa::best(), 1 + d.below(2)).expect("best ISA");
     let valid = geom.validate().is_ok() && algo.resolve(&geom).is_ok();
     // Small integers: sums are exact in f32, so results agree exactly with the reference.
@@ -148,7 +148,7 @@ pub fn fuzz_conv(data: &[u8]) {
     }
     let mut want = vec![0.0; sizes.2];
     naive::conv2d_forward(&cfg, &geom, ConvAlgo::Auto, &x, &w, Some(&bias), relu, &mut want).expect("valid");
-    if algo.resolve(&geom) == Ok(ConvAlgo::Winograd4x3) {
+    if algo.resolve(&geom) == Ok(ConvAlgo::Winograd) {
         // Winograd's transforms have fractions (1/6, 1/24): close, not exact.
         let taps = (geom.in_channels * 9) as f32;
         for (a, b) in y.iter().zip(&want) {

@@ -44,8 +44,9 @@ pub enum ConvAlgo {
     Auto,
     /// im2col + blocked SGEMM (no im2col for 1x1 stride-1 unpadded convolutions).
     Im2colGemm,
-    /// Winograd F(4x4, 3x3): 3x3 kernels, stride 1, no dilation, one group.
-    Winograd4x3,
+    /// Winograd on 6x6 tiles: F(4x4, 3x3) for 3x3 and F(2x2, 5x5) for 5x5 kernels; stride 1,
+    /// no dilation, one group.
+    Winograd,
     /// Direct convolution vectorised over output channels (an implicit GEMM on the padded
     /// input): any kernel, stride, padding, dilation and groups.
     Direct,
@@ -57,14 +58,14 @@ impl ConvAlgo {
         match self {
             ConvAlgo::Auto => "auto",
             ConvAlgo::Im2colGemm => "im2col",
-            ConvAlgo::Winograd4x3 => "winograd",
+            ConvAlgo::Winograd => "winograd",
             ConvAlgo::Direct => "direct",
         }
     }
 
     /// Parses `auto`, `im2col`, `winograd` or `direct`.
     pub fn from_name(name: &str) -> Option<ConvAlgo> {
-        [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd4x3, ConvAlgo::Direct]
+        [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd, ConvAlgo::Direct]
             .into_iter()
             .find(|a| a.name() == name)
     }
@@ -78,7 +79,8 @@ impl ConvAlgo {
     /// Measured on AVX2, one thread (GFLOP/s im2col -> Winograd): 64 ch 56x56 batch 1
     /// 53 -> 146, 128 ch 28x28 batch 1 57 -> 122, 256 ch 14x14 batch 8 60 -> 151,
     /// 512 ch 7x7 batch 8 56 -> 89; but 256 ch 14x14 batch 1 (16 tiles) 68 -> 58 and
-    /// 512 ch 7x7 batch 1 (4 tiles) 52 -> 20.
+    /// 512 ch 7x7 batch 1 (4 tiles) 52 -> 20. F(2x2, 5x5) on 5x5 kernels: 96 -> 256 ch
+    /// 27x27, batch 8, 80 -> 156, batch 1 82 -> 129.
     ///
     /// Direct for few input channels per group (4 or fewer) with large or strided kernels,
     /// where im2col's matrix is many times the input: 7x7 stride 2 from 3 channels, batch 8,
@@ -104,12 +106,12 @@ impl ConvAlgo {
                     && tiles >= 32
                     && 16 * tiles >= geom.in_channels =>
             {
-                Ok(ConvAlgo::Winograd4x3)
+                Ok(ConvAlgo::Winograd)
             }
             ConvAlgo::Auto => Ok(ConvAlgo::Im2colGemm),
-            ConvAlgo::Winograd4x3 if !winograd::applies(geom) => Err(KernelError::AlgoNotApplicable {
+            ConvAlgo::Winograd if !winograd::applies(geom) => Err(KernelError::AlgoNotApplicable {
                 algo: "winograd",
-                reason: "it needs a 3x3 kernel, stride 1, no dilation and one group",
+                reason: "it needs a 3x3 or 5x5 kernel, stride 1, no dilation and one group",
             }),
             ConvAlgo::Direct if !direct_ok => Err(KernelError::AlgoNotApplicable {
                 algo: "direct",
@@ -196,7 +198,7 @@ fn forward_images(
     y: &mut [f32],
 ) -> Result<(), KernelError> {
     match algo {
-        ConvAlgo::Winograd4x3 => winograd::forward(cfg, g, args, y),
+        ConvAlgo::Winograd => winograd::forward(cfg, g, args, y),
         ConvAlgo::Direct => {
             direct::forward(cfg, g, args, y);
             Ok(())

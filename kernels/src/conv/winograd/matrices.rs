@@ -1,6 +1,7 @@
-//! The transforms of Winograd's minimal filtering algorithm F(4x4, 3x3), from Lavin & Gray,
-//! "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016), with interpolation
-//! points 0, +-1, +-2 and infinity:
+//! The transforms of Winograd's minimal filtering algorithms F(4x4, 3x3) and F(2x2, 5x5), from
+//! Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016), with
+//! interpolation points 0, +-1, +-2 and infinity. Both use 6x6 input tiles, so they share
+//! the input transform `B^T`; F(4x4, 3x3):
 //!
 //! ```text
 //! B^T = [4  0 -5  0 1 0]    G = [ 1/4     0     0]    A^T = [1 1  1 1  1 0]
@@ -12,8 +13,13 @@
 //! ```
 //!
 //! A 4x4 output tile is `A^T [(G g G^T) . (B^T d B)] A` for a 6x6 input tile `d` and a 3x3
-//! filter `g`. Each product is written out as the sums it is (the zeros skipped), once for
-//! scalars and vectors alike through [`Lane`].
+//! filter `g`. F(2x2, 5x5) evaluates the 5-tap filter at the same points with the same
+//! scales (row `i` of G is `s_i [1, p_i, p_i^2, p_i^3, p_i^4]`, `s = 1/4, -1/6, -1/6, 1/24,
+//! 1/24` for `p = 0, 1, -1, 2, -2`, and `[0 0 0 0 1]` at infinity) and keeps the first two
+//! rows of the interpolation, `A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]`.
+//!
+//! Each product is written out as the sums it is (the zeros skipped), once for scalars and
+//! vectors alike through [`Lane`].
 
 #![allow(clippy::needless_range_loop)] // index loops keep the transforms closure-free
 
@@ -97,6 +103,94 @@ pub(crate) fn at<L: Lane>(m: [L; 6]) -> [L; 4] {
     let [m0, m1, m2, m3, m4, m5] = m;
     let (s12, d12, s34, d34) = (m1.add(m2), m1.sub(m2), m3.add(m4), m3.sub(m4));
     [m0.add(s12).add(s34), d12.add(d34.scale(2.0)), s12.add(s34.scale(4.0)), d12.add(d34.scale(8.0)).add(m5)]
+}
+
+/// `G g` for one column `g` of five values (F(2x2, 5x5)).
+#[inline(always)]
+pub(crate) fn g_col5<L: Lane>(g: [L; 5]) -> [L; 6] {
+    let [g0, g1, g2, g3, g4] = g;
+    let (even, odd) = (g0.add(g2).add(g4), g1.add(g3));
+    // At p = +-2: g0 + 4 g2 + 16 g4 and 2 g1 + 8 g3.
+    let (even2, odd2) = (g0.add(g2.scale(4.0)).add(g4.scale(16.0)), g1.scale(2.0).add(g3.scale(8.0)));
+    [
+        g0.scale(0.25),
+        even.add(odd).scale(-1.0 / 6.0),
+        even.sub(odd).scale(-1.0 / 6.0),
+        even2.add(odd2).scale(1.0 / 24.0),
+        even2.sub(odd2).scale(1.0 / 24.0),
+        g4,
+    ]
+}
+
+/// `A^T m` for one column `m` of six values (F(2x2, 5x5)).
+#[inline(always)]
+pub(crate) fn at2<L: Lane>(m: [L; 6]) -> [L; 2] {
+    let [m0, m1, m2, m3, m4, m5] = m;
+    [m0.add(m1).add(m2).add(m3).add(m4), m1.sub(m2).add(m3.sub(m4).scale(2.0)).add(m5)]
+}
+
+/// One Winograd algorithm F(M x M, R x R) on 6x6 tiles: its output tile and kernel sizes
+/// and its filter and output transforms (the input transform `B^T d B` is shared).
+/// Filters come in a 5x5 array and outputs go in a 4x4 one, of which the first `R` and `M`
+/// rows and columns are used (fixed-size arrays keep the transforms free of loops over
+/// run-time bounds).
+pub(crate) trait Variant: Copy + Send + Sync + 'static {
+    const M: usize;
+    const R: usize;
+    fn filter_tile<L: Lane>(g: [[L; 5]; 5]) -> [[L; 6]; 6];
+    fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4];
+}
+
+/// F(4x4, 3x3).
+#[derive(Clone, Copy)]
+pub(crate) struct F4x3;
+
+/// F(2x2, 5x5).
+#[derive(Clone, Copy)]
+pub(crate) struct F2x5;
+
+impl Variant for F4x3 {
+    const M: usize = 4;
+    const R: usize = 3;
+    #[inline(always)]
+    fn filter_tile<L: Lane>(g: [[L; 5]; 5]) -> [[L; 6]; 6] {
+        filter_tile([[g[0][0], g[0][1], g[0][2]], [g[1][0], g[1][1], g[1][2]], [g[2][0], g[2][1], g[2][2]]])
+    }
+    #[inline(always)]
+    fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
+        output_tile(m)
+    }
+}
+
+impl Variant for F2x5 {
+    const M: usize = 2;
+    const R: usize = 5;
+    #[inline(always)]
+    fn filter_tile<L: Lane>(g: [[L; 5]; 5]) -> [[L; 6]; 6] {
+        let mut cols = [[g[0][0]; 6]; 5];
+        for j in 0..5 {
+            cols[j] = g_col5([g[0][j], g[1][j], g[2][j], g[3][j], g[4][j]]);
+        }
+        let mut out = [[g[0][0]; 6]; 6];
+        for i in 0..6 {
+            out[i] = g_col5([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]]);
+        }
+        out
+    }
+    #[inline(always)]
+    fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
+        let mut cols = [[m[0][0]; 2]; 6];
+        for j in 0..6 {
+            cols[j] = at2([m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j]]);
+        }
+        let mut out = [[m[0][0]; 4]; 4];
+        for i in 0..2 {
+            let [a, b] = at2([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]]);
+            out[i][0] = a;
+            out[i][1] = b;
+        }
+        out
+    }
 }
 
 // The 2-D transforms below index arrays explicitly instead of using `array::from_fn` or
@@ -184,6 +278,59 @@ mod tests {
                     assert!((yij - want).abs() < 1e-5, "y[{i}][{j}] = {yij}, direct {want}");
                 }
             }
+        }
+    }
+
+    /// Both variants in two dimensions: the M x M tile equals the direct R x R correlation.
+    fn variant_identity<V: Variant>() {
+        let mut seed = 13;
+        for _ in 0..50 {
+            let d: [[f32; 6]; 6] = std::array::from_fn(|_| std::array::from_fn(|_| lcg(&mut seed)));
+            let g: [[f32; 5]; 5] = std::array::from_fn(|r| {
+                std::array::from_fn(|c| if r < V::R && c < V::R { lcg(&mut seed) } else { 0.0 })
+            });
+            let (u, v) = (V::filter_tile(g), input_tile(d));
+            let y = V::output_tile(std::array::from_fn(|i| std::array::from_fn(|j| u[i][j] * v[i][j])));
+            for i in 0..V::M {
+                for j in 0..V::M {
+                    let want: f32 = (0..V::R)
+                        .flat_map(|r| (0..V::R).map(move |c| (r, c)))
+                        .map(|(r, c)| d[i + r][j + c] * g[r][c])
+                        .sum();
+                    assert!(
+                        (y[i][j] - want).abs() < 1e-5,
+                        "F({0}x{0}, {1}x{1}) y[{i}][{j}] = {2}, direct {want}",
+                        V::M,
+                        V::R,
+                        y[i][j]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn both_variants_compute_the_correlation() {
+        variant_identity::<F4x3>();
+        variant_identity::<F2x5>();
+    }
+
+    /// F(2x2, 5x5)'s sums equal its matrices (G from the points and scales, A^T two rows).
+    #[test]
+    fn f2x5_sums_match_the_matrices() {
+        let (p, sc) = ([0.0f32, 1.0, -1.0, 2.0, -2.0], [0.25f32, -1.0 / 6.0, -1.0 / 6.0, 1.0 / 24.0, 1.0 / 24.0]);
+        for k in 0..5 {
+            let e: [f32; 5] = std::array::from_fn(|i| (i == k) as u8 as f32);
+            let col = g_col5(e);
+            for i in 0..5 {
+                assert!((col[i] - sc[i] * p[i].powi(k as i32)).abs() < 1e-7, "G[{i}][{k}]");
+            }
+            assert_eq!(col[5], (k == 4) as u8 as f32);
+        }
+        const AT2: [[f32; 6]; 2] = [[1., 1., 1., 1., 1., 0.], [0., 1., -1., 2., -2., 1.]];
+        for k in 0..6 {
+            let e: [f32; 6] = std::array::from_fn(|i| (i == k) as u8 as f32);
+            assert_eq!(at2(e), [AT2[0][k], AT2[1][k]]);
         }
     }
 

@@ -1,7 +1,8 @@
-//! Winograd convolution F(4x4, 3x3) for 3x3 stride-1 kernels (Lavin & Gray, 2016).
+//! Winograd convolution for stride-1 kernels (Lavin & Gray, 2016): F(4x4, 3x3) for 3x3 and
+//! F(2x2, 5x5) for 5x5 kernels, both on 6x6 input tiles.
 //!
-//! Each 4x4 block of outputs ("tile") is computed from a 6x6 block of input with 36
-//! multiplications per channel pair instead of 144. Channels are the vector dimension
+//! Each 4x4 (2x2) block of outputs ("tile") is computed from a 6x6 block of input with 36
+//! multiplications per channel pair instead of 144 (100). Channels are the vector dimension
 //! throughout, as in channel-blocked (NCHWc) layouts:
 //! - each image is copied once into a zero-padded, channel-blocked buffer
 //!   (`[channel block][row][column][lane]`), so a tile's 6x6 block is 36 contiguous vector
@@ -10,7 +11,7 @@
 //! - the sums over channels are 36 GEMMs `M_xi = V_xi U_xi` (`[tiles x C] * [C x K]`),
 //!   with the filter transform `U = G g G^T` done once per call as `[c][xi][k]`; A (`V_xi`)
 //!   is read in place by the GEMM when K is small;
-//! - `Y = A^T M A` reads `M_xi` as vectors of output channels and scatters the 4x4 tiles.
+//! - `Y = A^T M A` reads `M_xi` as vectors of output channels and scatters the tiles.
 //!
 //! Tiles are processed a band of tile rows at a time, so the transformed input and
 //! products stay a few MiB whatever the image size.
@@ -28,11 +29,14 @@ use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
 use crate::threading::{for_each_chunk_mut, for_each_task, split_aligned};
 use crate::KernelError;
-use matrices::{filter_tile, input_tile, output_tile, Vector};
+use matrices::{input_tile, F2x5, F4x3, Variant, Vector};
+use std::marker::PhantomData;
 
-/// Whether F(4x4, 3x3) computes this convolution.
+/// Whether a Winograd algorithm computes this convolution: a 3x3 or 5x5 kernel, stride 1,
+/// no dilation, one group.
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.groups) == (3, 3, 1, 1, 1, 1, 1)
+    let square = g.kernel_h == g.kernel_w && (g.kernel_h == 3 || g.kernel_h == 5);
+    square && (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.groups) == (1, 1, 1, 1, 1)
 }
 
 /// Largest transformed-input plus product buffer per band of tiles, in f32.
@@ -66,6 +70,8 @@ impl Band {
 struct Plan {
     /// Channels per vector (the path's lane count).
     cb: usize,
+    /// Output tile size (the step between input tiles).
+    step: usize,
     c_n: usize,
     k_n: usize,
     c_pad: usize,
@@ -84,20 +90,35 @@ impl WithSimd for Lanes {
     }
 }
 
+/// The convolution of a geometry [`applies`] accepts.
 pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) -> Result<(), KernelError> {
+    if g.kernel_h == 5 {
+        forward_with::<F2x5>(cfg, g, args, y)
+    } else {
+        forward_with::<F4x3>(cfg, g, args, y)
+    }
+}
+
+fn forward_with<V: Variant>(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    args: ForwardArgs,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
     let ForwardArgs { x, w, bias, relu } = args;
     let cb = cfg.dispatch(Lanes);
-    let (c_n, k_n) = (g.in_channels, g.out_channels);
-    let (tiles_h, tiles_w) = (g.out_h().div_ceil(4), g.out_w().div_ceil(4));
+    let (c_n, k_n, step) = (g.in_channels, g.out_channels, V::M);
+    let (tiles_h, tiles_w) = (g.out_h().div_ceil(step), g.out_w().div_ceil(step));
     let plan = Plan {
         cb,
+        step,
         c_n,
         k_n,
         c_pad: c_n.div_ceil(cb) * cb,
         k_pad: k_n.div_ceil(cb) * cb,
         tiles_w,
-        hp: tiles_h * 4 + 2,
-        wp: tiles_w * 4 + 2,
+        hp: tiles_h * step + 6 - step,
+        wp: tiles_w * step + 6 - step,
     };
     let Plan { c_pad, k_pad, hp, wp, .. } = plan;
     // A band of tiles: some tile rows of one image, or, for small images, several whole
@@ -119,7 +140,7 @@ pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &m
         bias_pad[..k_n].copy_from_slice(b);
     }
     let threads = cfg.threads();
-    filter_transform(cfg, &plan, w, u);
+    filter_transform::<V>(cfg, &plan, w, u);
     let (plane_in, plane_out) = (g.in_h * g.in_w, g.out_h() * g.out_w());
     for b0 in (0..g.batch).step_by(images) {
         let n_img = images.min(g.batch - b0);
@@ -161,7 +182,18 @@ pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &m
             let blocks = split_aligned(k_pad / cb, threads, 1);
             for_each_task(threads, blocks.len(), |i| {
                 let (b0, b1) = blocks[i];
-                cfg.dispatch(OutputTransform { g, plan, m, bias: bias_pad, relu, y: y_band, band, blocks: (b0, b1) });
+                let op = OutputTransform::<V> {
+                    g,
+                    plan,
+                    m,
+                    bias: bias_pad,
+                    relu,
+                    y: y_band,
+                    band,
+                    blocks: (b0, b1),
+                    variant: PhantomData,
+                };
+                cfg.dispatch(op);
             });
         }
     }
@@ -171,37 +203,39 @@ pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &m
 /// `U[c][xi][k] = (G w[k][c] G^T)[xi]`, input channels split across threads, vectorised
 /// over blocks of output channels (contiguous in U); each channel's 36 rows are together,
 /// so the stores stay within a few pages (the GEMMs read `U_xi` with row stride 36 K).
-fn filter_transform(cfg: &GemmConfig, plan: &Plan, w: &[f32], u: &mut [f32]) {
+fn filter_transform<V: Variant>(cfg: &GemmConfig, plan: &Plan, w: &[f32], u: &mut [f32]) {
     let u_ptr = CPtr(u.as_mut_ptr());
     let ranges = split_aligned(plan.c_n, cfg.threads(), 1);
     for_each_task(cfg.threads(), ranges.len(), |i| {
-        cfg.dispatch(FilterTransform { plan: *plan, w, u: u_ptr, channels: ranges[i] });
+        cfg.dispatch(FilterTransform::<V> { plan: *plan, w, u: u_ptr, channels: ranges[i], variant: PhantomData });
     });
 }
 
-struct FilterTransform<'a> {
+struct FilterTransform<'a, V> {
     plan: Plan,
     w: &'a [f32],
     u: CPtr,
     channels: (usize, usize),
+    variant: PhantomData<V>,
 }
 
-impl WithSimd for FilterTransform<'_> {
+impl<V: Variant> WithSimd for FilterTransform<'_, V> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let FilterTransform { plan, w, u, channels } = self;
-        let (c_n, k_n, lanes) = (plan.c_n, plan.k_n, S::LANES);
-        let mut g = [[[0.0f32; 16]; 3]; 3];
+        let FilterTransform { plan, w, u, channels, .. } = self;
+        let (c_n, k_n, lanes, r_n) = (plan.c_n, plan.k_n, S::LANES, V::R);
+        // Rows and columns past R stay zero (the 5x5 array holds either filter size).
+        let mut g = [[[0.0f32; 16]; 5]; 5];
         for c in channels.0..channels.1 {
             for k0 in (0..k_n).step_by(lanes) {
                 let n = lanes.min(k_n - k0);
                 for l in 0..lanes {
                     // Lanes past the last output channel repeat it: computed, not stored.
-                    let f = &w[((k0 + l.min(n - 1)) * c_n + c) * 9..][..9];
-                    for r in 0..3 {
-                        for t in 0..3 {
-                            g[r][t][l] = f[r * 3 + t];
+                    let f = &w[((k0 + l.min(n - 1)) * c_n + c) * r_n * r_n..][..r_n * r_n];
+                    for r in 0..r_n {
+                        for t in 0..r_n {
+                            g[r][t][l] = f[r * r_n + t];
                         }
                     }
                 }
@@ -209,13 +243,13 @@ impl WithSimd for FilterTransform<'_> {
                 // row (c, xi) holds k_n from its start, columns k0..k0 + n are inside, and
                 // this task alone writes input channel c.
                 unsafe {
-                    let mut gv = [[Vector(s, s.zero()); 3]; 3];
-                    for r in 0..3 {
-                        for t in 0..3 {
+                    let mut gv = [[Vector(s, s.zero()); 5]; 5];
+                    for r in 0..r_n {
+                        for t in 0..r_n {
                             gv[r][t] = Vector(s, s.load(g[r][t].as_ptr()));
                         }
                     }
-                    let tile = filter_tile(gv);
+                    let tile = V::filter_tile(gv);
                     for i in 0..6 {
                         for j in 0..6 {
                             let dst = u.get().add((c * 36 + i * 6 + j) * k_n + k0);
@@ -247,17 +281,17 @@ impl WithSimd for InputTransform<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         let InputTransform { plan, xb, v, band, tiles } = self;
-        let Plan { cb, c_pad, hp, wp, .. } = plan;
+        let Plan { cb, step, c_pad, hp, wp, .. } = plan;
         let tc = band.tc;
         debug_assert_eq!(cb, S::LANES);
         for t in tiles.0..tiles.1 {
             let (img, ty, tx) = band.locate(&plan, t);
             for blk in 0..c_pad / cb {
-                // SAFETY: rows ty*4..ty*4+6 and columns tx*4..tx*4+6 lie inside the hp x wp
+                // SAFETY: rows ty*step..+6 and columns tx*step..+6 lie inside the hp x wp
                 // blocked plane of every channel block of image img (< the band's images); V
                 // has 36 * tc rows of c_pad values and this task alone writes rows t.
                 unsafe {
-                    let base = xb.as_ptr().add((((img * (c_pad / cb) + blk) * hp + ty * 4) * wp + tx * 4) * cb);
+                    let base = xb.as_ptr().add((((img * (c_pad / cb) + blk) * hp + ty * step) * wp + tx * step) * cb);
                     let mut d = [[Vector(s, s.zero()); 6]; 6];
                     for i in 0..6 {
                         for j in 0..6 {
@@ -279,7 +313,7 @@ impl WithSimd for InputTransform<'_> {
 
 /// `y = relu?(A^T M A + bias)` for the output-channel blocks `blocks` and every tile of the
 /// band (`y` at the band's first image), clipped to the output.
-struct OutputTransform<'a> {
+struct OutputTransform<'a, V> {
     g: &'a Conv2dGeom,
     plan: Plan,
     m: &'a [f32],
@@ -288,21 +322,22 @@ struct OutputTransform<'a> {
     y: CPtr,
     band: Band,
     blocks: (usize, usize),
+    variant: PhantomData<V>,
 }
 
-impl WithSimd for OutputTransform<'_> {
+impl<V: Variant> WithSimd for OutputTransform<'_, V> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let OutputTransform { g, plan, m, bias, relu, y, band, blocks } = self;
+        let OutputTransform { g, plan, m, bias, relu, y, band, blocks, .. } = self;
         let Plan { cb, k_n, k_pad, .. } = plan;
         let tc = band.tc;
-        let (oh_n, ow_n) = (g.out_h(), g.out_w());
+        let (oh_n, ow_n, step) = (g.out_h(), g.out_w(), V::M);
         let mut out = [[[0.0f32; 16]; 4]; 4];
         for t in 0..tc {
             let (img, ty, tx) = band.locate(&plan, t);
-            let (oy, ox) = (ty * 4, tx * 4);
-            let (rows, cols) = (4.min(oh_n - oy), 4.min(ow_n - ox));
+            let (oy, ox) = (ty * step, tx * step);
+            let (rows, cols) = (step.min(oh_n - oy), step.min(ow_n - ox));
             for blk in blocks.0..blocks.1 {
                 let k0 = blk * cb;
                 // SAFETY: M has 36 * tc rows of k_pad values (columns past k_n hold stale but
@@ -315,10 +350,10 @@ impl WithSimd for OutputTransform<'_> {
                             mv[i][j] = Vector(s, s.load(m.as_ptr().add(((i * 6 + j) * tc + t) * k_pad + k0)));
                         }
                     }
-                    let tile = output_tile(mv);
+                    let tile = V::output_tile(mv);
                     let b = s.load(bias.as_ptr().add(k0));
-                    for i in 0..4 {
-                        for j in 0..4 {
+                    for i in 0..step {
+                        for j in 0..step {
                             let mut val = s.add(tile[i][j].1, b);
                             if relu {
                                 val = s.max(val, s.zero());
