@@ -6,6 +6,7 @@
 //! the width) and scaled by the height extent, then window sums are taken along that row
 //! (one unaligned load per tap), kept a stride apart and scaled by the width extent.
 
+use super::window::{column, stride2_window, Sum};
 use super::Pool2dGeom;
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
@@ -27,7 +28,8 @@ impl WithSimd for AvgPoolOp<'_> {
         let (plane_in, plane_out) = (g.in_h * g.in_w, oh_n * ow_n);
         let starts = (ow_n - 1) * g.stride_w + 1;
         let row_len = g.row_buffer_len(lanes);
-        let mut buf = Scratch::take(Slot::Pool, 2 * row_len + ow_n);
+        // inv_w has a vector of slack: the stride-2 path scales whole vectors of outputs.
+        let mut buf = Scratch::take(Slot::Pool, 2 * row_len + ow_n + lanes);
         let (row, rest) = buf.split_at_mut(row_len);
         let (win, inv_w) = rest.split_at_mut(row_len);
         row.fill(0.0);
@@ -47,17 +49,33 @@ impl WithSimd for AvgPoolOp<'_> {
                 // >= starts + kernel_w + lanes (Pool2dGeom::row_buffer_len).
                 unsafe {
                     let dst = row.as_mut_ptr().add(pw);
+                    let top = xp.as_ptr().add(lo * iw_n);
                     let mut i = 0;
                     while i < body {
-                        let mut v = s.load(xp.as_ptr().add(lo * iw_n + i));
-                        for ih in lo + 1..hi {
-                            v = s.add(v, s.load(xp.as_ptr().add(ih * iw_n + i)));
-                        }
-                        s.store(dst.add(i), s.mul(v, s.splat(inv_h)));
+                        s.store(dst.add(i), s.mul(column::<S, Sum>(s, top.add(i), iw_n, hi - lo), s.splat(inv_h)));
                         i += lanes;
                     }
                     for i in body..iw_n {
                         *dst.add(i) = (lo..hi).map(|ih| xp[ih * iw_n + i]).sum::<f32>() * inv_h;
+                    }
+                    if g.stride_w == 2 {
+                        // Window sums straight into the output row, scaled by the width
+                        // divisors: reads end before 2 (ow_n - 1) + kernel_w + 2 lanes <=
+                        // row_len and ow_n + lanes in inv_w; stores stay in the row.
+                        let out = yp.as_mut_ptr().add(oh * ow_n);
+                        let mut ow = 0;
+                        while ow < ow_n {
+                            let v = stride2_window::<S, Sum>(s, g.kernel_w, row.as_ptr().add(2 * ow), None).0;
+                            let v = s.mul(v, s.load(inv_w.as_ptr().add(ow)));
+                            let n = lanes.min(ow_n - ow);
+                            if n == lanes {
+                                s.store(out.add(ow), v);
+                            } else {
+                                s.store_partial(out.add(ow), n, v);
+                            }
+                            ow += lanes;
+                        }
+                        continue;
                     }
                     // Then the window sums along that row.
                     let mut x0 = 0;

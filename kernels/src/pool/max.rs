@@ -7,6 +7,7 @@
 //! strict and run left to right, then top to bottom, so ties resolve to the first element
 //! of the window in row-major order, as PyTorch does.
 
+use super::window::{column, stride2_window, Max};
 use super::Pool2dGeom;
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
@@ -70,7 +71,7 @@ fn max_plane_rows_first<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, row: &mut
             let mut i = 0;
             let top = x.as_ptr().add(lo * iw_n);
             while i < body {
-                s.store(dst.add(i), column_max(s, top.add(i), iw_n, hi - lo));
+                s.store(dst.add(i), column::<S, Max>(s, top.add(i), iw_n, hi - lo));
                 i += lanes;
             }
             for i in body..iw_n {
@@ -86,7 +87,7 @@ fn max_plane_rows_first<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, row: &mut
                 let out = y.as_mut_ptr().add(oh * ow_n);
                 let mut ow = 0;
                 while ow < ow_n {
-                    let mut v = stride2_window(s, g.kernel_w, row.as_ptr().add(2 * ow), None).0;
+                    let mut v = stride2_window::<S, Max>(s, g.kernel_w, row.as_ptr().add(2 * ow), None).0;
                     if relu {
                         v = s.max(v, s.zero());
                     }
@@ -121,80 +122,6 @@ fn max_plane_rows_first<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, row: &mut
                 *o = *w;
             }
         }
-    }
-}
-
-/// The maximum of `rows` vectors `stride` apart from `p`, unrolled for the common window
-/// heights (a loop over two or three rows costs more than the maxima themselves).
-///
-/// # Safety
-/// `p + r * stride` must be readable for `LANES` values, for every `r < rows`.
-#[inline(always)]
-unsafe fn column_max<S: Simd>(s: S, p: *const f32, stride: usize, rows: usize) -> S::V {
-    // SAFETY: forwarded contract.
-    unsafe {
-        let v = s.load(p);
-        match rows {
-            2 => s.max(v, s.load(p.add(stride))),
-            3 => s.max(s.max(v, s.load(p.add(stride))), s.load(p.add(2 * stride))),
-            _ => (1..rows).fold(v, |v, r| s.max(v, s.load(p.add(r * stride)))),
-        }
-    }
-}
-
-/// Window maxima of `lanes` outputs a stride of 2 apart starting at `row`, and with `track
-/// = Some((idx, base))` their positions `base + idx[column]`: tap `j` of every window is at
-/// even or odd offsets of `row + (j & !1)`, split apart in registers, so no window start is
-/// computed in vain.
-///
-/// # Safety
-/// `row` (and `idx`) must be readable for `kernel_w - 1 + 2 * LANES` values.
-#[inline(always)]
-unsafe fn stride2_window<S: Simd>(
-    s: S,
-    kernel_w: usize,
-    row: *const f32,
-    track: Option<(*const f32, S::V)>,
-) -> (S::V, S::V) {
-    // SAFETY: forwarded contract.
-    unsafe {
-        match kernel_w {
-            2 => stride2_taps::<S, 2>(s, 2, row, track),
-            3 => stride2_taps::<S, 3>(s, 3, row, track),
-            _ => stride2_taps::<S, 0>(s, kernel_w, row, track),
-        }
-    }
-}
-
-/// [`stride2_window`] with the kernel width `K` known at compile time (`K = 0`: `kernel_w`
-/// at run time), so the loop over taps unrolls.
-///
-/// # Safety
-/// As [`stride2_window`].
-#[inline(always)]
-unsafe fn stride2_taps<S: Simd, const K: usize>(
-    s: S,
-    kernel_w: usize,
-    row: *const f32,
-    track: Option<(*const f32, S::V)>,
-) -> (S::V, S::V) {
-    let kernel_w = if K > 0 { K } else { kernel_w };
-    let tap = |(even, odd): (S::V, S::V), j: usize| if j.is_multiple_of(2) { even } else { odd };
-    // SAFETY: every load starts at most kernel_w - 1 values in and reads 2 * LANES.
-    unsafe {
-        let mut v = s.load_deinterleave(row).0;
-        let mut vi = match track {
-            Some((idx, base)) => s.add(base, s.load_deinterleave(idx).0),
-            None => s.zero(),
-        };
-        for j in 1..kernel_w {
-            let c = tap(s.load_deinterleave(row.add(j & !1)), j);
-            if let Some((idx, base)) = track {
-                vi = s.select_gt(c, v, s.add(base, tap(s.load_deinterleave(idx.add(j & !1)), j)), vi);
-            }
-            v = s.select_gt(c, v, c, v);
-        }
-        (v, vi)
     }
 }
 
@@ -249,7 +176,7 @@ fn max_plane<S: Simd>(
                 // <= in_h * ow_n + lanes (the overshoot lands in the next row, written after).
                 unsafe {
                     let idx = track.then(|| (row_idx.as_ptr().add(2 * ow), base));
-                    let (v, vi) = stride2_window(s, g.kernel_w, row.as_ptr().add(2 * ow), idx);
+                    let (v, vi) = stride2_window::<S, Max>(s, g.kernel_w, row.as_ptr().add(2 * ow), idx);
                     s.store(h_val.as_mut_ptr().add(h_row + ow), v);
                     if track {
                         s.store(h_idx.as_mut_ptr().add(h_row + ow), vi);

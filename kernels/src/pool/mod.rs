@@ -17,6 +17,7 @@
 mod avg;
 mod geometry;
 mod max;
+mod window;
 
 pub use geometry::Pool2dGeom;
 
