@@ -169,6 +169,32 @@ fn layer_shapes_match_reference() {
     }
 }
 
+/// Images whose column matrix outgrows one L2-sized strip run im2col + GEMM a strip of
+/// output rows at a time (one thread), the output written in place with the plane as row
+/// stride: partial last strips, padding, strides, several images, every ISA path.
+#[test]
+fn im2col_strips_match_reference() {
+    let shapes = [
+        Conv2dGeom::new(2, 3, (70, 90), 8, (3, 3)).pad(1, 1),
+        Conv2dGeom::new(1, 5, (61, 47), 7, (5, 5)).stride(2, 1).pad(2, 0),
+        Conv2dGeom::new(1, 2, (200, 203), 3, (3, 3)).pad(1, 1), // one output row per strip and then some
+    ];
+    for g in shapes {
+        let x = random_vec(g.input_len(), 41);
+        let w = random_vec(g.weight_len(), 42);
+        let bias = random_vec(g.out_channels, 43);
+        let taps = (g.in_channels * g.kernel_h * g.kernel_w) as f32;
+        for cfg in gemm_configs(1) {
+            let mut y = vec![f32::NAN; g.output_len()];
+            let mut want = vec![0.0; g.output_len()];
+            conv::conv2d_forward(&cfg, &g, ConvAlgo::Im2colGemm, &x, &w, Some(&bias), true, &mut y).unwrap();
+            reference::conv::conv2d_forward(&cfg, &g, ConvAlgo::Auto, &x, &w, Some(&bias), true, &mut want).unwrap();
+            assert_close(&format!("{} strips {g:?}", describe(&cfg)), &y, &want, 4.0 * f32::EPSILON * taps, taps)
+                .unwrap();
+        }
+    }
+}
+
 /// The reference backward passes against central differences of the f64 forward.
 /// The convolution is linear in x, w and the bias, so the differences are exact up to
 /// rounding and the tolerance can be tight.

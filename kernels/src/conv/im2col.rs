@@ -18,17 +18,30 @@ pub(super) fn valid_range(out_len: usize, in_len: usize, stride: usize, offset: 
 /// Fills `col` (`channels * kernel_h * kernel_w` rows of `out_h * out_w` values, `ld`
 /// apart) from `x` (`channels` planes of `in_h * in_w`).
 pub(crate) fn im2col(g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32], ld: usize) {
-    let (oh_n, ow_n, plane) = (g.out_h(), g.out_w(), g.in_h * g.in_w);
+    im2col_rows(g, channels, x, col, ld, 0..g.out_h());
+}
+
+/// [`im2col`] for the output rows `rows` only: each row of `col` holds their
+/// `rows.len() * out_w` values.
+pub(crate) fn im2col_rows(
+    g: &Conv2dGeom,
+    channels: usize,
+    x: &[f32],
+    col: &mut [f32],
+    ld: usize,
+    rows: std::ops::Range<usize>,
+) {
+    let (ow_n, plane) = (g.out_w(), g.in_h * g.in_w);
     let mut index = 0;
     for c in 0..channels {
         let xc = &x[c * plane..(c + 1) * plane];
         for r in 0..g.kernel_h {
             for s in 0..g.kernel_w {
-                let row = &mut col[index * ld..][..oh_n * ow_n];
+                let row = &mut col[index * ld..][..rows.len() * ow_n];
                 index += 1;
                 let col_off = (s * g.dilation_w) as isize - g.pad_w as isize;
                 let (lo, hi) = valid_range(ow_n, g.in_w, g.stride_w, col_off);
-                for (oh, out) in row.chunks_exact_mut(ow_n).enumerate() {
+                for (oh, out) in rows.clone().zip(row.chunks_exact_mut(ow_n)) {
                     let ih = (oh * g.stride_h + r * g.dilation_h) as isize - g.pad_h as isize;
                     if ih < 0 || ih >= g.in_h as isize {
                         out.fill(0.0);
