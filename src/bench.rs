@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use simdnn::kernels::conv::{conv2d_forward, Conv2dGeom, ConvAlgo};
+use simdnn::kernels::conv::{conv2d_forward, conv2d_forward_prepared, Conv2dGeom, ConvAlgo, PreparedConv};
 use simdnn::kernels::gemm::{self, sgemm, sgemm_packed, Epilogue, GemmConfig, MatMut, MatRef, PackedB};
 use simdnn::kernels::pool::{self, Pool2dGeom};
 use simdnn::kernels::threading::default_threads;
@@ -93,6 +93,10 @@ pub struct ConvArgs {
     /// Algorithm: auto, im2col, winograd or direct.
     #[arg(long, default_value = "auto")]
     algo: String,
+    /// Prepare the weights once before timing (the Winograd filter transform done once per
+    /// weight set, as inference runtimes prepack weights when a model loads).
+    #[arg(long)]
+    prepared: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -283,10 +287,16 @@ fn bench_conv(args: ConvArgs) -> Result<(), BenchError> {
     let bias = fill(geom.out_channels, 3);
     let mut y = vec![0.0f32; geom.output_len()];
     let min = Duration::from_millis(args.common.min_ms);
-    let t = time_runs(min, || conv2d_forward(&cfg, &geom, algo, &x, &w, Some(&bias), false, &mut y))?;
+    let t = if args.prepared {
+        let p = PreparedConv::new(&cfg, &geom, algo, &w)?;
+        time_runs(min, || conv2d_forward_prepared(&cfg, &geom, &p, &x, Some(&bias), false, &mut y))?
+    } else {
+        time_runs(min, || conv2d_forward(&cfg, &geom, algo, &x, &w, Some(&bias), false, &mut y))?
+    };
     let (secs, reps) = (t.median.as_secs_f64(), t.runs);
     let gflops = 2.0 * geom.macs() as f64 / secs / 1e9;
-    let algo_name = match algo.resolve(&geom)? {
+    let resolved = if args.prepared { algo.resolve_prepared(&geom)? } else { algo.resolve(&geom)? };
+    let algo_name = match resolved {
         ConvAlgo::Im2colGemm if geom.is_pointwise() => "gemm1x1",
         other => other.name(),
     };
@@ -297,7 +307,7 @@ fn bench_conv(args: ConvArgs) -> Result<(), BenchError> {
             "r": geom.kernel_h, "s": geom.kernel_w, "stride": args.stride, "pad": args.pad,
             "out_h": oh, "out_w": ow, "algo": algo_name, "isa": cfg.isa().name(),
             "threads": cfg.threads(), "median_ms": secs * 1e3, "gflops": gflops, "reps": reps,
-            "min_ms": t.fastest.as_secs_f64() * 1e3,
+            "min_ms": t.fastest.as_secs_f64() * 1e3, "prepared": args.prepared,
         });
         println!("{v}");
     } else {

@@ -100,6 +100,8 @@ fn bench_conv_json_keys() {
     );
     let v = json(&simdnn(&[&args[..], &["--algo", "winograd", "--min-ms", "1", "--json"]].concat(), &[]));
     assert_eq!(v["algo"], "winograd");
+    let v = json(&simdnn(&[&args[..], &["--algo", "winograd", "--prepared", "--min-ms", "1", "--json"]].concat(), &[]));
+    assert_eq!((v["algo"].as_str(), v["prepared"].as_bool()), (Some("winograd"), Some(true)));
     let out = simdnn(&[&args[..], &["--algo", "winograd", "--stride", "2", "--min-ms", "1"]].concat(), &[]);
     assert!(!out.status.success(), "winograd needs stride 1");
     let out = simdnn(&["bench", "conv", "--n", "1", "--c", "1", "--h", "2", "--w", "2", "--k", "1", "--r", "3"], &[]);

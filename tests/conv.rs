@@ -195,6 +195,46 @@ fn im2col_strips_match_reference() {
     }
 }
 
+/// Prepared weights (the Winograd filter transform done once) give the same outputs as
+/// unprepared calls, at any batch size, on every algorithm, path and thread count; a
+/// different geometry is an error.
+#[test]
+fn prepared_weights_match_unprepared_calls() {
+    let shapes = [
+        (Conv2dGeom::new(2, 17, (13, 11), 19, (3, 3)).pad(1, 1), ConvAlgo::Winograd),
+        (Conv2dGeom::new(3, 9, (12, 14), 10, (5, 5)).pad(2, 2), ConvAlgo::Winograd),
+        (Conv2dGeom::new(2, 5, (9, 9), 7, (3, 3)).stride(2, 2), ConvAlgo::Im2colGemm),
+        (Conv2dGeom::new(2, 3, (15, 15), 8, (7, 7)).stride(2, 2).pad(3, 3), ConvAlgo::Direct),
+    ];
+    for (g, algo) in shapes {
+        let w = random_vec(g.weight_len(), 51);
+        let bias = random_vec(g.out_channels, 52);
+        for threads in [1, 2] {
+            for cfg in gemm_configs(threads) {
+                let prepared = conv::PreparedConv::new(&cfg, &g, algo, &w).unwrap();
+                assert_eq!(prepared.algo(), algo);
+                for batch in [1, g.batch, g.batch + 3] {
+                    let gb = Conv2dGeom { batch, ..g };
+                    let x = random_vec(gb.input_len(), 53 + batch as u64);
+                    let (mut got, mut want) = (vec![f32::NAN; gb.output_len()], vec![0.0; gb.output_len()]);
+                    conv::conv2d_forward_prepared(&cfg, &gb, &prepared, &x, Some(&bias), true, &mut got).unwrap();
+                    conv::conv2d_forward(&cfg, &gb, algo, &x, &w, Some(&bias), true, &mut want).unwrap();
+                    assert_eq!(got, want, "{} {algo:?} batch {batch} {g:?}", describe(&cfg));
+                }
+                let other = Conv2dGeom { in_h: g.in_h + 1, ..g };
+                let mut y = vec![0.0; other.output_len()];
+                let x = vec![0.0; other.input_len()];
+                assert!(matches!(
+                    conv::conv2d_forward_prepared(&cfg, &other, &prepared, &x, None, false, &mut y),
+                    Err(KernelError::PreparedGeometry)
+                ));
+            }
+        }
+        let cfg = gemm_configs(1).remove(0);
+        assert!(conv::PreparedConv::new(&cfg, &g, algo, &w[1..]).is_err(), "weight length");
+    }
+}
+
 /// The reference backward passes against central differences of the f64 forward.
 /// The convolution is linear in x, w and the bias, so the differences are exact up to
 /// rounding and the tolerance can be tight.

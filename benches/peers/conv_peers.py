@@ -2,7 +2,9 @@
 """Peer benchmark: 2-D convolution forward in simdnn, onnxruntime and PyTorch, in one run.
 
 Measures NCHW float32 convolution with bias and no activation, for each shape, batch size
-and thread count: simdnn through `simdnn bench conv --json` (a subprocess), onnxruntime
+and thread count: simdnn through `simdnn bench conv --prepared --json` (a subprocess; its
+weights prepared once, as onnxruntime prepacks them at session creation; --unprepared
+times the per-call weight transform too), onnxruntime
 through a one-node Conv model built in memory (CPUExecutionProvider, ORT_ENABLE_ALL,
 intra_op_num_threads=T, inter_op_num_threads=1, preallocated input and output bound with
 io_binding), and PyTorch through torch.nn.functional.conv2d under inference_mode with
@@ -91,8 +93,10 @@ def torch_conv(torch, x, w, b, stride, pad, threads, min_ms):
         return time_calls(lambda: torch.nn.functional.conv2d(xt, wt, bt, stride, pad), min_ms)
 
 
-def simdnn_conv(binary, algo, row, min_ms):
+def simdnn_conv(binary, algo, row, min_ms, prepared):
     cmd = [binary, "bench", "conv", "--algo", algo, "--min-ms", str(round(min_ms)), "--json"]
+    if prepared:
+        cmd.append("--prepared")
     for key in ("n", "c", "h", "w", "k", "r", "stride", "pad", "threads"):
         cmd += [f"--{key}", str(row[key])]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -145,6 +149,9 @@ def main():
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "simdnn"))
     p.add_argument("--algo", default="auto", help="simdnn's --algo (auto, im2col, winograd...)")
     p.add_argument("--json", action="store_true", help="emit JSON lines")
+    p.add_argument("--unprepared", action="store_true",
+                   help="time simdnn transforming its weights on every call (by default they are prepared "
+                        "once, as onnxruntime prepacks its weights when the session is created)")
     args = p.parse_args()
     names, wanted = split(args.shapes), split(args.peers)
     if bad := [s for s in names if s not in SHAPES] + [s for s in wanted if s not in PEERS]:
@@ -174,7 +181,7 @@ def main():
             for t in map(int, split(args.threads)):
                 row, gf = dict(shape=name, n=n, c=c, k=k, h=h, w=w, r=r, stride=stride, pad=pad,
                                threads=t), {}
-                s = "simdnn" in mods and simdnn_conv(mods["simdnn"], args.algo, row, args.min_ms)
+                s = "simdnn" in mods and simdnn_conv(mods["simdnn"], args.algo, row, args.min_ms, not args.unprepared)
                 if s:
                     gf["simdnn"] = flop / (s["median_ms"] * 1e-3) / 1e9
                     row["simdnn"] = {f: s.get(f) for f in ("median_ms", "gflops", "algo", "isa")}

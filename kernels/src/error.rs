@@ -38,6 +38,10 @@ pub enum KernelError {
     AlgoNotApplicable { algo: &'static str, reason: &'static str },
     #[error("BatchNorm statistics must have a non-negative variance and epsilon")]
     InvalidBatchNorm,
+    #[error(
+        "the convolution's geometry differs from the one its weights were prepared for (only the batch may differ)"
+    )]
+    PreparedGeometry,
     #[error("{what} has {got} elements, the geometry needs {expected}")]
     TensorLength { what: &'static str, expected: usize, got: usize },
 }

@@ -60,10 +60,11 @@ pub(crate) enum Slot {
     Reduce,
     Gather,
     Transpose,
+    WinogradFilter,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 10] = const { [const { Cell::new(None) }; 10] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 11] = const { [const { Cell::new(None) }; 11] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

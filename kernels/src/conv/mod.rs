@@ -24,11 +24,13 @@ mod direct;
 mod direct_weight;
 mod geometry;
 mod im2col;
+mod prepared;
 mod winograd;
 
 pub use batch_norm::{fold_batch_norm, BatchNormParams};
 pub(crate) use geometry::require_positive;
 pub use geometry::Conv2dGeom;
+pub use prepared::{conv2d_forward_prepared, PreparedConv};
 
 use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};
 use crate::scratch::{Scratch, Slot};
@@ -87,7 +89,20 @@ impl ConvAlgo {
     /// 43 -> 62 GFLOP/s; 11x11 stride 4, 52 -> 77; but a 3x3 stride-1 layer from 3
     /// channels stays faster on im2col (31 against 24).
     pub fn resolve(self, geom: &Conv2dGeom) -> Result<ConvAlgo, KernelError> {
+        self.resolve_for(geom, false)
+    }
+
+    /// [`ConvAlgo::resolve`] for weights prepared once ([`PreparedConv`]): the filter
+    /// transform no longer counts per call, so Winograd pays from 16 tiles whatever the
+    /// channel count. Prepared, one thread (GFLOP/s im2col -> Winograd): 256 ch 14x14
+    /// batch 1 (16 tiles) 75 -> 104; but 512 ch 7x7 batch 1 (4 tiles) 66 -> 51.
+    pub fn resolve_prepared(self, geom: &Conv2dGeom) -> Result<ConvAlgo, KernelError> {
+        self.resolve_for(geom, true)
+    }
+
+    fn resolve_for(self, geom: &Conv2dGeom, prepared: bool) -> Result<ConvAlgo, KernelError> {
         let tiles = geom.batch * geom.out_h().div_ceil(4) * geom.out_w().div_ceil(4);
+        let winograd_pays = if prepared { tiles >= 16 } else { tiles >= 32 && 16 * tiles >= geom.in_channels };
         // Direct copies the input with its padding; refuse padding that multiplies its size.
         let direct_ok = geom.padded_plane() <= 4 * geom.in_h * geom.in_w + 4096;
         let thin = geom.in_channels / geom.groups <= 4 && direct_ok;
@@ -100,11 +115,7 @@ impl ConvAlgo {
         match self {
             ConvAlgo::Auto if (thin && wide) || few_outputs => Ok(ConvAlgo::Direct),
             ConvAlgo::Auto
-                if winograd::applies(geom)
-                    && geom.in_channels >= 16
-                    && geom.out_channels >= 16
-                    && tiles >= 32
-                    && 16 * tiles >= geom.in_channels =>
+                if winograd::applies(geom) && geom.in_channels >= 16 && geom.out_channels >= 16 && winograd_pays =>
             {
                 Ok(ConvAlgo::Winograd)
             }
@@ -151,9 +162,44 @@ pub fn conv2d_forward(
         Conv2dGeom::check_len("bias", g.out_channels, b.len())?;
     }
     let algo = algo.resolve(g)?;
-    per_image_batches(cfg, g, y, g.out_channels * g.out_h() * g.out_w(), |cfg, images, first, yp| {
-        let xp = &x[first * g.in_channels * g.in_h * g.in_w..][..images.input_len()];
-        forward_images(cfg, images, algo, ForwardArgs { x: xp, w, bias, relu }, yp)
+    run_forward(cfg, g, algo, ForwardArgs { x, w, bias, relu }, None, y)
+}
+
+/// The forward pass of a validated call with a resolved algorithm; `winograd_filters`, if
+/// given, are `w` already transformed ([`PreparedConv`]).
+fn run_forward(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    algo: ConvAlgo,
+    args: ForwardArgs,
+    winograd_filters: Option<&[f32]>,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    let out_image = g.out_channels * g.out_h() * g.out_w();
+    let in_image = g.in_channels * g.in_h * g.in_w;
+    let images_of = |first: usize, images: &Conv2dGeom| ForwardArgs {
+        x: &args.x[first * in_image..][..images.input_len()],
+        ..args
+    };
+    if algo == ConvAlgo::Winograd {
+        // One filter transform (or none, when prepared), on every thread, shared by all
+        // images: each thread would otherwise repeat it (36 C K values, 37 MB at 512
+        // channels).
+        let mut own;
+        let u: &[f32] = match winograd_filters {
+            Some(u) => u,
+            None => {
+                own = Scratch::take(Slot::WinogradFilter, winograd::filter_len(g));
+                winograd::transform_filters(cfg, g, args.w, &mut own);
+                &own
+            }
+        };
+        return per_image_batches(cfg, g, y, out_image, |cfg, images, first, yp| {
+            winograd::forward_transformed(cfg, images, images_of(first, images), u, yp)
+        });
+    }
+    per_image_batches(cfg, g, y, out_image, |cfg, images, first, yp| {
+        forward_images(cfg, images, algo, images_of(first, images), yp)
     })
 }
 

@@ -72,7 +72,6 @@ struct Plan {
     cb: usize,
     /// Output tile size (the step between input tiles).
     step: usize,
-    c_n: usize,
     k_n: usize,
     c_pad: usize,
     k_pad: usize,
@@ -92,10 +91,38 @@ impl WithSimd for Lanes {
 
 /// The convolution of a geometry [`applies`] accepts.
 pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) -> Result<(), KernelError> {
+    let mut u = Scratch::take(Slot::WinogradFilter, filter_len(g));
+    transform_filters(cfg, g, args.w, &mut u);
+    forward_transformed(cfg, g, args, &u, y)
+}
+
+/// Length of the transformed filters `U` of `g`.
+pub(crate) fn filter_len(g: &Conv2dGeom) -> usize {
+    36 * g.in_channels * g.out_channels
+}
+
+/// `U[c][xi][k] = (G w[k][c] G^T)[xi]` into `u` (`filter_len(g)` values): once per weight set,
+/// shared by every image (and every thread).
+pub(crate) fn transform_filters(cfg: &GemmConfig, g: &Conv2dGeom, w: &[f32], u: &mut [f32]) {
     if g.kernel_h == 5 {
-        forward_with::<F2x5>(cfg, g, args, y)
+        filter_transform::<F2x5>(cfg, g, w, u);
     } else {
-        forward_with::<F4x3>(cfg, g, args, y)
+        filter_transform::<F4x3>(cfg, g, w, u);
+    }
+}
+
+/// The convolution with filters already transformed into `u` by [`transform_filters`].
+pub(crate) fn forward_transformed(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    args: ForwardArgs,
+    u: &[f32],
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    if g.kernel_h == 5 {
+        forward_with::<F2x5>(cfg, g, args, u, y)
+    } else {
+        forward_with::<F4x3>(cfg, g, args, u, y)
     }
 }
 
@@ -103,16 +130,16 @@ fn forward_with<V: Variant>(
     cfg: &GemmConfig,
     g: &Conv2dGeom,
     args: ForwardArgs,
+    u: &[f32],
     y: &mut [f32],
 ) -> Result<(), KernelError> {
-    let ForwardArgs { x, w, bias, relu } = args;
+    let ForwardArgs { x, bias, relu, .. } = args;
     let cb = cfg.dispatch(Lanes);
     let (c_n, k_n, step) = (g.in_channels, g.out_channels, V::M);
     let (tiles_h, tiles_w) = (g.out_h().div_ceil(step), g.out_w().div_ceil(step));
     let plan = Plan {
         cb,
         step,
-        c_n,
         k_n,
         c_pad: c_n.div_ceil(cb) * cb,
         k_pad: k_n.div_ceil(cb) * cb,
@@ -129,10 +156,9 @@ fn forward_with<V: Variant>(
     let band_rows = if images > 1 { tiles_h } else { (budget / tiles_w).clamp(1, tiles_h) };
     let tc_max = images * band_rows * tiles_w;
     let image_len = c_pad * hp * wp;
-    let (xb_len, u_len) = (images * image_len, 36 * c_n * k_n);
-    let mut buf = Scratch::take(Slot::Winograd, xb_len + u_len + 36 * tc_max * (c_pad + k_pad) + k_pad);
+    let xb_len = images * image_len;
+    let mut buf = Scratch::take(Slot::Winograd, xb_len + 36 * tc_max * (c_pad + k_pad) + k_pad);
     let (xb, rest) = buf.split_at_mut(xb_len);
-    let (u, rest) = rest.split_at_mut(u_len);
     let (v, rest) = rest.split_at_mut(36 * tc_max * c_pad);
     let (m, bias_pad) = rest.split_at_mut(36 * tc_max * k_pad);
     bias_pad.fill(0.0);
@@ -140,7 +166,6 @@ fn forward_with<V: Variant>(
         bias_pad[..k_n].copy_from_slice(b);
     }
     let threads = cfg.threads();
-    filter_transform::<V>(cfg, &plan, w, u);
     let (plane_in, plane_out) = (g.in_h * g.in_w, g.out_h() * g.out_w());
     for b0 in (0..g.batch).step_by(images) {
         let n_img = images.min(g.batch - b0);
@@ -203,16 +228,18 @@ fn forward_with<V: Variant>(
 /// `U[c][xi][k] = (G w[k][c] G^T)[xi]`, input channels split across threads, vectorised
 /// over blocks of output channels (contiguous in U); each channel's 36 rows are together,
 /// so the stores stay within a few pages (the GEMMs read `U_xi` with row stride 36 K).
-fn filter_transform<V: Variant>(cfg: &GemmConfig, plan: &Plan, w: &[f32], u: &mut [f32]) {
+fn filter_transform<V: Variant>(cfg: &GemmConfig, g: &Conv2dGeom, w: &[f32], u: &mut [f32]) {
+    let (c_n, k_n) = (g.in_channels, g.out_channels);
     let u_ptr = CPtr(u.as_mut_ptr());
-    let ranges = split_aligned(plan.c_n, cfg.threads(), 1);
+    let ranges = split_aligned(c_n, cfg.threads(), 1);
     for_each_task(cfg.threads(), ranges.len(), |i| {
-        cfg.dispatch(FilterTransform::<V> { plan: *plan, w, u: u_ptr, channels: ranges[i], variant: PhantomData });
+        cfg.dispatch(FilterTransform::<V> { c_n, k_n, w, u: u_ptr, channels: ranges[i], variant: PhantomData });
     });
 }
 
 struct FilterTransform<'a, V> {
-    plan: Plan,
+    c_n: usize,
+    k_n: usize,
     w: &'a [f32],
     u: CPtr,
     channels: (usize, usize),
@@ -223,8 +250,8 @@ impl<V: Variant> WithSimd for FilterTransform<'_, V> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let FilterTransform { plan, w, u, channels, .. } = self;
-        let (c_n, k_n, lanes, r_n) = (plan.c_n, plan.k_n, S::LANES, V::R);
+        let FilterTransform { c_n, k_n, w, u, channels, .. } = self;
+        let (lanes, r_n) = (S::LANES, V::R);
         // Rows and columns past R stay zero (the 5x5 array holds either filter size).
         let mut g = [[[0.0f32; 16]; 5]; 5];
         for c in channels.0..channels.1 {
