@@ -4,9 +4,10 @@
 //! The divisor of a window is the product of its height and width extents, so the forward
 //! pass is separable: per output row, its window's input rows are summed (vectorised over
 //! the width) and scaled by the height extent, then window sums are taken along that row
-//! (one unaligned load per tap), kept a stride apart and scaled by the width extent.
+//! (one unaligned load per tap; at stride 2, even and odd columns split in registers), kept
+//! a stride apart and scaled by the width extent.
 
-use super::window::{column, stride2_window, Sum};
+use super::window::{column, stride2_row, Sum};
 use super::Pool2dGeom;
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
@@ -63,18 +64,7 @@ impl WithSimd for AvgPoolOp<'_> {
                         // divisors: reads end before 2 (ow_n - 1) + kernel_w + 2 lanes <=
                         // row_len and ow_n + lanes in inv_w; stores stay in the row.
                         let out = yp.as_mut_ptr().add(oh * ow_n);
-                        let mut ow = 0;
-                        while ow < ow_n {
-                            let v = stride2_window::<S, Sum>(s, g.kernel_w, row.as_ptr().add(2 * ow), None).0;
-                            let v = s.mul(v, s.load(inv_w.as_ptr().add(ow)));
-                            let n = lanes.min(ow_n - ow);
-                            if n == lanes {
-                                s.store(out.add(ow), v);
-                            } else {
-                                s.store_partial(out.add(ow), n, v);
-                            }
-                            ow += lanes;
-                        }
+                        stride2_row::<S, Sum>(s, g.kernel_w, row.as_ptr(), Some(inv_w.as_ptr()), false, out, ow_n);
                         continue;
                     }
                     // Then the window sums along that row.

@@ -5,9 +5,11 @@
 //! vector loads, and the positions a stride apart are kept; then each output row is the
 //! maximum of its window's rows, a vector of output columns at a time. Comparisons are
 //! strict and run left to right, then top to bottom, so ties resolve to the first element
-//! of the window in row-major order, as PyTorch does.
+//! of the window in row-major order, as PyTorch does. At stride 2 along the width the
+//! windows are read as even and odd columns split in registers ([`super::window`]) and
+//! written straight to the output row.
 
-use super::window::{column, stride2_window, Max};
+use super::window::{column, stride2_row, stride2_window, Max};
 use super::Pool2dGeom;
 use crate::isa::{Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
@@ -84,21 +86,7 @@ fn max_plane_rows_first<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, row: &mut
             if g.stride_w == 2 {
                 // Window maxima straight into the output row: reads end before
                 // 2 (ow_n - 1) + kernel_w + 2 lanes <= row_len; stores stay in the row.
-                let out = y.as_mut_ptr().add(oh * ow_n);
-                let mut ow = 0;
-                while ow < ow_n {
-                    let mut v = stride2_window::<S, Max>(s, g.kernel_w, row.as_ptr().add(2 * ow), None).0;
-                    if relu {
-                        v = s.max(v, s.zero());
-                    }
-                    let n = lanes.min(ow_n - ow);
-                    if n == lanes {
-                        s.store(out.add(ow), v);
-                    } else {
-                        s.store_partial(out.add(ow), n, v);
-                    }
-                    ow += lanes;
-                }
+                stride2_row::<S, Max>(s, g.kernel_w, row.as_ptr(), None, relu, y.as_mut_ptr().add(oh * ow_n), ow_n);
                 continue;
             }
             let mut x0 = 0;

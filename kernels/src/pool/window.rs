@@ -99,3 +99,43 @@ unsafe fn stride2_taps<S: Simd, C: Combine, const K: usize>(
         (v, vi)
     }
 }
+
+/// One output row of a stride-2 pooling from its window-reduced input `row`: the windows of
+/// `ow_n` outputs combined, optionally scaled per output (`scale`, average pooling's width
+/// divisors) and rectified, stored to `out`.
+///
+/// # Safety
+/// `row` must be readable for `2 (ow_n - 1) + kernel_w + 2 * LANES` values, `scale` (if
+/// given) for `ow_n + LANES`, and `out` writable for `ow_n`.
+#[inline(always)]
+pub(crate) unsafe fn stride2_row<S: Simd, C: Combine>(
+    s: S,
+    kernel_w: usize,
+    row: *const f32,
+    scale: Option<*const f32>,
+    relu: bool,
+    out: *mut f32,
+    ow_n: usize,
+) {
+    let lanes = S::LANES;
+    let mut ow = 0;
+    while ow < ow_n {
+        // SAFETY: forwarded contract; n <= lanes values are stored from out + ow.
+        unsafe {
+            let mut v = stride2_window::<S, C>(s, kernel_w, row.add(2 * ow), None).0;
+            if let Some(scale) = scale {
+                v = s.mul(v, s.load(scale.add(ow)));
+            }
+            if relu {
+                v = s.max(v, s.zero());
+            }
+            let n = lanes.min(ow_n - ow);
+            if n == lanes {
+                s.store(out.add(ow), v);
+            } else {
+                s.store_partial(out.add(ow), n, v);
+            }
+        }
+        ow += lanes;
+    }
+}
