@@ -92,7 +92,7 @@ pub struct TrainArgs {
     epochs: Option<usize>,
     #[arg(long, default_value_t = 16)]
     batch: usize,
-    /// Learning rate [default: 0.002 for adam, 0.01 for sgd].
+    /// Learning rate [default: 0.003 for adam, 0.01 for sgd].
     #[arg(long)]
     lr: Option<f32>,
     /// SGD is Nesterov momentum 0.9.
@@ -322,7 +322,7 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
     let epochs = args.epochs.unwrap_or(if args.data.data.is_some() { EPOCHS_IDX } else { EPOCHS_EMBEDDED });
     let (optimizer, default_lr) = match args.optimizer {
         OptimizerArg::Sgd => (OptimizerKind::Sgd, 0.01),
-        OptimizerArg::Adam => (OptimizerKind::Adam, 0.002),
+        OptimizerArg::Adam => (OptimizerKind::Adam, 0.003),
     };
     let lr = args.lr.unwrap_or(default_lr);
     let epoch_steps = train_set.len().div_ceil(args.batch.max(1));
