@@ -11,7 +11,7 @@ pub struct PreparedConv {
     /// The geometry prepared for (its batch size is not binding).
     geom: Conv2dGeom,
     algo: ConvAlgo,
-    /// The weights as given (every algorithm but Winograd reads them).
+    /// The weights as given, for every algorithm but Winograd (empty there).
     weights: AlignedBuf,
     /// Winograd's transformed filters, `36 C K` values.
     winograd_filters: Option<AlignedBuf>,
@@ -25,8 +25,11 @@ impl PreparedConv {
         g.validate()?;
         Conv2dGeom::check_len("w", g.weight_len(), w.len())?;
         let algo = algo.resolve_prepared(g)?;
-        let mut weights = AlignedBuf::zeroed(w.len());
-        weights.as_mut_slice().copy_from_slice(w);
+        // Winograd reads only its transformed filters; the others read the weights as given.
+        let mut weights = AlignedBuf::zeroed(if algo == ConvAlgo::Winograd { 0 } else { w.len() });
+        if algo != ConvAlgo::Winograd {
+            weights.as_mut_slice().copy_from_slice(w);
+        }
         let winograd_filters = (algo == ConvAlgo::Winograd).then(|| {
             let mut u = AlignedBuf::zeroed(winograd::filter_len(g));
             winograd::transform_filters(cfg, g, w, u.as_mut_slice());
