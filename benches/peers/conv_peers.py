@@ -149,6 +149,7 @@ def main():
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "simdnn"))
     p.add_argument("--algo", default="auto", help="simdnn's --algo (auto, im2col, winograd...)")
     p.add_argument("--json", action="store_true", help="emit JSON lines")
+    p.add_argument("--rounds", type=int, default=1, help="alternating rounds per case (median reported)")
     p.add_argument("--unprepared", action="store_true",
                    help="time simdnn transforming its weights on every call (by default they are prepared "
                         "once, as onnxruntime prepacks its weights when the session is created)")
@@ -179,17 +180,22 @@ def main():
             x = rng.uniform(-1, 1, (n, c, h, w)).astype(np.float32)
             flop = 2.0 * n * k * c * r * r * oh * ow
             for t in map(int, split(args.threads)):
-                row, gf = dict(shape=name, n=n, c=c, k=k, h=h, w=w, r=r, stride=stride, pad=pad,
-                               threads=t), {}
-                s = "simdnn" in mods and simdnn_conv(mods["simdnn"], args.algo, row, args.min_ms, not args.unprepared)
-                if s:
-                    gf["simdnn"] = flop / (s["median_ms"] * 1e-3) / 1e9
-                    row["simdnn"] = {f: s.get(f) for f in ("median_ms", "gflops", "algo", "isa")}
-                for peer, fn in (("ort", ort_conv), ("torch", torch_conv)):
-                    if peer in mods:
-                        med = fn(mods[peer], x, wt, bias, stride, pad, t, args.min_ms)
-                        gf[peer] = flop / med / 1e9
-                        row[peer] = {"median_ms": med * 1e3, "gflops": gf[peer]}
+                row = dict(shape=name, n=n, c=c, k=k, h=h, w=w, r=r, stride=stride, pad=pad, threads=t)
+                # Rounds alternate simdnn and the peers; each side's median time over the
+                # rounds is reported (the machine's load drifts within a run).
+                times = {}
+                for _ in range(args.rounds):
+                    s = "simdnn" in mods and simdnn_conv(mods["simdnn"], args.algo, row, args.min_ms,
+                                                         not args.unprepared)
+                    if s:
+                        times.setdefault("simdnn", []).append(s["median_ms"] * 1e-3)
+                        row["simdnn"] = {f: s.get(f) for f in ("algo", "isa")}
+                    for peer, fn in (("ort", ort_conv), ("torch", torch_conv)):
+                        if peer in mods:
+                            times.setdefault(peer, []).append(fn(mods[peer], x, wt, bias, stride, pad, t, args.min_ms))
+                gf = {p: flop / statistics.median(ts) / 1e9 for p, ts in times.items()}
+                for p, ts in times.items():
+                    row.setdefault(p, {}).update(median_ms=statistics.median(ts) * 1e3, gflops=gf[p])
                 sd = gf.get("simdnn")
                 ratio = {p: sd / gf[p] if sd and p in gf else None for p in ("ort", "torch")}
                 if args.json:
