@@ -477,3 +477,29 @@ fn gradient_checker_catches_a_wrong_backward_pass() {
     let r = check_layer(&mut layer, &contexts()[0], &random_tensor(&[2, 3], 1), 1e-2, 10, 1).unwrap();
     assert!(r.max_error > 0.3, "{r:?}");
 }
+
+/// In evaluation mode a convolution reuses weights prepared once (the Winograd filter
+/// transform), and prepares them again whenever its parameters may have changed or the
+/// input size does.
+#[test]
+fn eval_convolution_reprepares_when_weights_or_sizes_change() {
+    let ctx = Ctx::eval(contexts()[0].cfg);
+    let mut conv = Conv2d::new(Conv2dSpec::new(16, 16, 3).pad(1), Init::He, &mut rng()).unwrap();
+    let x = random_tensor(&[1, 16, 16, 16], 60);
+    let y1 = conv.forward(&ctx, &x).unwrap().clone();
+    let y_train = conv.forward(&Ctx::train(ctx.cfg), &x).unwrap().clone();
+    let close = |a: &Tensor, b: &Tensor, k: f32| a.data().iter().zip(b.data()).all(|(p, q)| (p - k * q).abs() < 1e-3);
+    assert!(close(&y1, &y_train, 1.0), "prepared inference agrees with the per-call path");
+    assert_eq!(&y1, conv.forward(&ctx, &x).unwrap(), "the second call reuses the preparation");
+    conv.visit_params("", &mut |name, p| {
+        if name == "weight" {
+            p.value.data_mut().iter_mut().for_each(|v| *v *= 2.0);
+        }
+    });
+    let y2 = conv.forward(&ctx, &x).unwrap().clone();
+    assert!(close(&y2, &y1, 2.0), "new weights are seen (bias is zero, so the output doubles)");
+    let bigger = random_tensor(&[2, 16, 20, 12], 61);
+    let y3 = conv.forward(&ctx, &bigger).unwrap().clone();
+    assert_eq!(y3.shape(), &[2, 16, 20, 12]);
+    assert!(close(&y3, conv.forward(&Ctx::train(ctx.cfg), &bigger).unwrap(), 1.0));
+}

@@ -5,7 +5,7 @@ use crate::init::{Init, Rng};
 use crate::layer::{visit_weight_bias, Ctx, Layer, Param};
 use crate::tensor::{check_grad, nchw};
 use crate::{BatchNorm, LayerError, Tensor};
-use simdnn_kernels::conv::{self, BatchNormParams, Conv2dGeom, ConvAlgo};
+use simdnn_kernels::conv::{self, BatchNormParams, Conv2dGeom, ConvAlgo, PreparedConv};
 use std::any::Any;
 
 /// The hyper-parameters of a convolution (PyTorch's `Conv2d` arguments).
@@ -77,6 +77,11 @@ pub struct Conv2d {
     dx: Tensor,
     /// `dy` through the fused ReLU.
     dy_masked: Tensor,
+    /// Weights prepared for inference (the Winograd filter transform done once), with the
+    /// input height and width they were prepared for. Dropped whenever the parameters may
+    /// change: every `visit_params` (optimizer steps, gradient resets, checkpoint loads go
+    /// through it) and BatchNorm folding.
+    prepared: Option<(PreparedConv, (usize, usize))>,
 }
 
 impl Conv2d {
@@ -101,6 +106,7 @@ impl Conv2d {
             y: Tensor::default(),
             dx: Tensor::default(),
             dy_masked: Tensor::default(),
+            prepared: None,
         })
     }
 
@@ -121,6 +127,7 @@ impl Conv2d {
     /// Folds an inference-mode BatchNorm that follows this convolution into its weights and
     /// bias (the convolution gains a bias if it had none). `bn` should then be removed.
     pub fn fold_batch_norm(&mut self, bn: &BatchNorm) -> Result<(), LayerError> {
+        self.prepared = None;
         let k = self.spec.out_channels;
         let mut bias = self.bias.take().unwrap_or_else(|| Param::new(Tensor::zeros(&[k]), false));
         let s = &self.spec;
@@ -176,6 +183,18 @@ impl Layer for Conv2d {
         let g = self.geom(x.shape())?;
         self.y.resize(&[g.batch, g.out_channels, g.out_h(), g.out_w()]);
         let bias = self.bias.as_ref().map(|b| b.value.data());
+        if !ctx.is_train() {
+            // Inference: weights prepared once and reused until the parameters change.
+            let size = (g.in_h, g.in_w);
+            if self.prepared.as_ref().is_none_or(|(_, s)| *s != size) {
+                let p = PreparedConv::new(&ctx.cfg, &g, self.algo, self.weight.value.data())?;
+                self.prepared = Some((p, size));
+            }
+            if let Some((p, _)) = &self.prepared {
+                conv::conv2d_forward_prepared(&ctx.cfg, &g, p, x.data(), bias, self.relu, self.y.data_mut())?;
+                return Ok(&self.y);
+            }
+        }
         conv::conv2d_forward(
             &ctx.cfg,
             &g,
@@ -215,6 +234,7 @@ impl Layer for Conv2d {
     }
 
     fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.prepared = None;
         visit_weight_bias(prefix, &mut self.weight, self.bias.as_mut(), f);
     }
 
