@@ -90,7 +90,7 @@ pub struct ConvArgs {
     /// Zero padding, both axes.
     #[arg(long, default_value_t = 0)]
     pad: usize,
-    /// Algorithm: auto, im2col, winograd or direct.
+    /// Algorithm: auto, im2col, winograd, direct or direct-rows.
     #[arg(long, default_value = "auto")]
     algo: String,
     /// Prepare the weights once before timing (the Winograd filter transform done once per
@@ -142,7 +142,7 @@ pub struct GemmArgs {
 pub enum BenchError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
-    #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col, winograd, direct)")]
+    #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col, winograd, direct, direct-rows)")]
     UnknownAlgo(String),
 }
 

@@ -55,9 +55,11 @@ fn check_all_passes(g: &Conv2dGeom, with_bias: bool, relu: bool, seed: u64) -> R
         conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut y).map_err(|e| e.to_string())?;
         reference::conv::conv2d_forward(&cfg, g, ConvAlgo::Auto, &x, &w, bias, relu, &mut want).unwrap();
         assert_close(&who("forward"), &y, &want, tol * taps, taps)?;
-        let mut yd = vec![f32::NAN; g.output_len()];
-        conv::conv2d_forward(&cfg, g, ConvAlgo::Direct, &x, &w, bias, relu, &mut yd).map_err(|e| e.to_string())?;
-        assert_close(&who("direct forward"), &yd, &want, tol * taps, taps)?;
+        for algo in [ConvAlgo::Direct, ConvAlgo::DirectRows] {
+            let mut yd = vec![f32::NAN; g.output_len()];
+            conv::conv2d_forward(&cfg, g, algo, &x, &w, bias, relu, &mut yd).map_err(|e| e.to_string())?;
+            assert_close(&who(&format!("{} forward", algo.name())), &yd, &want, tol * taps, taps)?;
+        }
         if ConvAlgo::Winograd.resolve(g).is_ok() {
             let mut yw = vec![f32::NAN; g.output_len()];
             conv::conv2d_forward(&cfg, g, ConvAlgo::Winograd, &x, &w, bias, relu, &mut yw)
@@ -125,6 +127,37 @@ proptest! {
 
     #[test]
     fn winograd_matches_reference(g in winograd_geom(), with_bias in any::<bool>(), relu in any::<bool>(), seed in any::<u64>()) {
+        check_all_passes(&g, with_bias, relu, seed).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// Output rows of up to five 8-lane vectors (two and more 16-lane ones), any stride,
+/// kernel up to 11x11, dilation and groups: the direct-rows kernel's full and single-vector
+/// tiles, partial last vectors, every phase of strided rows, channel groups of every fill.
+fn long_row_geom() -> impl Strategy<Value = Conv2dGeom> {
+    (
+        (1usize..=2, 1usize..=2, 1usize..=4, 1usize..=26),
+        (1usize..=4, 1usize..=40),
+        (1usize..=11, 1usize..=11),
+        (1usize..=4, 1usize..=4, 0usize..=3, 0usize..=3, 1usize..=2),
+    )
+        .prop_map(|((batch, groups, cg, kg), (oh, ow), (r, s), (sh, sw, ph, pw, dil))| {
+            // Input sizes giving oh x ow outputs (before padding is added).
+            let (h, w) = ((oh - 1) * sh + (r - 1) * dil + 1, (ow - 1) * sw + (s - 1) * dil + 1);
+            Conv2dGeom::new(batch, groups * cg, (h, w), groups * kg, (r, s))
+                .stride(sh, sw)
+                .pad(ph.min(h / 2), pw.min(w / 2))
+                .dilation(dil, dil)
+                .groups(groups)
+        })
+        .prop_filter("a kernel that fits the padded input", |g| g.validate().is_ok())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn long_rows_match_reference(g in long_row_geom(), with_bias in any::<bool>(), relu in any::<bool>(), seed in any::<u64>()) {
         check_all_passes(&g, with_bias, relu, seed).map_err(TestCaseError::fail)?;
     }
 }
@@ -205,6 +238,7 @@ fn prepared_weights_match_unprepared_calls() {
         (Conv2dGeom::new(3, 9, (12, 14), 10, (5, 5)).pad(2, 2), ConvAlgo::Winograd),
         (Conv2dGeom::new(2, 5, (9, 9), 7, (3, 3)).stride(2, 2), ConvAlgo::Im2colGemm),
         (Conv2dGeom::new(2, 3, (15, 15), 8, (7, 7)).stride(2, 2).pad(3, 3), ConvAlgo::Direct),
+        (Conv2dGeom::new(2, 3, (39, 37), 13, (11, 11)).stride(4, 4).pad(1, 2), ConvAlgo::DirectRows),
     ];
     for (g, algo) in shapes {
         let w = random_vec(g.weight_len(), 51);
@@ -390,6 +424,7 @@ fn bug_huge_padding() {
     assert!(g.validate().is_ok());
     assert_eq!(ConvAlgo::Auto.resolve(&g), Ok(ConvAlgo::Im2colGemm));
     assert!(matches!(ConvAlgo::Direct.resolve(&g), Err(KernelError::AlgoNotApplicable { .. })));
+    assert!(matches!(ConvAlgo::DirectRows.resolve(&g), Err(KernelError::AlgoNotApplicable { .. })));
     let mut y = vec![0.0; g.output_len()];
     conv::conv2d_forward(&cfg, &g, ConvAlgo::Auto, &[2.0], &[3.0], None, false, &mut y).unwrap();
     assert_eq!(y[0], 0.0); // the only output position sees padding

@@ -131,7 +131,7 @@ pub fn fuzz_conv(data: &[u8]) {
     };
     let short = d.below(8) == 0;
     let relu = d.next() & 1 == 1;
-    let algo = [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd, ConvAlgo::Direct][d.below(4)];
+    let algo = ConvAlgo::ALL[d.below(ConvAlgo::ALL.len() as u8)];
     let cfg = GemmConfig::new(Isa::best(), 1 + d.below(2)).expect("best ISA");
     let valid = geom.validate().is_ok() && algo.resolve(&geom).is_ok();
     // Small integers: sums are exact in f32, so results agree exactly with the reference.

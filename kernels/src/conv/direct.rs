@@ -67,16 +67,7 @@ fn direct<S: Simd, const NR_VECS: usize>(s: S, op: DirectOp) {
     padded.fill(0.0);
     let plane = g.in_h * g.in_w;
     for grp in 0..g.groups {
-        // Weights of this group as [channel block][tap][kb channels], zero-padded to whole
-        // blocks.
-        wt.fill(0.0);
-        for k in 0..kg {
-            let wk = &w[(grp * kg + k) * taps..][..taps];
-            let (blk, lane) = (k / kb, k % kb);
-            for (tap, &v) in wk.iter().enumerate() {
-                wt[(blk * taps + tap) * kb + lane] = v;
-            }
-        }
+        pack_weight_blocks(&w[grp * kg * taps..][..kg * taps], taps, kb, wt);
         for b in 0..g.batch {
             for c in 0..cg {
                 let src = &x[(b * g.in_channels + grp * cg + c) * plane..][..plane];
@@ -97,6 +88,18 @@ fn direct<S: Simd, const NR_VECS: usize>(s: S, op: DirectOp) {
                 let bias = bias.map(|b| &b[grp * kg + first..grp * kg + kg]);
                 s.vectorize(BlockTiles::<S, NR_VECS> { s, g, padded, wt: &wt[first * taps..], bias, relu, y: part });
             });
+        }
+    }
+}
+
+/// The weights of one group (`[k][tap]`) as `[block][tap][k within block]`, blocks of
+/// `block` output channels, the last zero-padded: each tap's channels are contiguous.
+pub(super) fn pack_weight_blocks(w: &[f32], taps: usize, block: usize, wt: &mut [f32]) {
+    wt.fill(0.0);
+    for (k, wk) in w.chunks_exact(taps).enumerate() {
+        let (blk, lane) = (k / block, k % block);
+        for (tap, &v) in wk.iter().enumerate() {
+            wt[(blk * taps + tap) * block + lane] = v;
         }
     }
 }

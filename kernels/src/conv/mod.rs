@@ -21,6 +21,7 @@
 
 mod batch_norm;
 mod direct;
+mod direct_rows;
 mod direct_weight;
 mod geometry;
 mod im2col;
@@ -52,6 +53,10 @@ pub enum ConvAlgo {
     /// Direct convolution vectorised over output channels (an implicit GEMM on the padded
     /// input): any kernel, stride, padding, dilation and groups.
     Direct,
+    /// Direct convolution vectorised along output rows (each vector: consecutive pixels of
+    /// one output channel), on a phase-split copy of the input for strided layers: any
+    /// kernel, stride, padding, dilation and groups.
+    DirectRows,
 }
 
 impl ConvAlgo {
@@ -62,14 +67,17 @@ impl ConvAlgo {
             ConvAlgo::Im2colGemm => "im2col",
             ConvAlgo::Winograd => "winograd",
             ConvAlgo::Direct => "direct",
+            ConvAlgo::DirectRows => "direct-rows",
         }
     }
 
-    /// Parses `auto`, `im2col`, `winograd` or `direct`.
+    /// Every algorithm, `Auto` first.
+    pub const ALL: [ConvAlgo; 5] =
+        [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd, ConvAlgo::Direct, ConvAlgo::DirectRows];
+
+    /// Parses `auto`, `im2col`, `winograd`, `direct` or `direct-rows`.
     pub fn from_name(name: &str) -> Option<ConvAlgo> {
-        [ConvAlgo::Auto, ConvAlgo::Im2colGemm, ConvAlgo::Winograd, ConvAlgo::Direct]
-            .into_iter()
-            .find(|a| a.name() == name)
+        ConvAlgo::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// The algorithm `Auto` resolves to for `geom`, or an error if an explicitly chosen
@@ -84,10 +92,14 @@ impl ConvAlgo {
     /// 512 ch 7x7 batch 1 (4 tiles) 52 -> 20. F(2x2, 5x5) on 5x5 kernels: 96 -> 256 ch
     /// 27x27, batch 8, 80 -> 156, batch 1 82 -> 129.
     ///
-    /// Direct for few input channels per group (4 or fewer) with large or strided kernels,
-    /// where im2col's matrix is many times the input: 7x7 stride 2 from 3 channels, batch 8,
-    /// 43 -> 62 GFLOP/s; 11x11 stride 4, 52 -> 77; but a 3x3 stride-1 layer from 3
-    /// channels stays faster on im2col (31 against 24).
+    /// Direct along output rows for few input channels per group (4 or fewer) and output
+    /// rows of 24 or more, where im2col's matrix is many times the input and few taps feed
+    /// each output (batch 8, one thread, GFLOP/s im2col / direct / direct-rows): 7x7
+    /// stride 2 from 3 channels 43 / 62 / 79; 11x11 stride 4 52 / 60 / 68-76; 3x3 from 3
+    /// channels on 224x224 40 / 31 / 61; LeNet-5's C1 (1 -> 6, 5x5, 32x32, batch 64)
+    /// 13 / 11 / 43. Direct over output channels for shorter rows: a 3x3 stride-2 layer
+    /// 4 -> 32 channels on 64x64 30 / 43 / 45, but 16x16 outputs leave most of each
+    /// row vector empty.
     pub fn resolve(self, geom: &Conv2dGeom) -> Result<ConvAlgo, KernelError> {
         self.resolve_for(geom, false)
     }
@@ -105,14 +117,18 @@ impl ConvAlgo {
         let winograd_pays = if prepared { tiles >= 16 } else { tiles >= 32 && 16 * tiles >= geom.in_channels };
         // Direct copies the input with its padding; refuse padding that multiplies its size.
         let direct_ok = geom.padded_plane() <= 4 * geom.in_h * geom.in_w + 4096;
+        let rows_ok =
+            direct_rows::buffer_len(geom) <= 4 * geom.in_channels / geom.groups * geom.in_h * geom.in_w + 4096;
         let thin = geom.in_channels / geom.groups <= 4 && direct_ok;
         let wide = geom.kernel_h * geom.kernel_w >= 25 || geom.stride_h.max(geom.stride_w) >= 2;
+        let long_rows = geom.out_w() >= 24 && geom.kernel_h * geom.kernel_w > 1 && rows_ok;
         // Few output channels under a large kernel: one or two vectors of output channels
         // per pixel keep the direct kernel busy, while im2col's matrix is 25x the input.
         // LeNet-5's C3 (6 -> 16, 5x5, 14x14, batch 32, one thread): im2col 21, direct
         // 44 GFLOP/s; C1 (1 -> 6, 5x5, 32x32): 16 against 18.
         let few_outputs = geom.out_channels <= 16 && geom.kernel_h * geom.kernel_w >= 25 && direct_ok;
         match self {
+            ConvAlgo::Auto if thin && long_rows => Ok(ConvAlgo::DirectRows),
             ConvAlgo::Auto if (thin && wide) || few_outputs => Ok(ConvAlgo::Direct),
             ConvAlgo::Auto
                 if winograd::applies(geom) && geom.in_channels >= 16 && geom.out_channels >= 16 && winograd_pays =>
@@ -127,6 +143,10 @@ impl ConvAlgo {
             ConvAlgo::Direct if !direct_ok => Err(KernelError::AlgoNotApplicable {
                 algo: "direct",
                 reason: "its zero-padded copy of the input would be over four times the input",
+            }),
+            ConvAlgo::DirectRows if !rows_ok => Err(KernelError::AlgoNotApplicable {
+                algo: "direct-rows",
+                reason: "its zero-padded, phase-split copy of the input would be over four times the input",
             }),
             other => Ok(other),
         }
@@ -247,6 +267,10 @@ fn forward_images(
         ConvAlgo::Winograd => winograd::forward(cfg, g, args, y),
         ConvAlgo::Direct => {
             direct::forward(cfg, g, args, y);
+            Ok(())
+        }
+        ConvAlgo::DirectRows => {
+            direct_rows::forward(cfg, g, args, y);
             Ok(())
         }
         ConvAlgo::Auto | ConvAlgo::Im2colGemm => forward_im2col(cfg, g, args, y),

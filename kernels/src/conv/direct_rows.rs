@@ -1,0 +1,302 @@
+//! Direct convolution vectorised along output rows: each vector holds consecutive output
+//! pixels of one channel, so tiles store straight into NCHW with the bias and ReLU fused.
+//!
+//! For few input channels (the 3-channel stems) this beats vectorising over output
+//! channels: per tap, `PV` vector loads of input and `CH` broadcasts of weights feed
+//! `CH * PV` FMAs, and no tile has to be transposed on its way out.
+//!
+//! A strided layer reads every `stride`-th input column, so the zero-padded input is first
+//! split into `stride` phases per row (polyphase decomposition): phase `p` holds padded
+//! columns `p, p + stride, p + 2 stride, ...`. Output column `x` under tap column `t` reads
+//! padded column `x * stride + t * dilation`, which is element `x + q` of phase `p` with
+//! `(q, p) = divmod(t * dilation, stride)`: consecutive outputs read consecutive values.
+
+// Index loops over constant bounds keep the accumulators in registers (see the GEMM
+// microkernel).
+#![allow(clippy::needless_range_loop)]
+
+use super::direct::pack_weight_blocks;
+use super::{Conv2dGeom, ForwardArgs};
+use crate::gemm::GemmConfig;
+use crate::isa::{Simd, WithSimd};
+use crate::scratch::{Scratch, Slot};
+use crate::threading::{for_each_chunk_mut, for_each_task, split_aligned};
+use std::ops::Range;
+
+/// Layout of the phase-split, zero-padded input of one image and group.
+#[derive(Clone, Copy)]
+struct Phases {
+    /// Padded rows.
+    rows: usize,
+    /// Phases per row (the horizontal stride).
+    phases: usize,
+    /// Values per phase row: the output width rounded up to whole vectors, plus the
+    /// furthest tap's shift, so full-vector loads never leave the buffer.
+    width: usize,
+}
+
+impl Phases {
+    fn new(g: &Conv2dGeom, lanes: usize) -> Phases {
+        let reach = (g.kernel_w - 1) * g.dilation_w / g.stride_w;
+        Phases { rows: g.in_h + 2 * g.pad_h, phases: g.stride_w, width: g.out_w().div_ceil(lanes) * lanes + reach }
+    }
+
+    fn channel_len(&self) -> usize {
+        self.rows * self.phases * self.width
+    }
+
+    /// Offset of phase row `(channel, row, phase)`.
+    fn at(&self, channel: usize, row: usize, phase: usize) -> usize {
+        ((channel * self.rows + row) * self.phases + phase) * self.width
+    }
+}
+
+/// Values of the phase-split input of one group, for the widest vectors any path uses
+/// (16 lanes): the algorithm chooser bounds it.
+pub(crate) fn buffer_len(g: &Conv2dGeom) -> usize {
+    (g.in_channels / g.groups) * Phases::new(g, 16).channel_len()
+}
+
+pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) {
+    cfg.dispatch(RowsOp { threads: cfg.threads(), g, args, y });
+}
+
+struct RowsOp<'a> {
+    threads: usize,
+    g: &'a Conv2dGeom,
+    args: ForwardArgs<'a>,
+    y: &'a mut [f32],
+}
+
+impl WithSimd for RowsOp<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // The GEMM microkernel's register tile, transposed: GEMM_MR broadcasts of weights
+        // against GEMM_NR_VECS vectors of input pixels.
+        match (S::GEMM_MR, S::GEMM_NR_VECS) {
+            (12, 2) => rows::<S, 12, 2>(s, self),
+            (6, 2) => rows::<S, 6, 2>(s, self),
+            _ => rows::<S, 4, 1>(s, self),
+        }
+    }
+}
+
+#[inline(always)]
+fn rows<S: Simd, const CH: usize, const PV: usize>(s: S, op: RowsOp) {
+    let RowsOp { threads, g, args, y } = op;
+    let ForwardArgs { x, w, bias, relu } = args;
+    let (cg, kg) = (g.in_channels / g.groups, g.out_channels / g.groups);
+    let pixels = g.out_h() * g.out_w();
+    let taps = cg * g.kernel_h * g.kernel_w;
+    let ph = Phases::new(g, S::LANES);
+    let kg_pad = kg.div_ceil(CH) * CH;
+    let mut buf = Scratch::take(Slot::Direct, cg * ph.channel_len() + taps * kg_pad);
+    let (input, wt) = buf.split_at_mut(cg * ph.channel_len());
+    // Where each tap reads, relative to its output row's first input row.
+    let mut offsets = Vec::with_capacity(taps);
+    for c in 0..cg {
+        for r in 0..g.kernel_h {
+            for t in 0..g.kernel_w {
+                let (q, p) = ((t * g.dilation_w) / g.stride_w, (t * g.dilation_w) % g.stride_w);
+                offsets.push(ph.at(c, r * g.dilation_h, p) + q);
+            }
+        }
+    }
+    let plane = g.in_h * g.in_w;
+    // Threads split the output rows (all channels each): an even split whatever the
+    // channel count, and both threads read the same input rows.
+    let row_ranges = split_aligned(g.out_h(), threads, 1);
+    for grp in 0..g.groups {
+        pack_weight_blocks(&w[grp * kg * taps..][..kg * taps], taps, CH, wt);
+        for b in 0..g.batch {
+            let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
+            split_phases(threads, g, &ph, x_bg, input);
+            let y_img = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
+            let bias = bias.map(|v| &v[grp * kg..][..kg]);
+            let out = Out { s, bias, relu, ow_n: g.out_w(), pixels, y: y_img.as_mut_ptr(), len: y_img.len() };
+            let (input, wt, offsets): (&[f32], &[f32], &[usize]) = (input, wt, &offsets);
+            for_each_task(threads, row_ranges.len(), |i| {
+                let rows = row_ranges[i].0..row_ranges[i].1;
+                s.vectorize(Channels::<S, CH, PV> { s, g, ph, input, offsets, wt, rows, out: &out });
+            });
+        }
+    }
+}
+
+/// Copies one image's group of channels into the zero-padded, phase-split buffer, its
+/// padded rows split across `threads`.
+fn split_phases(threads: usize, g: &Conv2dGeom, ph: &Phases, x: &[f32], out: &mut [f32]) {
+    let row_len = ph.phases * ph.width;
+    let rows = out.len() / row_len; // channels x padded rows
+    let per_task = rows.div_ceil(threads);
+    for_each_chunk_mut(threads, out, per_task * row_len, |i, part| {
+        part.fill(0.0);
+        for (n, dst) in part.chunks_exact_mut(row_len).enumerate() {
+            let (c, row) = ((i * per_task + n) / ph.rows, (i * per_task + n) % ph.rows);
+            let Some(ih) = row.checked_sub(g.pad_h).filter(|&ih| ih < g.in_h) else { continue };
+            let src = &x[(c * g.in_h + ih) * g.in_w..][..g.in_w];
+            // Padded column pc = j * stride + p goes to phase p, position j.
+            let (mut p, mut j) = (g.pad_w % g.stride_w, g.pad_w / g.stride_w);
+            for &v in src {
+                if j >= ph.width {
+                    break;
+                }
+                dst[p * ph.width + j] = v;
+                p += 1;
+                if p == g.stride_w {
+                    (p, j) = (0, j + 1);
+                }
+            }
+        }
+    });
+}
+
+/// A band of output rows of every channel of one image.
+struct Channels<'a, S, const CH: usize, const PV: usize> {
+    s: S,
+    g: &'a Conv2dGeom,
+    ph: Phases,
+    input: &'a [f32],
+    offsets: &'a [usize],
+    wt: &'a [f32],
+    rows: Range<usize>,
+    out: &'a Out<'a, S>,
+}
+
+impl<S: Simd, const CH: usize, const PV: usize> WithSimd for Channels<'_, S, CH, PV> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S2: Simd>(self, _: S2) {
+        let Channels { s, g, ph, input, offsets, wt, rows, out } = self;
+        let lanes = S::LANES;
+        let taps = offsets.len();
+        let channels = out.len / out.pixels;
+        let vectors = out.ow_n.div_ceil(lanes);
+        // Channel groups per sweep of the image. A tile's input (a few cache lines of each
+        // phase row it reads) is reused by every group of a sweep; but each group's planes
+        // are another output stream, and planes a multiple of 4 KiB apart contend for the
+        // same L1 sets. So: one group per sweep while an output row's inputs fit in half of
+        // L1, else as many as keep the sweep's weights in L2.
+        let phase_rows = g.in_channels / g.groups * g.kernel_h * ph.phases.min(g.kernel_w);
+        let row_inputs = phase_rows * ph.width * 4;
+        let per_sweep = if row_inputs <= 16 << 10 { CH } else { ((256 << 10) / (taps * 4 * CH)).max(1) * CH };
+        for k1 in (0..channels).step_by(per_sweep) {
+            for oh in rows.clone() {
+                let row = input[ph.at(0, oh * g.stride_h, 0)..].as_ptr();
+                let mut v = 0;
+                while v < vectors {
+                    let x0 = v * lanes;
+                    let pv = PV.min(vectors - v);
+                    for k0 in (k1..(k1 + per_sweep).min(channels)).step_by(CH) {
+                        let wt_group = &wt[k0 * taps..][..taps * CH];
+                        let at = (k0, CH.min(channels - k0), oh, x0);
+                        // SAFETY (every tile): `row + offset + x0` lies in a phase row, and
+                        // `x0 + pv * lanes` within its width (whole vectors plus reach).
+                        // The task owns output rows `rows` of every channel.
+                        let p = row.wrapping_add(x0);
+                        unsafe {
+                            match pv {
+                                _ if pv == PV => out.store(tile::<S, CH, PV>(s, p, offsets, wt_group), at),
+                                2 => out.store(tile::<S, CH, 2>(s, p, offsets, wt_group), at),
+                                _ => out.store(tile::<S, CH, 1>(s, p, offsets, wt_group), at),
+                            }
+                        }
+                    }
+                    v += pv;
+                }
+            }
+        }
+    }
+}
+
+/// `CH` output channels by `PV` vectors of output pixels, summed over every tap.
+///
+/// # Safety
+/// `base + offsets[t] + j * LANES` must be readable for `LANES` values for every tap `t`
+/// and `j < PV`; `wt` holds `offsets.len() * CH` values.
+#[inline(always)]
+unsafe fn tile<S: Simd, const CH: usize, const PV: usize>(
+    s: S,
+    base: *const f32,
+    offsets: &[usize],
+    wt: &[f32],
+) -> [[S::V; PV]; CH] {
+    debug_assert_eq!(wt.len(), offsets.len() * CH);
+    let mut acc = [[s.zero(); PV]; CH];
+    let mut w = wt.as_ptr();
+    for &off in offsets {
+        let mut v = [s.zero(); PV];
+        for j in 0..PV {
+            // SAFETY: the caller's contract.
+            v[j] = unsafe { s.load(base.add(off + j * S::LANES)) };
+        }
+        for i in 0..CH {
+            // SAFETY: CH weights per tap.
+            let wv = unsafe { s.broadcast(w.add(i)) };
+            for j in 0..PV {
+                acc[i][j] = s.fma(wv, v[j], acc[i][j]);
+            }
+        }
+        // SAFETY: one tap's CH weights further, at most one past the end.
+        w = unsafe { w.add(CH) };
+    }
+    acc
+}
+
+/// The epilogue: bias, ReLU and the store of a tile into the image's output planes, which
+/// the tasks write at once, each its own rows.
+struct Out<'a, S> {
+    s: S,
+    bias: Option<&'a [f32]>,
+    relu: bool,
+    ow_n: usize,
+    pixels: usize,
+    y: *mut f32,
+    len: usize,
+}
+
+// SAFETY: tasks write through `y` only to output rows they own (disjoint across tasks);
+// the buffer outlives the tasks (borrowed mutably by the caller throughout).
+unsafe impl<S: Send> Send for Out<'_, S> {}
+unsafe impl<S: Sync> Sync for Out<'_, S> {}
+
+impl<S: Simd> Out<'_, S> {
+    /// Stores the first `n` channels of a tile of channels `k0..`, output row `oh`, first
+    /// column `x0`.
+    ///
+    /// # Safety
+    /// No other task may access row `oh` of these channels meanwhile.
+    #[inline(always)]
+    unsafe fn store<const CH: usize, const PV: usize>(&self, acc: [[S::V; PV]; CH], at: (usize, usize, usize, usize)) {
+        let (k0, n, oh, x0) = at;
+        let s = self.s;
+        let lanes = S::LANES;
+        for i in 0..n {
+            let b = s.splat(self.bias.map_or(0.0, |v| v[k0 + i]));
+            let start = (k0 + i) * self.pixels + oh * self.ow_n;
+            assert!(start + self.ow_n <= self.len);
+            for j in 0..PV {
+                let x = x0 + j * lanes;
+                if x >= self.ow_n {
+                    break;
+                }
+                let mut v = s.add(acc[i][j], b);
+                if self.relu {
+                    v = s.max(v, s.zero());
+                }
+                let n = lanes.min(self.ow_n - x);
+                // SAFETY: x + n <= ow_n values of a row inside the buffer (asserted), owned
+                // by this task (the caller's contract).
+                unsafe {
+                    let dst = self.y.add(start + x);
+                    if n == lanes {
+                        s.store(dst, v)
+                    } else {
+                        s.store_partial(dst, n, v)
+                    }
+                }
+            }
+        }
+    }
+}
