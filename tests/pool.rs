@@ -114,6 +114,32 @@ proptest! {
     }
 }
 
+/// Rows up to 80 wide at horizontal stride 2 (windows 2 or 3 wide, mostly unpadded): the
+/// fused stride-2 rows, with their unchecked inner vectors and checked last ones.
+fn wide_stride2_geom() -> impl Strategy<Value = Pool2dGeom> {
+    (
+        (1usize..=2, 1usize..=9, 17usize..=80),
+        (1usize..=4, 2usize..=3, 1usize..=3),
+        (0usize..=1, 0usize..=1, any::<bool>()),
+    )
+        .prop_map(|((channels, h, w), (kh, kw, sh), (ph, pw, ceil_mode))| Pool2dGeom {
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: sh,
+            ..Pool2dGeom::new(1, channels, (h, w), kh, 2).pad(ph.min(kh / 2), pw.min(kw / 2)).ceil_mode(ceil_mode)
+        })
+        .prop_filter("a valid geometry", |g| g.validate().is_ok())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wide_stride2_rows_match_reference(g in wide_stride2_geom(), seed in any::<u64>()) {
+        check(&g, seed).map_err(TestCaseError::fail)?;
+    }
+}
+
 /// The pooling layers of the course's models, at reduced plane sizes.
 #[test]
 fn model_pooling_shapes() {

@@ -53,10 +53,29 @@ unsafe impl Simd for Avx2 {
         unsafe { _mm256_loadu_ps(p) }
     }
     #[inline(always)]
-    unsafe fn load_deinterleave(self, p: *const f32) -> (__m256, __m256) {
-        // SAFETY: caller guarantees 16 readable f32; AVX2 available (token).
+    fn shift_in(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: AVX2 available (token).
         unsafe {
-            let (a, b) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+            // [a4..a7, b0..b3], then per 128-bit half the concatenation with a shifted down
+            // by 4 bytes: [a1 a2 a3 a4 | a5 a6 a7 b0].
+            let t = _mm256_castps_si256(_mm256_permute2f128_ps::<0x21>(a, b));
+            _mm256_castsi256_ps(_mm256_alignr_epi8::<4>(t, _mm256_castps_si256(a)))
+        }
+    }
+    #[inline(always)]
+    fn shift_up(self, a: __m256, prev: __m256) -> __m256 {
+        // SAFETY: AVX2 available (token).
+        unsafe {
+            // [prev4..prev7, a0..a3], then per 128-bit half the concatenation with a shifted
+            // down by 12 bytes: [prev7 a0 a1 a2 | a3 a4 a5 a6].
+            let t = _mm256_castps_si256(_mm256_permute2f128_ps::<0x21>(prev, a));
+            _mm256_castsi256_ps(_mm256_alignr_epi8::<12>(_mm256_castps_si256(a), t))
+        }
+    }
+    #[inline(always)]
+    fn deinterleave(self, a: __m256, b: __m256) -> (__m256, __m256) {
+        // SAFETY: AVX2 available (token).
+        unsafe {
             // Per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6]; then 64-bit pairs 0, 2, 1, 3.
             let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
             let odd = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
@@ -77,8 +96,24 @@ unsafe impl Simd for Avx2 {
     }
     #[inline(always)]
     unsafe fn store_partial(self, p: *mut f32, n: usize, v: __m256) {
-        // SAFETY: masked-off lanes are not accessed; caller guarantees n writable f32.
-        unsafe { _mm256_maskstore_ps(p, first_lanes(n), v) }
+        // A masked store (vmaskmovps) is microcoded and slow on AMD Zen: instead, stores
+        // of four, two and one lanes.
+        // SAFETY: caller guarantees n < 8 writable f32 at p; each store writes the next
+        // 4, 2 or 1 of them.
+        unsafe {
+            let (mut q, mut p, mut n) = (_mm256_castps256_ps128(v), p, n);
+            if n >= 4 {
+                _mm_storeu_ps(p, q);
+                (q, p, n) = (_mm256_extractf128_ps::<1>(v), p.add(4), n - 4);
+            }
+            if n >= 2 {
+                _mm_store_sd(p as *mut f64, _mm_castps_pd(q));
+                (q, p, n) = (_mm_movehl_ps(q, q), p.add(2), n - 2);
+            }
+            if n == 1 {
+                _mm_store_ss(p, q);
+            }
+        }
     }
     #[inline(always)]
     unsafe fn broadcast(self, p: *const f32) -> __m256 {

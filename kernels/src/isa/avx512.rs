@@ -47,10 +47,19 @@ unsafe impl Simd for Avx512 {
         unsafe { _mm512_loadu_ps(p) }
     }
     #[inline(always)]
-    unsafe fn load_deinterleave(self, p: *const f32) -> (__m512, __m512) {
-        // SAFETY: caller guarantees 32 readable f32; AVX-512F available (token).
+    fn shift_in(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token). Lanes 1.. of the concatenation b:a.
+        unsafe { _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(_mm512_castps_si512(b), _mm512_castps_si512(a))) }
+    }
+    #[inline(always)]
+    fn shift_up(self, a: __m512, prev: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token). Lanes 15.. of the concatenation a:prev.
+        unsafe { _mm512_castsi512_ps(_mm512_alignr_epi32::<15>(_mm512_castps_si512(a), _mm512_castps_si512(prev))) }
+    }
+    #[inline(always)]
+    fn deinterleave(self, a: __m512, b: __m512) -> (__m512, __m512) {
+        // SAFETY: AVX-512F available (token).
         unsafe {
-            let (a, b) = (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
             // Indices 0..15 pick from a, 16..31 from b.
             let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
             let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);

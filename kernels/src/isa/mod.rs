@@ -166,37 +166,86 @@ mod tests {
         assert!(matches!("sse9".parse::<Isa>(), Err(KernelError::UnknownIsa { .. })));
     }
 
-    /// Deinterleaves 0, 1, 2, ... and returns the even and odd lanes as arrays.
+    /// Deinterleaves 0, 1, 2, ... and returns the even and odd lanes, the first vector
+    /// with the second shifted in, and the second with the first shifted up, as arrays.
     struct Deinterleave;
 
     impl WithSimd for Deinterleave {
-        type Output = (Vec<f32>, Vec<f32>);
+        type Output = [Vec<f32>; 4];
         #[inline(always)]
         fn with_simd<S: Simd>(self, s: S) -> Self::Output {
             let src: Vec<f32> = (0..2 * S::LANES).map(|i| i as f32).collect();
-            let (mut even, mut odd) = (vec![0.0; S::LANES], vec![0.0; S::LANES]);
-            // SAFETY: src holds 2 * LANES values, even and odd LANES each.
+            let mut out = [vec![0.0; S::LANES], vec![0.0; S::LANES], vec![0.0; S::LANES], vec![0.0; S::LANES]];
+            // SAFETY: src holds 2 * LANES values, every output LANES.
             unsafe {
                 let (e, o) = s.load_deinterleave(src.as_ptr());
-                s.store(even.as_mut_ptr(), e);
-                s.store(odd.as_mut_ptr(), o);
+                let (a, b) = (s.load(src.as_ptr()), s.load(src.as_ptr().add(S::LANES)));
+                for (dst, v) in out.iter_mut().zip([e, o, s.shift_in(a, b), s.shift_up(b, a)]) {
+                    s.store(dst.as_mut_ptr(), v);
+                }
             }
-            (even, odd)
+            out
         }
     }
 
     #[test]
-    fn load_deinterleave_splits_even_and_odd_on_every_path() {
-        let check = |name: &str, (even, odd): (Vec<f32>, Vec<f32>)| {
+    fn deinterleave_and_shifts_on_every_path() {
+        let check = |name: &str, [even, odd, shifted_in, shifted_up]: [Vec<f32>; 4]| {
             let lanes = even.len();
             assert_eq!(even, (0..lanes).map(|i| (2 * i) as f32).collect::<Vec<_>>(), "{name} even");
             assert_eq!(odd, (0..lanes).map(|i| (2 * i + 1) as f32).collect::<Vec<_>>(), "{name} odd");
+            assert_eq!(shifted_in, (1..=lanes).map(|i| i as f32).collect::<Vec<_>>(), "{name} shift_in");
+            assert_eq!(shifted_up, (lanes - 1..2 * lanes - 1).map(|i| i as f32).collect::<Vec<_>>(), "{name} shift_up");
         };
         for isa in Isa::available() {
             check(isa.name(), isa.dispatch(Deinterleave));
         }
         #[cfg(feature = "reference")]
         check("emulated avx512", Emulated512::new().vectorize(Deinterleave));
+    }
+
+    /// For every n < LANES: loads n values, stores them after a guard value, and returns
+    /// what landed (the lanes past n must load as zero and must not be stored).
+    struct Partial;
+
+    impl WithSimd for Partial {
+        type Output = Vec<(Vec<f32>, Vec<f32>)>;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> Self::Output {
+            let src: Vec<f32> = (1..=S::LANES).map(|i| i as f32).collect();
+            (0..S::LANES)
+                .map(|n| {
+                    let (mut loaded, mut stored) = (vec![-1.0; S::LANES], vec![-1.0; S::LANES + 1]);
+                    // SAFETY: n < LANES values read from src and written from stored[1..];
+                    // full vectors to and from vectors of LANES.
+                    unsafe {
+                        let v = s.load_partial(src.as_ptr(), n);
+                        s.store(loaded.as_mut_ptr(), v);
+                        s.store_partial(stored.as_mut_ptr().add(1), n, s.load(src.as_ptr()));
+                    }
+                    (loaded, stored)
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn partial_loads_and_stores_touch_n_lanes_on_every_path() {
+        let check = |name: &str, results: Vec<(Vec<f32>, Vec<f32>)>| {
+            let lanes = results.len();
+            for (n, (loaded, stored)) in results.into_iter().enumerate() {
+                let want_loaded: Vec<f32> = (1..=lanes).map(|i| if i <= n { i as f32 } else { 0.0 }).collect();
+                assert_eq!(loaded, want_loaded, "{name} load_partial n={n}");
+                let want_stored: Vec<f32> =
+                    (0..=lanes).map(|i| if (1..=n).contains(&i) { i as f32 } else { -1.0 }).collect();
+                assert_eq!(stored, want_stored, "{name} store_partial n={n}");
+            }
+        };
+        for isa in Isa::available() {
+            check(isa.name(), isa.dispatch(Partial));
+        }
+        #[cfg(feature = "reference")]
+        check("emulated avx512", Emulated512::new().vectorize(Partial));
     }
 
     #[test]

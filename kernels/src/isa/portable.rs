@@ -39,10 +39,25 @@ macro_rules! impl_simd_on_wide {
                 unsafe { wide::$v::from(core::ptr::read_unaligned(p as *const [f32; $lanes])) }
             }
             #[inline(always)]
-            unsafe fn load_deinterleave(self, p: *const f32) -> (wide::$v, wide::$v) {
-                // SAFETY: caller guarantees 2 * LANES readable f32; no alignment needed.
-                let pairs = unsafe { core::ptr::read_unaligned(p as *const [[f32; 2]; $lanes]) };
-                (wide::$v::from(pairs.map(|p| p[0])), wide::$v::from(pairs.map(|p| p[1])))
+            fn shift_in(self, a: wide::$v, b: wide::$v) -> wide::$v {
+                let (a, b) = (a.to_array(), b.to_array());
+                wide::$v::from(core::array::from_fn::<f32, $lanes, _>(|i| if i + 1 < $lanes { a[i + 1] } else { b[0] }))
+            }
+            #[inline(always)]
+            fn shift_up(self, a: wide::$v, prev: wide::$v) -> wide::$v {
+                let (a, prev) = (a.to_array(), prev.to_array());
+                wide::$v::from(core::array::from_fn::<f32, $lanes, _>(
+                    |i| if i == 0 { prev[$lanes - 1] } else { a[i - 1] },
+                ))
+            }
+            #[inline(always)]
+            fn deinterleave(self, a: wide::$v, b: wide::$v) -> (wide::$v, wide::$v) {
+                let (a, b) = (a.to_array(), b.to_array());
+                let at = |i: usize| if i < $lanes { a[i] } else { b[i - $lanes] };
+                (
+                    wide::$v::from(core::array::from_fn::<f32, $lanes, _>(|i| at(2 * i))),
+                    wide::$v::from(core::array::from_fn::<f32, $lanes, _>(|i| at(2 * i + 1))),
+                )
             }
             #[inline(always)]
             unsafe fn load_partial(self, p: *const f32, n: usize) -> wide::$v {

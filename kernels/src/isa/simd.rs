@@ -42,11 +42,23 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     /// # Safety
     /// `p` must be valid for writing `n` f32.
     unsafe fn store_partial(self, p: *mut f32, n: usize, v: Self::V);
-    /// Loads `2 * LANES` values and returns those at even offsets and those at odd offsets,
-    /// each in order (a stride-2 gather: pooling windows a stride of 2 apart).
+    /// The lanes of `a` then `b` at even positions and at odd positions, each in order (a
+    /// stride-2 gather in registers: pooling windows a stride of 2 apart).
+    fn deinterleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
+    /// Lanes `1..LANES` of `a`, then lane 0 of `b`: `a` shifted down by one lane, `b`
+    /// shifted in (a window's next column, across a vector boundary).
+    fn shift_in(self, a: Self::V, b: Self::V) -> Self::V;
+    /// The last lane of `prev`, then lanes `0..LANES - 1` of `a`: `a` shifted up by one
+    /// lane, `prev` shifted in (a window's previous column, across a vector boundary).
+    fn shift_up(self, a: Self::V, prev: Self::V) -> Self::V;
+    /// Loads `2 * LANES` values and [`Simd::deinterleave`]s them.
     /// # Safety
     /// `p` must be valid for reading `2 * LANES` f32 (no alignment needed).
-    unsafe fn load_deinterleave(self, p: *const f32) -> (Self::V, Self::V);
+    #[inline(always)]
+    unsafe fn load_deinterleave(self, p: *const f32) -> (Self::V, Self::V) {
+        // SAFETY: forwarded contract.
+        unsafe { self.deinterleave(self.load(p), self.load(p.add(Self::LANES))) }
+    }
     /// Loads one f32 and broadcasts it to every lane.
     /// # Safety
     /// `p` must be valid for reading one f32.
