@@ -7,9 +7,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use simdnn::kernels::conv::{conv2d_forward, Conv2dGeom, ConvAlgo};
+use simdnn::kernels::eltwise;
 use simdnn::kernels::gemm::GemmConfig;
 use simdnn::kernels::pool::{relu_max_pool2d_forward, Pool2dGeom};
-use simdnn::kernels::{eltwise, Isa};
 use std::time::Duration;
 
 /// (name, C, K, H=W, R, stride, pad)
@@ -52,14 +52,14 @@ fn bench_conv(c: &mut Criterion) {
     }
     group.finish();
 
-    let isa = Isa::current().expect("SIMDNN_ISA");
+    let isa = cfg.isa();
     let mut group = c.benchmark_group("memory_bound");
     let p = Pool2dGeom::new(1, 64, (112, 112), 3, 2);
     let x = data(p.input_len());
     let mut y = vec![0.0; p.output_len()];
     group.throughput(Throughput::Bytes(4 * (p.input_len() + p.output_len()) as u64));
     group.bench_function("relu_max_pool_3x3s2_64_112", |bench| {
-        bench.iter(|| relu_max_pool2d_forward(isa, &p, &x, &mut y, None).unwrap())
+        bench.iter(|| relu_max_pool2d_forward(&cfg, &p, &x, &mut y, None).unwrap())
     });
     let mut out = vec![0.0; x.len()];
     group.throughput(Throughput::Bytes(8 * x.len() as u64));

@@ -202,14 +202,12 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
     }
 }
 
-/// GB/s of a plain copy of `len` f32 (read + write), the bandwidth yardstick.
-fn copy_gbps(len: usize, min: Duration) -> Result<f64, KernelError> {
+/// GB/s of a plain copy of `len` f32 (read + write) split across `cfg`'s threads, the
+/// bandwidth yardstick.
+fn copy_gbps(cfg: &GemmConfig, len: usize, min: Duration) -> Result<f64, KernelError> {
     let src = fill(len, 9);
     let mut dst = vec![0.0f32; len];
-    let t = time_runs(min, || {
-        dst.copy_from_slice(std::hint::black_box(&src));
-        Ok(())
-    })?;
+    let t = time_runs(min, || eltwise::copy(cfg, std::hint::black_box(&src), &mut dst))?;
     Ok(2.0 * 4.0 * len as f64 / t.median.as_secs_f64() / 1e9)
 }
 
@@ -243,11 +241,11 @@ fn bench_pool(args: PoolArgs) -> Result<(), BenchError> {
     let mut y = vec![0.0f32; g.output_len()];
     let min = Duration::from_millis(args.common.min_ms);
     let t = time_runs(min, || match (args.avg, args.relu) {
-        (true, _) => pool::avg_pool2d_forward(cfg.isa(), &g, true, &x, &mut y),
-        (false, true) => pool::relu_max_pool2d_forward(cfg.isa(), &g, &x, &mut y, None),
-        (false, false) => pool::max_pool2d_forward(cfg.isa(), &g, &x, &mut y, None),
+        (true, _) => pool::avg_pool2d_forward(&cfg, &g, true, &x, &mut y),
+        (false, true) => pool::relu_max_pool2d_forward(&cfg, &g, &x, &mut y, None),
+        (false, false) => pool::max_pool2d_forward(&cfg, &g, &x, &mut y, None),
     })?;
-    let copy = copy_gbps(g.input_len(), min)?;
+    let copy = copy_gbps(&cfg, g.input_len(), min)?;
     let op = if args.avg {
         "avg_pool"
     } else if args.relu {
@@ -257,7 +255,7 @@ fn bench_pool(args: PoolArgs) -> Result<(), BenchError> {
     };
     let v = json!({
         "op": op, "n": args.n, "c": args.c, "h": args.h, "w": args.w, "kernel": args.kernel,
-        "stride": args.stride, "pad": args.pad, "out_h": g.out_h(), "out_w": g.out_w(), "isa": cfg.isa().name(),
+        "stride": args.stride, "pad": args.pad, "out_h": g.out_h(), "out_w": g.out_w(), "isa": cfg.isa().name(), "threads": cfg.threads(),
     });
     report_bandwidth(args.common.json, v, &t, 4 * (g.input_len() + g.output_len()), copy);
     Ok(())
@@ -269,7 +267,8 @@ fn bench_relu(args: ReluArgs) -> Result<(), BenchError> {
     let mut y = vec![0.0f32; args.len];
     let min = Duration::from_millis(args.common.min_ms);
     let t = time_runs(min, || eltwise::relu(cfg.isa(), &x, &mut y))?;
-    let copy = copy_gbps(args.len, min)?;
+    // ReLU runs on one thread: so does its yardstick.
+    let copy = copy_gbps(&cfg.with_threads(1)?, args.len, min)?;
     let v = json!({ "op": "relu", "len": args.len, "isa": cfg.isa().name() });
     report_bandwidth(args.common.json, v, &t, 8 * args.len, copy);
     Ok(())

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{isas_under_test, random_vec};
+use common::{describe, gemm_configs, random_vec};
 use proptest::prelude::*;
 use simdnn::kernels::pool::{self, Pool2dGeom};
 use simdnn::kernels::{reference, KernelError};
@@ -43,18 +43,20 @@ fn tie_prone(len: usize, seed: u64) -> Vec<f32> {
 fn check(g: &Pool2dGeom, seed: u64) -> Result<(), String> {
     let x = tie_prone(g.input_len(), seed);
     let dy = random_vec(g.output_len(), seed + 1);
-    for isa in isas_under_test() {
+    for cfg in gemm_configs(1) {
+        let isa = describe(&cfg);
+        let cfg = &cfg;
         for relu in [false, true] {
             let (mut y, mut arg) = (vec![f32::NAN; g.output_len()], vec![u32::MAX; g.output_len()]);
             let (mut y_ref, mut arg_ref) = (vec![0.0; g.output_len()], vec![0; g.output_len()]);
             let fwd = if relu { pool::relu_max_pool2d_forward } else { pool::max_pool2d_forward };
-            fwd(isa, g, &x, &mut y, Some(&mut arg)).map_err(|e| e.to_string())?;
+            fwd(cfg, g, &x, &mut y, Some(&mut arg)).map_err(|e| e.to_string())?;
             reference::pool::max_pool2d(g, relu, &x, &mut y_ref, &mut arg_ref).unwrap();
             if y != y_ref || arg != arg_ref {
                 return Err(format!("{isa} max pool (relu {relu}) {g:?}:\n{y:?}\n{y_ref:?}\n{arg:?}\n{arg_ref:?}"));
             }
             let mut y_only = vec![f32::NAN; g.output_len()];
-            fwd(isa, g, &x, &mut y_only, None).map_err(|e| e.to_string())?;
+            fwd(cfg, g, &x, &mut y_only, None).map_err(|e| e.to_string())?;
             if y_only != y_ref {
                 return Err(format!("{isa} max pool without argmax (relu {relu}) {g:?}"));
             }
@@ -80,7 +82,7 @@ fn check(g: &Pool2dGeom, seed: u64) -> Result<(), String> {
         for count_pad in [true, false] {
             let mut y = vec![f32::NAN; g.output_len()];
             let mut y_ref = vec![0.0; g.output_len()];
-            pool::avg_pool2d_forward(isa, g, count_pad, &x, &mut y).map_err(|e| e.to_string())?;
+            pool::avg_pool2d_forward(cfg, g, count_pad, &x, &mut y).map_err(|e| e.to_string())?;
             reference::pool::avg_pool2d(g, count_pad, &x, &mut y_ref).unwrap();
             for (i, (a, b)) in y.iter().zip(&y_ref).enumerate() {
                 let close = (a - b).abs() <= 1e-5 * (1.0 + b.abs());
@@ -155,6 +157,30 @@ fn model_pooling_shapes() {
     }
 }
 
+/// The forward passes split the planes across threads: the same bits on any thread count
+/// (whole planes per thread, and planes enough to be split).
+#[test]
+fn threads_split_planes_with_the_same_results() {
+    let g = Pool2dGeom::new(2, 5, (61, 67), 3, 2).pad(1, 1);
+    let x = tie_prone(g.input_len(), 21);
+    let run = |threads: usize| {
+        let cfg = gemm_configs(threads).remove(0);
+        let (mut y, mut arg, mut y_relu, mut y_avg) =
+            (vec![0.0; g.output_len()], vec![0; g.output_len()], vec![0.0; g.output_len()], vec![0.0; g.output_len()]);
+        pool::max_pool2d_forward(&cfg, &g, &x, &mut y, Some(&mut arg)).unwrap();
+        pool::relu_max_pool2d_forward(&cfg, &g, &x, &mut y_relu, None).unwrap();
+        pool::avg_pool2d_forward(&cfg, &g, false, &x, &mut y_avg).unwrap();
+        let mut y_global = vec![0.0; 10];
+        pool::global_avg_pool_forward(&cfg, 61 * 67, &x, &mut y_global).unwrap();
+        (y, arg, y_relu, y_avg, y_global)
+    };
+    let one = run(1);
+    check(&g, 21).unwrap();
+    for threads in [2, 3, 4] {
+        assert!(run(threads) == one, "{threads} threads");
+    }
+}
+
 /// Average pooling is linear: its backward pass must equal the finite differences of the
 /// f64 reference forward, i.e. the adjoint; checked through sum(y * dy).
 #[test]
@@ -182,27 +208,28 @@ fn avg_backward_is_the_adjoint() {
 
 #[test]
 fn global_average_pooling() {
-    for isa in isas_under_test() {
-        for plane in [1, 7, 8, 49, 50, 196] {
+    for cfg in gemm_configs(2) {
+        let (isa, cfg) = (describe(&cfg), &cfg);
+        for plane in [1, 7, 8, 49, 50, 196, 1 << 15] {
             let x = random_vec(3 * plane, plane as u64);
             let (mut y, mut want) = (vec![0.0; 3], vec![0.0; 3]);
-            pool::global_avg_pool_forward(isa, plane, &x, &mut y).unwrap();
-            reference::pool::global_avg_pool(isa, plane, &x, &mut want).unwrap();
+            pool::global_avg_pool_forward(cfg, plane, &x, &mut y).unwrap();
+            reference::pool::global_avg_pool(cfg, plane, &x, &mut want).unwrap();
             for (a, b) in y.iter().zip(&want) {
-                assert!((a - b).abs() <= 1e-6, "{isa} plane {plane}: {a} vs {b}");
+                assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{isa} plane {plane}: {a} vs {b}");
             }
             let mut dx = vec![0.0; 3 * plane];
             pool::global_avg_pool_backward(plane, &[3.0, -1.0, 0.5], &mut dx).unwrap();
             assert!((dx[0] - 3.0 / plane as f32).abs() < 1e-7 && (dx[3 * plane - 1] - 0.5 / plane as f32).abs() < 1e-7);
         }
-        assert!(pool::global_avg_pool_forward(isa, 0, &[], &mut []).is_err());
-        assert!(pool::global_avg_pool_forward(isa, 4, &[0.0; 7], &mut [0.0; 2]).is_err());
+        assert!(pool::global_avg_pool_forward(cfg, 0, &[], &mut []).is_err());
+        assert!(pool::global_avg_pool_forward(cfg, 4, &[0.0; 7], &mut [0.0; 2]).is_err());
     }
 }
 
 #[test]
 fn bad_input_is_an_error() {
-    let isa = isas_under_test()[0];
+    let isa = &gemm_configs(1)[0];
     let g = Pool2dGeom::new(1, 1, (4, 4), 2, 2);
     let (x, mut y) = (vec![0.0; 16], vec![0.0; 4]);
     assert!(matches!(
@@ -241,7 +268,7 @@ fn bug_wide_strides_and_huge_sizes() {
     ] {
         check(&g, 8).unwrap();
     }
-    let isa = isas_under_test()[0];
+    let isa = &gemm_configs(1)[0];
     let (x, mut y) = (vec![0.0; 8], vec![0.0; 8]);
     let huge_pad = Pool2dGeom { kernel_h: 2, pad_h: (1usize << 63) + 1, ..Pool2dGeom::new(1, 1, (1, 8), 1, 1) };
     assert!(pool::max_pool2d_forward(isa, &huge_pad, &x, &mut y, None).is_err());

@@ -88,7 +88,7 @@ impl Layer for MaxPool2d {
             None
         };
         let f = if self.relu { pool::relu_max_pool2d_forward } else { pool::max_pool2d_forward };
-        f(ctx.isa(), &g, x.data(), self.y.data_mut(), argmax)?;
+        f(&ctx.cfg, &g, x.data(), self.y.data_mut(), argmax)?;
         Ok(&self.y)
     }
 
@@ -147,7 +147,7 @@ impl Layer for AvgPool2d {
     fn forward(&mut self, ctx: &Ctx, x: &Tensor) -> Result<&Tensor, LayerError> {
         let g = self.spec.geom(|| self.describe(), x.shape())?;
         self.y.resize(&pooled_shape(&g));
-        pool::avg_pool2d_forward(ctx.isa(), &g, self.count_pad, x.data(), self.y.data_mut())?;
+        pool::avg_pool2d_forward(&ctx.cfg, &g, self.count_pad, x.data(), self.y.data_mut())?;
         Ok(&self.y)
     }
 
@@ -198,7 +198,7 @@ impl Layer for GlobalAvgPool {
     fn forward(&mut self, ctx: &Ctx, x: &Tensor) -> Result<&Tensor, LayerError> {
         let [n, c, h, w] = nchw("global avgpool", x.shape())?;
         self.y.resize(&[n, c]);
-        pool::global_avg_pool_forward(ctx.isa(), h * w, x.data(), self.y.data_mut())?;
+        pool::global_avg_pool_forward(&ctx.cfg, h * w, x.data(), self.y.data_mut())?;
         Ok(&self.y)
     }
 

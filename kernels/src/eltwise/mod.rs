@@ -17,7 +17,9 @@ mod softmax;
 mod unary;
 
 use crate::conv::Conv2dGeom;
+use crate::gemm::GemmConfig;
 use crate::isa::Simd;
+use crate::threading::for_each_chunk_mut;
 use crate::{Isa, KernelError};
 use softmax::SoftmaxOp;
 use unary::{Binary, MapOp, Unary, ZipOp};
@@ -102,6 +104,15 @@ fn zip(isa: Isa, f: impl Binary, a: &[f32], b: &[f32], y: &mut [f32]) -> Result<
     same_len("dy", a.len(), b.len())?;
     same_len("dx", a.len(), y.len())?;
     isa.checked()?.dispatch(ZipOp { f, a, b, y });
+    Ok(())
+}
+
+/// `y = x`, split across the configuration's threads in contiguous runs (a plain copy per
+/// thread): tensor copies, and the yardstick the memory-bound kernels are measured by.
+pub fn copy(cfg: &GemmConfig, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
+    same_len("y", x.len(), y.len())?;
+    let per_task = x.len().div_ceil(cfg.threads()).max(1);
+    for_each_chunk_mut(cfg.threads(), y, per_task, |i, part| part.copy_from_slice(&x[i * per_task..][..part.len()]));
     Ok(())
 }
 

@@ -4,12 +4,14 @@
 //! NaN inputs: max pooling does not propagate NaN the way PyTorch does (which lane wins a
 //! comparison with NaN depends on the path); average pooling does.
 //!
+//! The forward passes split the planes across the configuration's threads.
+//!
 //! ```
+//! use simdnn_kernels::gemm::GemmConfig;
 //! use simdnn_kernels::pool::{max_pool2d_forward, Pool2dGeom};
-//! use simdnn_kernels::Isa;
 //! let x = [1., 2., 5., 3., 4., 0., 1., 1., 7., 1., 2., 6., 0., 9., 3., 2.]; // 4x4
 //! let (mut y, mut arg) = ([0.0; 4], [0u32; 4]);
-//! max_pool2d_forward(Isa::current()?, &Pool2dGeom::new(1, 1, (4, 4), 2, 2), &x, &mut y, Some(&mut arg))?;
+//! max_pool2d_forward(&GemmConfig::from_env()?, &Pool2dGeom::new(1, 1, (4, 4), 2, 2), &x, &mut y, Some(&mut arg))?;
 //! assert_eq!((y, arg), ([4., 5., 9., 6.], [4, 2, 13, 11]));
 //! # Ok::<(), simdnn_kernels::KernelError>(())
 //! ```
@@ -22,17 +24,56 @@ mod window;
 pub use geometry::Pool2dGeom;
 
 use crate::conv::Conv2dGeom;
-use crate::{Isa, KernelError};
+use crate::gemm::GemmConfig;
+use crate::threading::for_each_task;
+use crate::KernelError;
 use avg::{avg_pool_backward, AvgPoolOp, GlobalAvgOp};
 use max::MaxPoolOp;
+use std::sync::Mutex;
 
 fn check_io(g: &Pool2dGeom, x_len: usize, y_len: usize) -> Result<(), KernelError> {
     Conv2dGeom::check_len("pooling input", g.input_len(), x_len)?;
     Conv2dGeom::check_len("pooling output", g.output_len(), y_len)
 }
 
+/// Inputs below this many values are pooled on one thread (waking a helper costs more).
+const MIN_PARALLEL: usize = 1 << 15;
+
+/// One task's share of a pooling call: a run of whole planes of the input, output and
+/// argmax.
+struct Planes<'a> {
+    geom: Pool2dGeom,
+    x: &'a [f32],
+    y: &'a mut [f32],
+    argmax: Option<&'a mut [u32]>,
+}
+
+/// Runs `f` on runs of whole planes of `all`, one run per thread.
+fn for_each_plane_run(cfg: &GemmConfig, all: Planes, f: impl Fn(Planes) + Sync + Send) {
+    let Planes { geom: g, x, y, argmax } = all;
+    let (plane_in, plane_out) = (g.in_h * g.in_w, g.out_h() * g.out_w());
+    let planes = g.planes();
+    let threads = if x.len() < MIN_PARALLEL { 1 } else { cfg.threads().min(planes) };
+    let per_task = planes.div_ceil(threads.max(1)).max(1);
+    let mut argmax_runs = argmax.map(|a| a.chunks_mut(per_task * plane_out));
+    let runs: Vec<Mutex<Option<Planes>>> = x
+        .chunks(per_task * plane_in)
+        .zip(y.chunks_mut(per_task * plane_out))
+        .map(|(x, y)| {
+            let geom = Pool2dGeom { batch: 1, channels: x.len() / plane_in, ..g };
+            let argmax = argmax_runs.as_mut().and_then(|runs| runs.next());
+            Mutex::new(Some(Planes { geom, x, y, argmax }))
+        })
+        .collect();
+    for_each_task(threads, runs.len(), |i| {
+        if let Some(run) = runs[i].lock().unwrap_or_else(|e| e.into_inner()).take() {
+            f(run);
+        }
+    });
+}
+
 fn max_pool(
-    isa: Isa,
+    cfg: &GemmConfig,
     g: &Pool2dGeom,
     x: &[f32],
     y: &mut [f32],
@@ -44,32 +85,35 @@ fn max_pool(
     if let Some(a) = &argmax {
         Conv2dGeom::check_len("argmax", g.output_len(), a.len())?;
     }
-    isa.checked()?.dispatch(MaxPoolOp { g, x, y, argmax, relu });
+    cfg.isa().checked()?;
+    for_each_plane_run(cfg, Planes { geom: *g, x, y, argmax }, |p| {
+        cfg.dispatch(MaxPoolOp { g: &p.geom, x: p.x, y: p.y, argmax: p.argmax, relu })
+    });
     Ok(())
 }
 
 /// `y = max over each window of x`; `argmax`, if given, receives each maximum's position
 /// within its input plane (`ih * in_w + iw`; the first one in row-major order on ties).
 pub fn max_pool2d_forward(
-    isa: Isa,
+    cfg: &GemmConfig,
     g: &Pool2dGeom,
     x: &[f32],
     y: &mut [f32],
     argmax: Option<&mut [u32]>,
 ) -> Result<(), KernelError> {
-    max_pool(isa, g, x, y, argmax, false)
+    max_pool(cfg, g, x, y, argmax, false)
 }
 
 /// `y = max(0, max over each window of x)`: ReLU and max pooling in one pass over `x`
 /// (equal to pooling `relu(x)`, since ReLU is monotone).
 pub fn relu_max_pool2d_forward(
-    isa: Isa,
+    cfg: &GemmConfig,
     g: &Pool2dGeom,
     x: &[f32],
     y: &mut [f32],
     argmax: Option<&mut [u32]>,
 ) -> Result<(), KernelError> {
-    max_pool(isa, g, x, y, argmax, true)
+    max_pool(cfg, g, x, y, argmax, true)
 }
 
 fn max_backward(
@@ -125,7 +169,7 @@ pub fn relu_max_pool2d_backward(
 /// inside the window (PyTorch's `count_include_pad=True`, its default); without, only the
 /// input elements.
 pub fn avg_pool2d_forward(
-    isa: Isa,
+    cfg: &GemmConfig,
     g: &Pool2dGeom,
     count_pad: bool,
     x: &[f32],
@@ -133,7 +177,9 @@ pub fn avg_pool2d_forward(
 ) -> Result<(), KernelError> {
     g.validate()?;
     check_io(g, x.len(), y.len())?;
-    isa.checked()?.dispatch(AvgPoolOp { g, count_pad, x, y });
+    cfg.isa().checked()?;
+    let all = Planes { geom: *g, x, y, argmax: None };
+    for_each_plane_run(cfg, all, |p| cfg.dispatch(AvgPoolOp { g: &p.geom, count_pad, x: p.x, y: p.y }));
     Ok(())
 }
 
@@ -146,13 +192,17 @@ pub fn avg_pool2d_backward(g: &Pool2dGeom, count_pad: bool, dy: &[f32], dx: &mut
 }
 
 /// `y[p] = mean of plane p of x`, for `x: [planes, plane]` and `y: [planes]`.
-pub fn global_avg_pool_forward(isa: Isa, plane: usize, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
+pub fn global_avg_pool_forward(cfg: &GemmConfig, plane: usize, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
     if plane == 0 {
         return Err(KernelError::ZeroSize { what: "plane" });
     }
     let need = y.len().checked_mul(plane).ok_or(KernelError::SizeOverflow { what: "global pooling input" })?;
     Conv2dGeom::check_len("global pooling input", need, x.len())?;
-    isa.checked()?.dispatch(GlobalAvgOp { plane, x, y });
+    cfg.isa().checked()?;
+    // Each plane as a 1 x plane image pooled whole, for the plane split across threads.
+    let geom = Pool2dGeom { kernel_w: plane, ..Pool2dGeom::new(1, y.len(), (1, plane), 1, 1) };
+    let all = Planes { geom, x, y, argmax: None };
+    for_each_plane_run(cfg, all, |p| cfg.dispatch(GlobalAvgOp { plane, x: p.x, y: p.y }));
     Ok(())
 }
 

@@ -132,6 +132,7 @@ pub(crate) fn plane_rows_first<S: Simd, C: Combine>(
             let column_scale = if uniform.is_some() { None } else { inv_w };
             let row = FusedRow {
                 top: &x[lo * iw_n..hi * iw_n],
+                rows: hi - lo,
                 width: iw_n,
                 pad: g.pad_w,
                 kernel_w: g.kernel_w,
@@ -275,6 +276,7 @@ unsafe fn window_row<S: Simd, C: Combine>(s: S, g: &Pool2dGeom, row: *const f32,
 struct FusedRow<'a> {
     /// The window's input rows, `width` values each.
     top: &'a [f32],
+    rows: usize,
     width: usize,
     /// Padding columns to the left of the row: 0 or 1.
     pad: usize,
@@ -292,7 +294,7 @@ const LANE_INDEX: [f32; 16] = [0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11.,
 impl FusedRow<'_> {
     #[inline(always)]
     fn pool<S: Simd, C: Combine, const RELU: bool>(&self, s: S, out: &mut [f32]) {
-        match (self.kernel_w, self.top.len() / self.width) {
+        match (self.kernel_w, self.rows) {
             (2, 2) => self.pool_k::<S, C, RELU, 2, 2>(s, out),
             (3, 2) => self.pool_k::<S, C, RELU, 3, 2>(s, out),
             (2, 3) => self.pool_k::<S, C, RELU, 2, 3>(s, out),
@@ -385,7 +387,7 @@ impl FusedRow<'_> {
     #[inline(always)]
     fn inner_pair<S: Simd, C: Combine, const R: usize>(&self, s: S, i: usize) -> (S::V, S::V) {
         let lanes = S::LANES;
-        let rows = if R > 0 { R } else { self.top.len() / self.width };
+        let rows = if R > 0 { R } else { self.rows };
         assert!(2 * lanes * (i + 1) <= self.width);
         let p = self.top[2 * lanes * i..].as_ptr();
         // SAFETY: columns 2 lanes i .. 2 lanes (i + 1) of each of the rows (asserted).
@@ -413,7 +415,7 @@ impl FusedRow<'_> {
     #[inline(always)]
     fn column<S: Simd, C: Combine, const R: usize>(&self, s: S, col: usize) -> S::V {
         let lanes = S::LANES;
-        let rows = if R > 0 { R } else { self.top.len() / self.width };
+        let rows = if R > 0 { R } else { self.rows };
         if col >= self.width {
             return s.splat(C::IDENTITY);
         }

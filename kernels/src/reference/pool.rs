@@ -1,7 +1,8 @@
 //! Naive pooling with PyTorch's window and divisor rules, window by window.
 
+use crate::gemm::GemmConfig;
 use crate::pool::Pool2dGeom;
-use crate::{Isa, KernelError};
+use crate::KernelError;
 
 /// Calls `f(plane, oh, ow, taps)` with each window's in-input positions in row-major order
 /// and its divisor with and without the padding counted.
@@ -74,7 +75,7 @@ pub fn avg_pool2d_backward(g: &Pool2dGeom, count_pad: bool, dy: &[f32], dx: &mut
 }
 
 /// Plane means.
-pub fn global_avg_pool(_isa: Isa, plane: usize, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
+pub fn global_avg_pool(_cfg: &GemmConfig, plane: usize, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
     for (xp, out) in x.chunks_exact(plane).zip(y.iter_mut()) {
         *out = (xp.iter().map(|&v| v as f64).sum::<f64>() / plane as f64) as f32;
     }
