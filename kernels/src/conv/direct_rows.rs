@@ -168,11 +168,9 @@ impl<S: Simd, const CH: usize, const PV: usize> WithSimd for Channels<'_, S, CH,
     type Output = ();
     #[inline(always)]
     fn with_simd<S2: Simd>(self, _: S2) {
-        let Channels { s, g, ph, input, offsets, wt, rows, out } = self;
-        let lanes = S::LANES;
+        let Channels { g, ph, offsets, out, .. } = self;
         let taps = offsets.len();
-        let channels = out.len / out.pixels;
-        let vectors = out.ow_n.div_ceil(lanes);
+        let vectors = out.ow_n.div_ceil(S::LANES);
         // Channel groups per sweep of the image. A tile's input (a few cache lines of each
         // phase row it reads) is reused by every group of a sweep; but each group's planes
         // are another output stream, and planes a multiple of 4 KiB apart contend for the
@@ -181,44 +179,76 @@ impl<S: Simd, const CH: usize, const PV: usize> WithSimd for Channels<'_, S, CH,
         let phase_rows = g.in_channels / g.groups * g.kernel_h * ph.phases.min(g.kernel_w);
         let row_inputs = phase_rows * ph.width * 4;
         let per_sweep = if row_inputs <= 16 << 10 { CH } else { ((256 << 10) / (taps * 4 * CH)).max(1) * CH };
+        // A tile's vectors lie side by side along an output row, or, when a row's vector
+        // count leaves a remainder (a narrower tile with too few accumulators to hide the
+        // FMA latency), in consecutive output rows at the same columns: then only an odd
+        // last row takes smaller tiles. (Side by side is faster where both fit: 7x7 stride
+        // 2 and 3x3 stems 4-7 % ahead; AlexNet's 11x11 stride 4, 55 outputs a row, 4-6 %
+        // faster down the rows.)
+        if vectors % PV != 0 {
+            self.sweep::<true>(per_sweep);
+        } else {
+            self.sweep::<false>(per_sweep);
+        }
+    }
+}
+
+impl<S: Simd, const CH: usize, const PV: usize> Channels<'_, S, CH, PV> {
+    /// The tiles, `per_sweep` channels at a time, their vectors `DOWN` consecutive output
+    /// rows or side by side along one.
+    #[inline(always)]
+    fn sweep<const DOWN: bool>(&self, per_sweep: usize) {
+        let Channels { s, g, ph, input, offsets, wt, ref rows, out } = *self;
+        let lanes = S::LANES;
+        let taps = offsets.len();
+        let channels = out.len / out.pixels;
+        let vectors = out.ow_n.div_ceil(lanes);
+        let step = if DOWN { g.stride_h * ph.phases * ph.width } else { lanes };
         for k1 in (0..channels).step_by(per_sweep) {
-            for oh in rows.clone() {
+            let mut oh = rows.start;
+            while oh < rows.end {
                 let row = input[ph.at(0, oh * g.stride_h, 0)..].as_ptr();
                 let mut v = 0;
                 while v < vectors {
+                    let pv = PV.min(if DOWN { rows.end - oh } else { vectors - v });
                     let x0 = v * lanes;
-                    let pv = PV.min(vectors - v);
                     for k0 in (k1..(k1 + per_sweep).min(channels)).step_by(CH) {
                         let wt_group = &wt[k0 * taps..][..taps * CH];
                         let at = (k0, CH.min(channels - k0), oh, x0);
-                        // SAFETY (every tile): `row + offset + x0` lies in a phase row, and
-                        // `x0 + pv * lanes` within its width (whole vectors plus reach).
-                        // The task owns output rows `rows` of every channel.
+                        // SAFETY (every tile): `row + offset + x0 + j step` lies in a phase
+                        // row of an output row below out_h, and its vector within the row's
+                        // width (whole vectors plus reach). The task owns output rows `rows`
+                        // of every channel.
                         let p = row.wrapping_add(x0);
                         unsafe {
                             match pv {
-                                _ if pv == PV => out.store(tile::<S, CH, PV>(s, p, offsets, wt_group), at),
-                                2 => out.store(tile::<S, CH, 2>(s, p, offsets, wt_group), at),
-                                _ => out.store(tile::<S, CH, 1>(s, p, offsets, wt_group), at),
+                                _ if pv == PV => {
+                                    out.store::<CH, PV, DOWN>(tile::<S, CH, PV>(s, p, step, offsets, wt_group), at)
+                                }
+                                2 => out.store::<CH, 2, DOWN>(tile::<S, CH, 2>(s, p, step, offsets, wt_group), at),
+                                _ => out.store::<CH, 1, DOWN>(tile::<S, CH, 1>(s, p, step, offsets, wt_group), at),
                             }
                         }
                     }
-                    v += pv;
+                    v += if DOWN { 1 } else { pv };
                 }
+                oh += if DOWN { PV.min(rows.end - oh) } else { 1 };
             }
         }
     }
 }
 
-/// `CH` output channels by `PV` vectors of output pixels, summed over every tap.
+/// `CH` output channels by `PV` vectors of output pixels, vector `j` with its inputs
+/// `j * step` after the first's, summed over every tap.
 ///
 /// # Safety
-/// `base + offsets[t] + j * LANES` must be readable for `LANES` values for every tap `t`
+/// `base + offsets[t] + j * step` must be readable for `LANES` values for every tap `t`
 /// and `j < PV`; `wt` holds `offsets.len() * CH` values.
 #[inline(always)]
 unsafe fn tile<S: Simd, const CH: usize, const PV: usize>(
     s: S,
     base: *const f32,
+    step: usize,
     offsets: &[usize],
     wt: &[f32],
 ) -> [[S::V; PV]; CH] {
@@ -229,7 +259,7 @@ unsafe fn tile<S: Simd, const CH: usize, const PV: usize>(
         let mut v = [s.zero(); PV];
         for j in 0..PV {
             // SAFETY: the caller's contract.
-            v[j] = unsafe { s.load(base.add(off + j * S::LANES)) };
+            v[j] = unsafe { s.load(base.add(off + j * step)) };
         }
         for i in 0..CH {
             // SAFETY: CH weights per tap.
@@ -262,22 +292,27 @@ unsafe impl<S: Send> Send for Out<'_, S> {}
 unsafe impl<S: Sync> Sync for Out<'_, S> {}
 
 impl<S: Simd> Out<'_, S> {
-    /// Stores the first `n` channels of a tile of channels `k0..`, output row `oh`, first
-    /// column `x0`.
+    /// Stores the first `n` channels of a tile of channels `k0..` whose first vector is at
+    /// output row `oh`, column `x0`, and vector `j` `j` rows below (`DOWN`) or `j` vectors
+    /// along.
     ///
     /// # Safety
-    /// No other task may access row `oh` of these channels meanwhile.
+    /// No other task may access those rows of these channels meanwhile.
     #[inline(always)]
-    unsafe fn store<const CH: usize, const PV: usize>(&self, acc: [[S::V; PV]; CH], at: (usize, usize, usize, usize)) {
-        let (k0, n, oh, x0) = at;
+    unsafe fn store<const CH: usize, const PV: usize, const DOWN: bool>(
+        &self,
+        acc: [[S::V; PV]; CH],
+        (k0, n, oh, x0): (usize, usize, usize, usize),
+    ) {
         let s = self.s;
         let lanes = S::LANES;
         for i in 0..n {
             let b = s.splat(self.bias.map_or(0.0, |v| v[k0 + i]));
-            let start = (k0 + i) * self.pixels + oh * self.ow_n;
-            assert!(start + self.ow_n <= self.len);
+            let start = (k0 + i) * self.pixels + oh * self.ow_n + x0;
+            let rows = if DOWN { PV } else { 1 };
+            assert!(start - x0 + rows * self.ow_n <= self.len);
             for j in 0..PV {
-                let x = x0 + j * lanes;
+                let (at, x) = if DOWN { (start + j * self.ow_n, x0) } else { (start + j * lanes, x0 + j * lanes) };
                 if x >= self.ow_n {
                     break;
                 }
@@ -285,15 +320,15 @@ impl<S: Simd> Out<'_, S> {
                 if self.relu {
                     v = s.max(v, s.zero());
                 }
-                let n = lanes.min(self.ow_n - x);
-                // SAFETY: x + n <= ow_n values of a row inside the buffer (asserted), owned
-                // by this task (the caller's contract).
+                let cols = lanes.min(self.ow_n - x);
+                // SAFETY: cols values of a row inside the buffer (asserted), owned by this
+                // task (the caller's contract).
                 unsafe {
-                    let dst = self.y.add(start + x);
-                    if n == lanes {
+                    let dst = self.y.add(at);
+                    if cols == lanes {
                         s.store(dst, v)
                     } else {
-                        s.store_partial(dst, n, v)
+                        s.store_partial(dst, cols, v)
                     }
                 }
             }
