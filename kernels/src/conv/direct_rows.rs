@@ -135,21 +135,56 @@ fn split_phases(threads: usize, g: &Conv2dGeom, ph: &Phases, x: &[f32], out: &mu
         for (n, dst) in part.chunks_exact_mut(row_len).enumerate() {
             let (c, row) = ((i * per_task + n) / ph.rows, (i * per_task + n) % ph.rows);
             let Some(ih) = row.checked_sub(g.pad_h).filter(|&ih| ih < g.in_h) else { continue };
-            let src = &x[(c * g.in_h + ih) * g.in_w..][..g.in_w];
-            // Padded column pc = j * stride + p goes to phase p, position j.
-            let (mut p, mut j) = (g.pad_w % g.stride_w, g.pad_w / g.stride_w);
-            for &v in src {
-                if j >= ph.width {
-                    break;
-                }
-                dst[p * ph.width + j] = v;
-                p += 1;
-                if p == g.stride_w {
-                    (p, j) = (0, j + 1);
+            split_row(&x[(c * g.in_h + ih) * g.in_w..][..g.in_w], g.stride_w, g.pad_w, ph.width, dst);
+        }
+    });
+}
+
+/// One input row into its phase rows (`stride` rows of `width`, zeroed): padded column
+/// `pad + i` goes to phase `(pad + i) % stride`, position `(pad + i) / stride`.
+fn split_row(src: &[f32], stride: usize, pad: usize, width: usize, dst: &mut [f32]) {
+    let mut put = |i: usize, v: f32| {
+        let (j, p) = ((pad + i) / stride, (pad + i) % stride);
+        if j < width {
+            dst[p * width + j] = v;
+        }
+    };
+    // Columns up to the first whole group of `stride` (starting at phase 0), one by one.
+    let head = ((stride - pad % stride) % stride).min(src.len());
+    for (i, &v) in src[..head].iter().enumerate() {
+        put(i, v);
+    }
+    let groups = (src.len() - head) / stride;
+    for (i, &v) in src.iter().enumerate().skip(head + groups * stride) {
+        put(i, v);
+    }
+    // Whole groups: one value to each phase (common strides unrolled).
+    let j0 = (pad + head) / stride;
+    let groups = groups.min(width.saturating_sub(j0));
+    let body = &src[head..head + groups * stride];
+    match stride {
+        1 => dst[j0..j0 + groups].copy_from_slice(body),
+        2 => split_groups::<2>(body, width, &mut dst[j0..]),
+        4 => split_groups::<4>(body, width, &mut dst[j0..]),
+        _ => {
+            for (j, group) in body.chunks_exact(stride).enumerate() {
+                for (p, &v) in group.iter().enumerate() {
+                    dst[p * width + j0 + j] = v;
                 }
             }
         }
-    });
+    }
+}
+
+/// Groups of `S` values, value `p` of group `j` to `dst[p * width + j]`.
+fn split_groups<const S: usize>(body: &[f32], width: usize, dst: &mut [f32]) {
+    let groups = body.len() / S;
+    for p in 0..S {
+        let phase = &mut dst[p * width..][..groups];
+        for (d, group) in phase.iter_mut().zip(body.chunks_exact(S)) {
+            *d = group[p];
+        }
+    }
 }
 
 /// A band of output rows of every channel of one image.
