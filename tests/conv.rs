@@ -162,6 +162,14 @@ proptest! {
     }
 }
 
+/// Regressions: direct-rows refused a one-column input strided 4 wide (its phase-split
+/// copy, rounded up to whole vectors, is many times so small an input).
+#[test]
+fn bug_direct_rows_tiny_strided_input() {
+    let g = Conv2dGeom::new(1, 4, (11, 1), 1, (5, 1)).stride(2, 4).pad(3, 0).dilation(2, 2);
+    check_all_passes(&g, false, false, 0).unwrap();
+}
+
 /// Stride-1 geometries with output rows of 16 or more and up to 20 output channels: the
 /// direct weight gradient's domain (one and more blocks of eight channels, partial vectors
 /// at the row ends, padding that cuts rows).

@@ -52,9 +52,13 @@ impl Phases {
 }
 
 /// Values of the phase-split input of one group, for the widest vectors any path uses
-/// (16 lanes): the algorithm chooser bounds it.
+/// (16 lanes), saturating: the algorithm chooser bounds it, also for geometries not yet
+/// validated.
 pub(crate) fn buffer_len(g: &Conv2dGeom) -> usize {
-    (g.in_channels / g.groups) * Phases::new(g, 16).channel_len()
+    let reach = g.kernel_w.saturating_sub(1).saturating_mul(g.dilation_w) / g.stride_w.max(1);
+    let width = g.out_w().div_ceil(16).saturating_mul(16).saturating_add(reach);
+    let rows = g.pad_h.saturating_mul(2).saturating_add(g.in_h);
+    (g.in_channels / g.groups.max(1)).saturating_mul(rows).saturating_mul(g.stride_w).saturating_mul(width)
 }
 
 pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) {

@@ -80,8 +80,8 @@ impl ConvAlgo {
         ConvAlgo::ALL.into_iter().find(|a| a.name() == name)
     }
 
-    /// The algorithm `Auto` resolves to for `geom`, or an error if an explicitly chosen
-    /// one cannot compute it.
+    /// The algorithm `Auto` resolves to for `geom`, or an error if the geometry is invalid
+    /// or an explicitly chosen algorithm cannot compute it.
     ///
     /// Winograd where it applies, the channels give its GEMMs some depth (16 or more), and
     /// there are enough 4x4 output tiles in the batch (32 or more, and at least 1/16 of the
@@ -113,12 +113,15 @@ impl ConvAlgo {
     }
 
     fn resolve_for(self, geom: &Conv2dGeom, prepared: bool) -> Result<ConvAlgo, KernelError> {
+        geom.validate()?;
         let tiles = geom.batch * geom.out_h().div_ceil(4) * geom.out_w().div_ceil(4);
         let winograd_pays = if prepared { tiles >= 16 } else { tiles >= 32 && 16 * tiles >= geom.in_channels };
         // Direct copies the input with its padding; refuse padding that multiplies its size.
         let direct_ok = geom.padded_plane() <= 4 * geom.in_h * geom.in_w + 4096;
-        let rows_ok =
-            direct_rows::buffer_len(geom) <= 4 * geom.in_channels / geom.groups * geom.in_h * geom.in_w + 4096;
+        // Its phase-split copy likewise (with room for small layers, whose rows round up to
+        // whole vectors).
+        let input = (geom.in_channels / geom.groups.max(1)).saturating_mul(geom.in_h).saturating_mul(geom.in_w);
+        let rows_ok = direct_rows::buffer_len(geom) <= input.saturating_mul(4).saturating_add(1 << 16);
         let thin = geom.in_channels / geom.groups <= 4 && direct_ok;
         let wide = geom.kernel_h * geom.kernel_w >= 25 || geom.stride_h.max(geom.stride_w) >= 2;
         let long_rows = geom.out_w() >= 24 && geom.kernel_h * geom.kernel_w > 1 && rows_ok;
