@@ -39,7 +39,7 @@ fn bench_conv(c: &mut Criterion) {
             let (x, w, b) = (data(g.input_len()), data(g.weight_len()), data(k));
             let mut y = vec![0.0; g.output_len()];
             group.throughput(Throughput::Elements(2 * g.macs() as u64));
-            for algo in [ConvAlgo::Im2colGemm, ConvAlgo::Winograd, ConvAlgo::Direct] {
+            for algo in ConvAlgo::ALL.into_iter().filter(|&a| a != ConvAlgo::Auto) {
                 if algo.resolve(&g).is_err() {
                     continue;
                 }
