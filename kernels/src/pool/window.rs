@@ -294,24 +294,38 @@ const LANE_INDEX: [f32; 16] = [0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11.,
 impl FusedRow<'_> {
     #[inline(always)]
     fn pool<S: Simd, C: Combine, const RELU: bool>(&self, s: S, out: &mut [f32]) {
+        if self.pad == 0 {
+            self.pool_p::<S, C, RELU, false>(s, out)
+        } else {
+            self.pool_p::<S, C, RELU, true>(s, out)
+        }
+    }
+
+    /// [`FusedRow::pool`] with the padding (`PAD`: one column) fixed.
+    #[inline(always)]
+    fn pool_p<S: Simd, C: Combine, const RELU: bool, const PAD: bool>(&self, s: S, out: &mut [f32]) {
         match (self.kernel_w, self.rows) {
-            (2, 2) => self.pool_k::<S, C, RELU, 2, 2>(s, out),
-            (3, 2) => self.pool_k::<S, C, RELU, 3, 2>(s, out),
-            (2, 3) => self.pool_k::<S, C, RELU, 2, 3>(s, out),
-            (3, 3) => self.pool_k::<S, C, RELU, 3, 3>(s, out),
-            (2, _) => self.pool_k::<S, C, RELU, 2, 0>(s, out),
-            _ => self.pool_k::<S, C, RELU, 3, 0>(s, out),
+            (2, 2) => self.pool_k::<S, C, RELU, PAD, 2, 2>(s, out),
+            (3, 2) => self.pool_k::<S, C, RELU, PAD, 3, 2>(s, out),
+            (2, 3) => self.pool_k::<S, C, RELU, PAD, 2, 3>(s, out),
+            (3, 3) => self.pool_k::<S, C, RELU, PAD, 3, 3>(s, out),
+            (2, _) => self.pool_k::<S, C, RELU, PAD, 2, 0>(s, out),
+            _ => self.pool_k::<S, C, RELU, PAD, 3, 0>(s, out),
         }
     }
 
     /// [`FusedRow::pool`] with the window width `K` and height `R` (0: at run time) fixed.
     #[inline(always)]
-    fn pool_k<S: Simd, C: Combine, const RELU: bool, const K: usize, const R: usize>(&self, s: S, out: &mut [f32]) {
+    fn pool_k<S: Simd, C: Combine, const RELU: bool, const PAD: bool, const K: usize, const R: usize>(
+        &self,
+        s: S,
+        out: &mut [f32],
+    ) {
         let lanes = S::LANES;
         let ow_n = out.len();
         let vectors = ow_n.div_ceil(lanes);
         // Unpadded 3-wide windows read the next vector's columns too.
-        let ahead = self.pad == 0 && K == 3;
+        let ahead = !PAD && K == 3;
         // Output vectors whose outputs all exist, and whose columns and the next vector's
         // (loaded as each vector is finished) lie inside the row: no checks in their loop.
         let inside = self.width / (2 * lanes);
@@ -320,7 +334,7 @@ impl FusedRow<'_> {
         let mut prev_odd = s.splat(C::IDENTITY);
         for i in 0..inner {
             let next = self.inner_pair::<S, C, R>(s, i + 1);
-            let v = self.finish::<S, C, RELU, K>(s, cur, next.0, prev_odd, i * lanes);
+            let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
             // SAFETY: (i + 1) lanes <= ow_n (inner's bound).
             unsafe { s.store(out.as_mut_ptr().add(i * lanes), v) };
             prev_odd = cur.1;
@@ -328,7 +342,7 @@ impl FusedRow<'_> {
         }
         for i in inner..vectors {
             let next = if ahead || i + 1 < vectors { self.pair::<S, C, R>(s, i + 1) } else { cur };
-            let v = self.finish::<S, C, RELU, K>(s, cur, next.0, prev_odd, i * lanes);
+            let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
             let (ow, n) = (i * lanes, lanes.min(ow_n - i * lanes));
             // SAFETY: n values from ow lie in out.
             unsafe {
@@ -346,7 +360,7 @@ impl FusedRow<'_> {
     /// Outputs `ow..ow + LANES` from the even and odd columns of their vector, the next
     /// vector's even columns and the previous vector's odd ones; scaled and rectified.
     #[inline(always)]
-    fn finish<S: Simd, C: Combine, const RELU: bool, const K: usize>(
+    fn finish<S: Simd, C: Combine, const RELU: bool, const PAD: bool, const K: usize>(
         &self,
         s: S,
         (even, odd): (S::V, S::V),
@@ -354,7 +368,7 @@ impl FusedRow<'_> {
         prev_odd: S::V,
         ow: usize,
     ) -> S::V {
-        let mut v = if self.pad == 0 {
+        let mut v = if !PAD {
             let v = C::combine(s, even, odd);
             if K == 3 {
                 C::combine(s, v, s.shift_in(even, next_even))
