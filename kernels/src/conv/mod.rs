@@ -356,13 +356,20 @@ fn forward_batched(
 /// one thread, one group): the matrix is then built and multiplied a strip of output rows
 /// at a time, so it is written and packed while in L2 instead of streaming through L3.
 /// 3 -> 64 channels 3x3 on 224x224 (a 27 x 50176 matrix per image), batch 8, one thread:
-/// 29 -> 44 GFLOP/s.
+/// 29 -> 44 GFLOP/s. Not when strips would be under `MIN_STRIP_COLUMNS` wide: deep, small
+/// layers gain nothing from them (the GEMM blocks K itself) and lose full column panels
+/// (512 channels 7x7, batch 1: strips of 28 and 21 columns, 63-67 against 73-80 GFLOP/s
+/// whole, best of runs).
 fn strip_rows(cfg: &GemmConfig, g: &Conv2dGeom) -> Option<usize> {
     let (_, _, crs, pixels) = group_dims(g);
     let row = crs * g.out_w();
-    (cfg.threads() == 1 && g.groups == 1 && !g.is_pointwise() && crs * pixels > BATCHED_COLUMNS)
-        .then(|| (BATCHED_COLUMNS / row.max(1)).clamp(1, g.out_h()))
+    let rows = (BATCHED_COLUMNS / row.max(1)).clamp(1, g.out_h());
+    let wide = rows * g.out_w() >= MIN_STRIP_COLUMNS;
+    (cfg.threads() == 1 && g.groups == 1 && !g.is_pointwise() && crs * pixels > BATCHED_COLUMNS && wide).then_some(rows)
 }
+
+/// The narrowest strip worth its GEMM: four full column panels.
+const MIN_STRIP_COLUMNS: usize = 64;
 
 /// Forward image by image, a strip of `rows` output rows per GEMM written in place into y.
 fn forward_strips(

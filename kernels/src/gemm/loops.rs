@@ -5,7 +5,7 @@
 //! same order whatever the thread count: results are bit-identical from 1 to T threads.
 
 use super::matrix::MatRef;
-use super::microkernel::{gemm_tile, TileFinish};
+use super::microkernel::{gemm_tile, narrow_tile, CTile, TileFinish, NARROW_MAX_KC};
 use super::pack::{pack_a, pack_b_dyn};
 use super::packed_b::PackedB;
 use super::params::Blocking;
@@ -134,6 +134,7 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
         let m_pad = (rows.1 - rows.0).min(blk.mc).div_ceil(MR) * MR;
         let a_len = if direct_a { MR * kc_step } else { m_pad * if single_block { p.k } else { kc_step } };
         let mut a_packed = Scratch::take(Slot::PackA, a_len);
+        let mut bt = [0.0f32; 2 * NARROW_MAX_KC];
         if single_block && !direct_a {
             for pc in (0..p.k).step_by(kc_step) {
                 let kc = kc_step.min(p.k - pc);
@@ -178,6 +179,18 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
                             BSource::Packed(packed) => packed.panels(pc, kc, jc, nc)[panel * kc * nr..].as_ptr(),
                             BSource::View(_) => b_packed[panel * kc * nr..].as_ptr(),
                         };
+                        // One or two columns left: their B columns transposed, for dot
+                        // products along k (N = 49 otherwise spends a quarter of its time on
+                        // the 49th column).
+                        let narrow = n_tile <= 2 && nr > 2 && kc <= NARROW_MAX_KC;
+                        if narrow {
+                            for j in 0..n_tile {
+                                for (kk, t) in bt[j * kc..][..kc].iter_mut().enumerate() {
+                                    // SAFETY: the packed panel holds kc rows of nr values.
+                                    *t = unsafe { *b.add(kk * nr + j) };
+                                }
+                            }
+                        }
                         for ir in (0..mc).step_by(MR) {
                             let m_tile = MR.min(mc - ir);
                             let a = if !direct_a {
@@ -196,13 +209,18 @@ impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, 
                             // inside the validated C.
                             unsafe {
                                 let c = p.c.0.add(row * p.ldc + col);
-                                let (ldc, tile, at) = (p.ldc, (m_tile, n_tile), (row, col));
-                                if NR_VECS == 2 && n_tile <= S::LANES {
+                                let out =
+                                    CTile { c, ldc: p.ldc, size: (m_tile, n_tile), at: (row, col), finish: &finish };
+                                if narrow && n_tile == 1 {
+                                    narrow_tile::<S, MR, 1>(s, kc, a, (bt.as_ptr(), kc), out);
+                                } else if narrow {
+                                    narrow_tile::<S, MR, 2>(s, kc, a, (bt.as_ptr(), kc), out);
+                                } else if NR_VECS == 2 && n_tile <= S::LANES {
                                     // A last panel at most half full: the half-width kernel
-                                    // skips the empty half (N = 49 costs 56 columns, not 64).
-                                    gemm_tile::<S, MR, 1>(s, kc, a, b, nr, c, ldc, tile, at, &finish);
+                                    // skips the empty half.
+                                    gemm_tile::<S, MR, 1>(s, kc, a, (b, nr), out);
                                 } else {
-                                    gemm_tile::<S, MR, NR_VECS>(s, kc, a, b, nr, c, ldc, tile, at, &finish);
+                                    gemm_tile::<S, MR, NR_VECS>(s, kc, a, (b, nr), out);
                                 }
                             }
                         }

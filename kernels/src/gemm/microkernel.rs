@@ -24,6 +24,17 @@ pub(crate) struct TileFinish<'a> {
     pub epilogue: Epilogue<'a>,
 }
 
+/// Where a tile goes: rows `0..m` of `n` elements from `c`, `ldc` apart, which are rows
+/// `row0..` and columns `col0..` of C (for the bias), finished by `finish`.
+#[derive(Clone, Copy)]
+pub(crate) struct CTile<'a> {
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub size: (usize, usize),
+    pub at: (usize, usize),
+    pub finish: &'a TileFinish<'a>,
+}
+
 /// One k step: `NR_VECS` loads of B, `MR` broadcasts of A, `MR * NR_VECS` FMAs.
 /// A function, not a closure: it must inline into the `#[target_feature]` frame; `acc` by
 /// value, since a reference would keep the accumulators in memory.
@@ -56,24 +67,19 @@ unsafe fn k_step<S: Simd, const MR: usize, const NR_VECS: usize>(
 /// Computes one tile.
 ///
 /// # Safety
-/// `a` holds `MR` rows of `kc` values, `a_rs` apart (packed, or A in place); `b` holds `kc` rows of at least `NR` packed values,
-/// `b_stride` apart (a narrower kernel may run on the first columns of a wider panel); `c` is valid for rows
-/// `0..m` (`m <= MR`) of `n <= NR` elements, `ldc` apart; `row0 + m` and `col0 + n` are
-/// within the bias, if any.
-#[allow(clippy::too_many_arguments)]
+/// `a` holds `MR` rows of `kc` values, `a_rs` apart (packed, or A in place); `b` holds
+/// `kc` rows of at least `NR` packed values, `b_stride` apart (a narrower kernel may run on
+/// the first columns of a wider panel); `out.c` is valid for rows `0..m` (`m <= MR`) of
+/// `n <= NR` elements, `ldc` apart; `row0 + m` and `col0 + n` are within the bias, if any.
 #[inline(always)]
 pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     s: S,
     kc: usize,
     (a, a_rs): (*const f32, usize),
-    b: *const f32,
-    b_stride: usize,
-    c: *mut f32,
-    ldc: usize,
-    (m, n): (usize, usize),
-    (row0, col0): (usize, usize),
-    finish: &TileFinish,
+    (b, b_stride): (*const f32, usize),
+    out: CTile,
 ) {
+    let CTile { c, ldc, size: (m, n), at: (row0, col0), finish } = out;
     let lanes = S::LANES;
     let nr = NR_VECS * lanes;
     debug_assert!(b_stride >= nr);
@@ -203,6 +209,89 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
                     s.store_partial(c_row.add(col), width, v)
                 }
             }
+        }
+    }
+}
+
+/// The largest kc a narrow tile's transposed B columns are sized for ([`super::params`]).
+pub(crate) const NARROW_MAX_KC: usize = 320;
+
+/// The last one or two columns of C, where a tile would compute a whole vector of columns
+/// for them with too few accumulators to hide the FMA latency: `NJ` dot products per row
+/// instead, vectorised along k (`MR * NJ` accumulators), then summed across lanes.
+///
+/// # Safety
+/// `a` holds `MR` rows of `kc` values, `a_rs` apart; `bt` holds `NJ` rows of `kc` values
+/// (B's columns, transposed), `bt_rs` apart; `out` as for [`gemm_tile`], with `n <= NJ`.
+#[inline(always)]
+pub(crate) unsafe fn narrow_tile<S: Simd, const MR: usize, const NJ: usize>(
+    s: S,
+    kc: usize,
+    (a, a_rs): (*const f32, usize),
+    (bt, bt_rs): (*const f32, usize),
+    out: CTile,
+) {
+    let CTile { c, ldc, size: (m, n), at: (row0, col0), finish } = out;
+    let lanes = S::LANES;
+    let mut acc = [[s.zero(); NJ]; MR];
+    let mut k = 0;
+    while k < kc {
+        let width = lanes.min(kc - k);
+        // SAFETY: k + width <= kc values of every row of A and of B^T.
+        unsafe {
+            let mut bv = [s.zero(); NJ];
+            for j in 0..NJ {
+                bv[j] = load_upto(s, bt.add(j * bt_rs + k), width);
+            }
+            for i in 0..MR {
+                let av = load_upto(s, a.add(i * a_rs + k), width);
+                for j in 0..NJ {
+                    acc[i][j] = s.fma(av, bv[j], acc[i][j]);
+                }
+            }
+        }
+        k += lanes;
+    }
+    for i in 0..m.min(MR) {
+        for j in 0..n.min(NJ) {
+            // SAFETY: (row i, column j) lies in C (the caller's contract).
+            let p = unsafe { c.add(i * ldc + j) };
+            // The same steps as a tile's slow path, one element at a time.
+            let mut v = s.hsum(acc[i][j]);
+            if finish.alpha != 1.0 {
+                v *= finish.alpha;
+            }
+            if finish.beta != 0.0 {
+                // SAFETY: as above.
+                v = unsafe { *p }.mul_add(finish.beta, v);
+            }
+            match finish.epilogue.bias {
+                Bias::PerRow(bias) => v += bias[row0 + i],
+                Bias::PerCol(bias) => v += bias[col0 + j],
+                Bias::None => {}
+            }
+            if finish.epilogue.relu {
+                v = v.max(0.0);
+            }
+            // SAFETY: as above.
+            unsafe { *p = v };
+        }
+    }
+}
+
+/// `width <= LANES` values from `p` (the rest of the vector zero). A function, not a
+/// closure, so that it inlines into the `#[target_feature]` frame.
+///
+/// # Safety
+/// `p` must be readable for `width` values.
+#[inline(always)]
+unsafe fn load_upto<S: Simd>(s: S, p: *const f32, width: usize) -> S::V {
+    // SAFETY: forwarded contract.
+    unsafe {
+        if width == S::LANES {
+            s.load(p)
+        } else {
+            s.load_partial(p, width)
         }
     }
 }
