@@ -362,14 +362,7 @@ impl<S: Simd> Out<'_, S> {
                 let cols = lanes.min(self.ow_n - x);
                 // SAFETY: cols values of a row inside the buffer (asserted), owned by this
                 // task (the caller's contract).
-                unsafe {
-                    let dst = self.y.add(at);
-                    if cols == lanes {
-                        s.store(dst, v)
-                    } else {
-                        s.store_partial(dst, cols, v)
-                    }
-                }
+                unsafe { s.store_upto(self.y.add(at), cols, v) };
             }
         }
     }

@@ -92,9 +92,9 @@ fn block<S: Simd, const N: usize>(s: S, op: &mut WeightGradOp, k0: usize) {
                                 // rows (out_plane apart in dy_rows) holds len values from j;
                                 // m <= len - j, so every load stays inside the slices.
                                 unsafe {
-                                    let xv = load_up_to(s, x_row.as_ptr().add(j), m);
+                                    let xv = s.load_upto(x_row.as_ptr().add(j), m);
                                     for (k, a) in acc.iter_mut().enumerate() {
-                                        *a = s.fma(load_up_to(s, dy_rows.as_ptr().add(k * out_plane + j), m), xv, *a);
+                                        *a = s.fma(s.load_upto(dy_rows.as_ptr().add(k * out_plane + j), m), xv, *a);
                                     }
                                 }
                                 j += lanes;
@@ -110,18 +110,5 @@ fn block<S: Simd, const N: usize>(s: S, op: &mut WeightGradOp, k0: usize) {
                 }
             }
         }
-    }
-}
-
-/// `m` values from `p`: a full vector when `m` is the lane count, else a masked load.
-///
-/// # Safety
-/// `p..p + m` must be readable.
-#[inline(always)]
-unsafe fn load_up_to<S: Simd>(s: S, p: *const f32, m: usize) -> S::V {
-    if m == S::LANES {
-        s.load(p)
-    } else {
-        s.load_partial(p, m)
     }
 }

@@ -175,25 +175,13 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
             // SAFETY (loads and stores below): columns col..col+width of this row are in C,
             // and col0+col..col0+col+width are in a per-column bias.
             if finish.beta != 0.0 {
-                let old = unsafe {
-                    if width == lanes {
-                        s.load(c_row.add(col))
-                    } else {
-                        s.load_partial(c_row.add(col), width)
-                    }
-                };
+                let old = unsafe { s.load_upto(c_row.add(col), width) };
                 v = s.fma(old, beta, v);
             }
             match finish.epilogue.bias {
                 Bias::PerCol(bias) => {
                     let p = bias[col0 + col..col0 + col + width].as_ptr();
-                    let bv = unsafe {
-                        if width == lanes {
-                            s.load(p)
-                        } else {
-                            s.load_partial(p, width)
-                        }
-                    };
+                    let bv = unsafe { s.load_upto(p, width) };
                     v = s.add(v, bv);
                 }
                 Bias::PerRow(_) => v = s.add(v, row_bias.unwrap_or(zero)),
@@ -202,13 +190,7 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
             if finish.epilogue.relu {
                 v = s.max(v, zero);
             }
-            unsafe {
-                if width == lanes {
-                    s.store(c_row.add(col), v)
-                } else {
-                    s.store_partial(c_row.add(col), width, v)
-                }
-            }
+            unsafe { s.store_upto(c_row.add(col), width, v) };
         }
     }
 }
@@ -241,10 +223,10 @@ pub(crate) unsafe fn narrow_tile<S: Simd, const MR: usize, const NJ: usize>(
         unsafe {
             let mut bv = [s.zero(); NJ];
             for j in 0..NJ {
-                bv[j] = load_upto(s, bt.add(j * bt_rs + k), width);
+                bv[j] = s.load_upto(bt.add(j * bt_rs + k), width);
             }
             for i in 0..MR {
-                let av = load_upto(s, a.add(i * a_rs + k), width);
+                let av = s.load_upto(a.add(i * a_rs + k), width);
                 for j in 0..NJ {
                     acc[i][j] = s.fma(av, bv[j], acc[i][j]);
                 }
@@ -275,23 +257,6 @@ pub(crate) unsafe fn narrow_tile<S: Simd, const MR: usize, const NJ: usize>(
             }
             // SAFETY: as above.
             unsafe { *p = v };
-        }
-    }
-}
-
-/// `width <= LANES` values from `p` (the rest of the vector zero). A function, not a
-/// closure, so that it inlines into the `#[target_feature]` frame.
-///
-/// # Safety
-/// `p` must be readable for `width` values.
-#[inline(always)]
-unsafe fn load_upto<S: Simd>(s: S, p: *const f32, width: usize) -> S::V {
-    // SAFETY: forwarded contract.
-    unsafe {
-        if width == S::LANES {
-            s.load(p)
-        } else {
-            s.load_partial(p, width)
         }
     }
 }

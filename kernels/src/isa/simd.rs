@@ -51,6 +51,35 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     /// The last lane of `prev`, then lanes `0..LANES - 1` of `a`: `a` shifted up by one
     /// lane, `prev` shifted in (a window's previous column, across a vector boundary).
     fn shift_up(self, a: Self::V, prev: Self::V) -> Self::V;
+    /// Loads `n <= LANES` values, the rest of the vector zero: a full load when `n == LANES`
+    /// (row ends of kernels that run whole vectors otherwise).
+    /// # Safety
+    /// `p` must be valid for reading `n` f32.
+    #[inline(always)]
+    unsafe fn load_upto(self, p: *const f32, n: usize) -> Self::V {
+        // SAFETY: forwarded contract.
+        unsafe {
+            if n == Self::LANES {
+                self.load(p)
+            } else {
+                self.load_partial(p, n)
+            }
+        }
+    }
+    /// Stores the first `n <= LANES` lanes: a full store when `n == LANES`.
+    /// # Safety
+    /// `p` must be valid for writing `n` f32.
+    #[inline(always)]
+    unsafe fn store_upto(self, p: *mut f32, n: usize, v: Self::V) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            if n == Self::LANES {
+                self.store(p, v)
+            } else {
+                self.store_partial(p, n, v)
+            }
+        }
+    }
     /// Loads `2 * LANES` values and [`Simd::deinterleave`]s them.
     /// # Safety
     /// `p` must be valid for reading `2 * LANES` f32 (no alignment needed).

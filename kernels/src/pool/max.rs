@@ -151,11 +151,7 @@ fn max_plane<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, argmax: &mut [u32], 
                     v = s.max(v, s.zero());
                 }
                 let dst = y.as_mut_ptr().add(oh * ow_n + ow);
-                if n == lanes {
-                    s.store(dst, v);
-                } else {
-                    s.store_partial(dst, n, v);
-                }
+                s.store_upto(dst, n, v);
                 let mut tmp = [0.0f32; 16]; // LANES <= 16 on every path
                 s.store(tmp.as_mut_ptr(), vi);
                 for (k, t) in tmp[..n].iter().enumerate() {

@@ -345,13 +345,7 @@ impl FusedRow<'_> {
             let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
             let (ow, n) = (i * lanes, lanes.min(ow_n - i * lanes));
             // SAFETY: n values from ow lie in out.
-            unsafe {
-                if n == lanes {
-                    s.store(out.as_mut_ptr().add(ow), v);
-                } else {
-                    s.store_partial(out.as_mut_ptr().add(ow), n, v);
-                }
-            }
+            unsafe { s.store_upto(out.as_mut_ptr().add(ow), n, v) };
             prev_odd = cur.1;
             cur = next;
         }

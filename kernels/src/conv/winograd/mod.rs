@@ -280,11 +280,7 @@ impl<V: Variant> WithSimd for FilterTransform<'_, V> {
                     for i in 0..6 {
                         for j in 0..6 {
                             let dst = u.get().add((c * 36 + i * 6 + j) * k_n + k0);
-                            if n == lanes {
-                                s.store(dst, tile[i][j].1);
-                            } else {
-                                s.store_partial(dst, n, tile[i][j].1);
-                            }
+                            s.store_upto(dst, n, tile[i][j].1);
                         }
                     }
                 }
