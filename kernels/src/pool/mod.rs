@@ -85,7 +85,6 @@ fn max_pool(
     if let Some(a) = &argmax {
         Conv2dGeom::check_len("argmax", g.output_len(), a.len())?;
     }
-    cfg.isa().checked()?;
     for_each_plane_run(cfg, Planes { geom: *g, x, y, argmax }, |p| {
         cfg.dispatch(MaxPoolOp { g: &p.geom, x: p.x, y: p.y, argmax: p.argmax, relu })
     });
@@ -177,7 +176,6 @@ pub fn avg_pool2d_forward(
 ) -> Result<(), KernelError> {
     g.validate()?;
     check_io(g, x.len(), y.len())?;
-    cfg.isa().checked()?;
     let all = Planes { geom: *g, x, y, argmax: None };
     for_each_plane_run(cfg, all, |p| cfg.dispatch(AvgPoolOp { g: &p.geom, count_pad, x: p.x, y: p.y }));
     Ok(())
@@ -198,7 +196,6 @@ pub fn global_avg_pool_forward(cfg: &GemmConfig, plane: usize, x: &[f32], y: &mu
     }
     let need = y.len().checked_mul(plane).ok_or(KernelError::SizeOverflow { what: "global pooling input" })?;
     Conv2dGeom::check_len("global pooling input", need, x.len())?;
-    cfg.isa().checked()?;
     // Each plane as a 1 x plane image pooled whole, for the plane split across threads.
     let geom = Pool2dGeom { kernel_w: plane, ..Pool2dGeom::new(1, y.len(), (1, plane), 1, 1) };
     let all = Planes { geom, x, y, argmax: None };
