@@ -93,7 +93,7 @@ pub(crate) struct Finish<'a> {
 
 /// Separable pooling of one plane (no argmax), rows first. At horizontal stride 2 with
 /// windows 2 or 3 wide (most pooling layers), each output row straight from its window's
-/// input rows, in registers ([`FusedRow`]). Otherwise per output row, its window's input
+/// input rows, in registers ([`FusedRows`]). Otherwise per output row, its window's input
 /// rows combined lane by lane into a padded row buffer, then the windows along that row;
 /// the vertical pass of row `oh` runs into the other of two buffers before the horizontal
 /// pass of row `oh - 1`, whose unaligned loads straddle the vertical pass's stores and
@@ -123,27 +123,37 @@ pub(crate) fn plane_rows_first<S: Simd, C: Combine>(
         // scale per row; else a vector of them per output vector.
         let inv_w = finish.inv_w.map(|v| &v[..ow_n + lanes]);
         let uniform = inv_w.filter(|v| v[..ow_n].iter().all(|&d| d == v[0])).map(|v| v[0]);
-        for (oh, out) in y.chunks_exact_mut(ow_n).take(oh_n).enumerate() {
+        // Output rows whose windows lie wholly inside the input share their height, scale
+        // and step to the next: one run, so no row pays the setup.
+        let past_full = (g.in_h + g.pad_h).checked_sub(g.kernel_h).map_or(0, |span| span / g.stride_h + 1);
+        let full = g.pad_h.div_ceil(g.stride_h)..past_full.min(oh_n);
+        let mut oh = 0;
+        while oh < oh_n {
+            let count = if full.contains(&oh) { full.end - oh } else { 1 };
             let (lo, hi, _) = Pool2dGeom::window(oh, g.stride_h, g.pad_h, g.kernel_h, g.in_h, true);
             let row_scale = match (finish.inv_h, uniform) {
                 (None, None) => None,
                 (h, w) => Some(h.map_or(1.0, |v| v[oh]) * w.unwrap_or(1.0)),
             };
             let column_scale = if uniform.is_some() { None } else { inv_w };
-            let row = FusedRow {
-                top: &x[lo * iw_n..hi * iw_n],
+            let rows = FusedRows {
+                top: &x[lo * iw_n..],
                 rows: hi - lo,
                 width: iw_n,
+                step: g.stride_h * iw_n,
+                out_w: ow_n,
                 pad: g.pad_w,
                 kernel_w: g.kernel_w,
                 row_scale,
                 column_scale,
             };
+            let out = &mut y[oh * ow_n..(oh + count) * ow_n];
             if finish.relu {
-                row.pool::<S, C, true>(s, out);
+                rows.pool::<S, C, true>(s, out);
             } else {
-                row.pool::<S, C, false>(s, out);
+                rows.pool::<S, C, false>(s, out);
             }
+            oh += count;
         }
         return;
     }
@@ -265,24 +275,28 @@ unsafe fn window_row<S: Simd, C: Combine>(s: S, g: &Pool2dGeom, row: *const f32,
     }
 }
 
-/// One output row of a stride-2 pooling with windows 2 or 3 wide (so padding 0 or 1),
-/// computed in registers from the input rows: per vector of outputs, the window's rows
-/// combined over two vectors of columns and split into even and odd columns `E`, `O`.
+/// Output rows of a stride-2 pooling with windows 2 or 3 wide (so padding 0 or 1), each
+/// computed in registers from its window's input rows: per vector of outputs, the window's
+/// rows combined over two vectors of columns and split into even and odd columns `E`, `O`.
 /// Unpadded, output `i` combines `E[i]`, `O[i]` and (3 wide) `E[i + 1]`, the even columns
 /// shifted down with the next vector's first shifted in; padded by one, it combines
 /// `O[i - 1]` (shifted up, the previous vector's last shifted in), `E[i]` and (3 wide)
 /// `O[i]`. Columns past the row (windows clipped at its end) hold the combine's identity;
 /// only the last vectors of a row look for them.
-struct FusedRow<'a> {
-    /// The window's input rows, `width` values each.
+struct FusedRows<'a> {
+    /// From the first output row's window: `rows` input rows of `width` values, and the
+    /// following output rows' windows `step` values further on each.
     top: &'a [f32],
     rows: usize,
     width: usize,
+    step: usize,
+    /// Outputs per row.
+    out_w: usize,
     /// Padding columns to the left of the row: 0 or 1.
     pad: usize,
     kernel_w: usize,
-    /// Average pooling's divisor inverse for the whole row, when every window of the row
-    /// has the same one.
+    /// Average pooling's divisor inverse for whole rows, when every window of a row has
+    /// the same one.
     row_scale: Option<f32>,
     /// Else the width divisors' inverses per output (with a vector of slack).
     column_scale: Option<&'a [f32]>,
@@ -291,7 +305,8 @@ struct FusedRow<'a> {
 /// Lane numbers, for masking the lanes past a row's end.
 const LANE_INDEX: [f32; 16] = [0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.];
 
-impl FusedRow<'_> {
+impl FusedRows<'_> {
+    /// Pools into `out`, a whole number of output rows.
     #[inline(always)]
     fn pool<S: Simd, C: Combine, const RELU: bool>(&self, s: S, out: &mut [f32]) {
         if self.pad == 0 {
@@ -301,7 +316,7 @@ impl FusedRow<'_> {
         }
     }
 
-    /// [`FusedRow::pool`] with the padding (`PAD`: one column) fixed.
+    /// [`FusedRows::pool`] with the padding (`PAD`: one column) fixed.
     #[inline(always)]
     fn pool_p<S: Simd, C: Combine, const RELU: bool, const PAD: bool>(&self, s: S, out: &mut [f32]) {
         match (self.kernel_w, self.rows) {
@@ -314,7 +329,7 @@ impl FusedRow<'_> {
         }
     }
 
-    /// [`FusedRow::pool`] with the window width `K` and height `R` (0: at run time) fixed.
+    /// [`FusedRows::pool`] with the window width `K` and height `R` (0: at run time) fixed.
     #[inline(always)]
     fn pool_k<S: Simd, C: Combine, const RELU: bool, const PAD: bool, const K: usize, const R: usize>(
         &self,
@@ -322,32 +337,82 @@ impl FusedRow<'_> {
         out: &mut [f32],
     ) {
         let lanes = S::LANES;
-        let ow_n = out.len();
+        let ow_n = self.out_w;
         let vectors = ow_n.div_ceil(lanes);
+        let rows = if R > 0 { R } else { self.rows };
+        // Rows pooled without checks (all but the last one or two of a plane): when no
+        // window is clipped at the row's end, columns read past it (the next row's) land
+        // only in lanes past the row's last output, and every vector can be stored whole,
+        // its lanes past the row's end spilling into the next row's outputs, stored over
+        // later.
+        let clipped = 2 * (ow_n - 1) + K > self.width + usize::from(PAD);
+        let reads = (rows - 1) * self.width + 2 * lanes * (vectors + 1);
+        let by_reads = self.top.len().checked_sub(reads).map_or(0, |room| room / self.step + 1);
+        let by_writes = out.len().checked_sub(lanes * vectors).map_or(0, |room| room / ow_n + 1);
+        let fast = if clipped { 0 } else { by_reads.min(by_writes).min(out.len() / ow_n) };
+        for r in 0..fast {
+            // SAFETY: row r's window reads end within top (by_reads), its stores within out
+            // (by_writes).
+            unsafe {
+                let (src, dst) = (self.top.as_ptr().add(r * self.step), out.as_mut_ptr().add(r * ow_n));
+                self.row_unchecked::<S, C, RELU, PAD, K, R>(s, src, dst, vectors)
+            }
+        }
         // Unpadded 3-wide windows read the next vector's columns too.
         let ahead = !PAD && K == 3;
         // Output vectors whose outputs all exist, and whose columns and the next vector's
         // (loaded as each vector is finished) lie inside the row: no checks in their loop.
         let inside = self.width / (2 * lanes);
         let inner = inside.saturating_sub(1).min(ow_n / lanes);
-        let mut cur = if inside > 0 { self.inner_pair::<S, C, R>(s, 0) } else { self.pair::<S, C, R>(s, 0) };
-        let mut prev_odd = s.splat(C::IDENTITY);
-        for i in 0..inner {
-            let next = self.inner_pair::<S, C, R>(s, i + 1);
-            let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
-            // SAFETY: (i + 1) lanes <= ow_n (inner's bound).
-            unsafe { s.store(out.as_mut_ptr().add(i * lanes), v) };
-            prev_odd = cur.1;
-            cur = next;
+        for (r, out) in out.chunks_exact_mut(ow_n).enumerate().skip(fast) {
+            let base = r * self.step;
+            let mut cur =
+                if inside > 0 { self.inner_pair::<S, C, R>(s, base, 0) } else { self.pair::<S, C, R>(s, base, 0) };
+            let mut prev_odd = s.splat(C::IDENTITY);
+            for i in 0..inner {
+                let next = self.inner_pair::<S, C, R>(s, base, i + 1);
+                let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
+                // SAFETY: (i + 1) lanes <= ow_n (inner's bound).
+                unsafe { s.store(out.as_mut_ptr().add(i * lanes), v) };
+                prev_odd = cur.1;
+                cur = next;
+            }
+            for i in inner..vectors {
+                let next = if ahead || i + 1 < vectors { self.pair::<S, C, R>(s, base, i + 1) } else { cur };
+                let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
+                let (ow, n) = (i * lanes, lanes.min(ow_n - i * lanes));
+                // SAFETY: n values from ow lie in out.
+                unsafe { s.store_upto(out.as_mut_ptr().add(ow), n, v) };
+                prev_odd = cur.1;
+                cur = next;
+            }
         }
-        for i in inner..vectors {
-            let next = if ahead || i + 1 < vectors { self.pair::<S, C, R>(s, i + 1) } else { cur };
-            let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
-            let (ow, n) = (i * lanes, lanes.min(ow_n - i * lanes));
-            // SAFETY: n values from ow lie in out.
-            unsafe { s.store_upto(out.as_mut_ptr().add(ow), n, v) };
-            prev_odd = cur.1;
-            cur = next;
+    }
+
+    /// One output row of `vectors` whole vectors to `dst`, its window's rows from `src`.
+    ///
+    /// # Safety
+    /// `src` must be readable for `vectors + 1` pairs of vectors in each of the window's
+    /// rows, `dst` writable for `vectors` vectors.
+    #[inline(always)]
+    unsafe fn row_unchecked<S: Simd, C: Combine, const RELU: bool, const PAD: bool, const K: usize, const R: usize>(
+        &self,
+        s: S,
+        src: *const f32,
+        dst: *mut f32,
+        vectors: usize,
+    ) {
+        let lanes = S::LANES;
+        // SAFETY: forwarded contract; pair i + 1 <= vectors is read.
+        unsafe {
+            let mut cur = self.pair_at::<S, C, R>(s, src);
+            let mut prev_odd = s.splat(C::IDENTITY);
+            for i in 0..vectors {
+                let next = self.pair_at::<S, C, R>(s, src.add(2 * lanes * (i + 1)));
+                s.store(dst.add(i * lanes), self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes));
+                prev_odd = cur.1;
+                cur = next;
+            }
         }
     }
 
@@ -393,12 +458,25 @@ impl FusedRow<'_> {
     /// Columns `2 LANES i .. 2 LANES (i + 1)`, all inside the row, combined over the rows
     /// and split into even and odd ones.
     #[inline(always)]
-    fn inner_pair<S: Simd, C: Combine, const R: usize>(&self, s: S, i: usize) -> (S::V, S::V) {
+    fn inner_pair<S: Simd, C: Combine, const R: usize>(&self, s: S, base: usize, i: usize) -> (S::V, S::V) {
         let lanes = S::LANES;
         let rows = if R > 0 { R } else { self.rows };
-        assert!(2 * lanes * (i + 1) <= self.width);
-        let p = self.top[2 * lanes * i..].as_ptr();
+        let end = 2 * lanes * (i + 1);
+        assert!(end <= self.width && base + (rows - 1) * self.width + end <= self.top.len());
         // SAFETY: columns 2 lanes i .. 2 lanes (i + 1) of each of the rows (asserted).
+        unsafe { self.pair_at::<S, C, R>(s, self.top.as_ptr().add(base + 2 * lanes * i)) }
+    }
+
+    /// Two vectors of columns from `p`, combined over the window's rows and split into
+    /// even and odd ones.
+    ///
+    /// # Safety
+    /// Each of the rows must be readable for `2 LANES` values from `p`.
+    #[inline(always)]
+    unsafe fn pair_at<S: Simd, C: Combine, const R: usize>(&self, s: S, p: *const f32) -> (S::V, S::V) {
+        let lanes = S::LANES;
+        let rows = if R > 0 { R } else { self.rows };
+        // SAFETY: forwarded contract.
         unsafe {
             let (mut a, mut b) = (s.load(p), s.load(p.add(lanes)));
             for r in 1..rows {
@@ -409,27 +487,28 @@ impl FusedRow<'_> {
         }
     }
 
-    /// [`FusedRow::inner_pair`] for any `i`: columns past the row hold the identity.
+    /// [`FusedRows::inner_pair`] for any `i`: columns past the row hold the identity.
     /// (Methods rather than closures, which might not inline into the `#[target_feature]`
     /// frame.)
     #[inline(always)]
-    fn pair<S: Simd, C: Combine, const R: usize>(&self, s: S, i: usize) -> (S::V, S::V) {
+    fn pair<S: Simd, C: Combine, const R: usize>(&self, s: S, base: usize, i: usize) -> (S::V, S::V) {
         let col = 2 * S::LANES * i;
-        s.deinterleave(self.column::<S, C, R>(s, col), self.column::<S, C, R>(s, col + S::LANES))
+        s.deinterleave(self.column::<S, C, R>(s, base, col), self.column::<S, C, R>(s, base, col + S::LANES))
     }
 
     /// The window's rows combined at columns `col..col + LANES`, those past the row's end
     /// the identity.
     #[inline(always)]
-    fn column<S: Simd, C: Combine, const R: usize>(&self, s: S, col: usize) -> S::V {
+    fn column<S: Simd, C: Combine, const R: usize>(&self, s: S, base: usize, col: usize) -> S::V {
         let lanes = S::LANES;
         let rows = if R > 0 { R } else { self.rows };
         if col >= self.width {
             return s.splat(C::IDENTITY);
         }
         let n = lanes.min(self.width - col);
-        let p = self.top[col..].as_ptr();
-        // SAFETY: every row holds n values from col; LANE_INDEX holds 16 >= LANES.
+        assert!(base + (rows - 1) * self.width + col + n <= self.top.len());
+        let p = self.top[base + col..].as_ptr();
+        // SAFETY: every row holds n values from col (asserted); LANE_INDEX holds 16 >= LANES.
         unsafe {
             if n == lanes {
                 let mut v = s.load(p);
