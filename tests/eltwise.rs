@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{isas_under_test, random_vec};
+use common::{describe, gemm_configs, isas_under_test, random_vec};
 use simdnn::kernels::{eltwise, reference, Isa, KernelError};
 
 type Fwd = fn(Isa, &[f32], &mut [f32]) -> Result<(), KernelError>;
@@ -94,6 +94,30 @@ fn every_tail_length() {
             }
         }
     }
+}
+
+/// The threaded vector copy: the same bits (NaN payloads and signed zeros included), every
+/// tail, runs split over 1-3 threads, nothing written past the end.
+#[test]
+fn copy_is_exact() {
+    for threads in 1..=3 {
+        for cfg in gemm_configs(threads) {
+            for len in (0..70).chain([1000, 65_537]) {
+                let mut x = random_vec(len, len as u64);
+                if len > 2 {
+                    x[1] = -0.0;
+                    x[2] = f32::from_bits(0x7fc0_1234);
+                }
+                let mut y = vec![f32::from_bits(0x7f80_0001); len + 1];
+                eltwise::copy(&cfg, &x, &mut y[..len]).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&y[..len]), bits(&x), "{} length {len}", describe(&cfg));
+                assert_eq!(y[len].to_bits(), 0x7f80_0001, "{} wrote past the end at length {len}", describe(&cfg));
+            }
+        }
+    }
+    let cfg = &gemm_configs(1)[0];
+    assert!(matches!(eltwise::copy(cfg, &[1.0; 4], &mut [0.0; 3]), Err(KernelError::TensorLength { .. })));
 }
 
 /// The backward passes against central differences of the f64 functions.
