@@ -355,7 +355,7 @@ impl FusedRows<'_> {
             // (by_writes).
             unsafe {
                 let (src, dst) = (self.top.as_ptr().add(r * self.step), out.as_mut_ptr().add(r * ow_n));
-                self.row_unchecked::<S, C, RELU, PAD, K, R>(s, src, dst, vectors)
+                self.row_unchecked::<S, C, RELU, PAD, K, R>(s, src, dst, vectors);
             }
         }
         // Unpadded 3-wide windows read the next vector's columns too.
@@ -366,17 +366,17 @@ impl FusedRows<'_> {
         let inner = inside.saturating_sub(1).min(ow_n / lanes);
         for (r, out) in out.chunks_exact_mut(ow_n).enumerate().skip(fast) {
             let base = r * self.step;
-            let mut cur =
-                if inside > 0 { self.inner_pair::<S, C, R>(s, base, 0) } else { self.pair::<S, C, R>(s, base, 0) };
-            let mut prev_odd = s.splat(C::IDENTITY);
-            for i in 0..inner {
-                let next = self.inner_pair::<S, C, R>(s, base, i + 1);
-                let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
-                // SAFETY: (i + 1) lanes <= ow_n (inner's bound).
-                unsafe { s.store(out.as_mut_ptr().add(i * lanes), v) };
-                prev_odd = cur.1;
-                cur = next;
-            }
+            let (mut cur, mut prev_odd) = if inside > 0 {
+                assert!(base + (rows - 1) * self.width + 2 * lanes * inside <= self.top.len());
+                // SAFETY: pairs 0..=inner < inside lie inside the row, in each of the
+                // window's rows (asserted); inner vectors lie in out (inner's bound).
+                unsafe {
+                    let src = self.top.as_ptr().add(base);
+                    self.row_unchecked::<S, C, RELU, PAD, K, R>(s, src, out.as_mut_ptr(), inner)
+                }
+            } else {
+                (self.pair::<S, C, R>(s, base, 0), s.splat(C::IDENTITY))
+            };
             for i in inner..vectors {
                 let next = if ahead || i + 1 < vectors { self.pair::<S, C, R>(s, base, i + 1) } else { cur };
                 let v = self.finish::<S, C, RELU, PAD, K>(s, cur, next.0, prev_odd, i * lanes);
@@ -389,7 +389,9 @@ impl FusedRows<'_> {
         }
     }
 
-    /// One output row of `vectors` whole vectors to `dst`, its window's rows from `src`.
+    /// The first `vectors` whole vectors of an output row to `dst`, its window's rows from
+    /// `src`; returns what the next vector carries on: pair `vectors` and the odd columns
+    /// before it.
     ///
     /// # Safety
     /// `src` must be readable for `vectors + 1` pairs of vectors in each of the window's
@@ -401,7 +403,7 @@ impl FusedRows<'_> {
         src: *const f32,
         dst: *mut f32,
         vectors: usize,
-    ) {
+    ) -> ((S::V, S::V), S::V) {
         let lanes = S::LANES;
         // SAFETY: forwarded contract; pair i + 1 <= vectors is read.
         unsafe {
@@ -413,6 +415,7 @@ impl FusedRows<'_> {
                 prev_odd = cur.1;
                 cur = next;
             }
+            (cur, prev_odd)
         }
     }
 
@@ -455,18 +458,6 @@ impl FusedRows<'_> {
         v
     }
 
-    /// Columns `2 LANES i .. 2 LANES (i + 1)`, all inside the row, combined over the rows
-    /// and split into even and odd ones.
-    #[inline(always)]
-    fn inner_pair<S: Simd, C: Combine, const R: usize>(&self, s: S, base: usize, i: usize) -> (S::V, S::V) {
-        let lanes = S::LANES;
-        let rows = if R > 0 { R } else { self.rows };
-        let end = 2 * lanes * (i + 1);
-        assert!(end <= self.width && base + (rows - 1) * self.width + end <= self.top.len());
-        // SAFETY: columns 2 lanes i .. 2 lanes (i + 1) of each of the rows (asserted).
-        unsafe { self.pair_at::<S, C, R>(s, self.top.as_ptr().add(base + 2 * lanes * i)) }
-    }
-
     /// Two vectors of columns from `p`, combined over the window's rows and split into
     /// even and odd ones.
     ///
@@ -487,7 +478,8 @@ impl FusedRows<'_> {
         }
     }
 
-    /// [`FusedRows::inner_pair`] for any `i`: columns past the row hold the identity.
+    /// Columns `2 LANES i .. 2 LANES (i + 1)` of the window's rows, combined and split into
+    /// even and odd ones; columns past the row hold the identity.
     /// (Methods rather than closures, which might not inline into the `#[target_feature]`
     /// frame.)
     #[inline(always)]
