@@ -1,7 +1,7 @@
 //! The machine's FP32 FMA peak, measured with independent FMA chains: the yardstick GEMM
 //! efficiency is quoted against.
 
-use crate::isa::{Isa, Simd, WithSimd};
+use crate::isa::{instances, Isa, Simd, WithSimd};
 use crate::threading::for_each_task;
 use crate::KernelError;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +10,14 @@ struct Chains {
     iters: usize,
 }
 
+instances! {
+    /// Independent FMA chains, as many as the GEMM tile has accumulators.
+    fn(Chains) -> f32 => f32_peak_fma_portable, f32_peak_fma_avx2, f32_peak_fma_avx512;
+}
+
+/// The named kernels of the peak measurement.
+pub(crate) const KERNELS: &[&[crate::isa::Instance]] = &[INSTANCES];
+
 impl WithSimd for Chains {
     type Output = f32;
     #[inline(always)]
@@ -17,7 +25,7 @@ impl WithSimd for Chains {
         // As many independent chains as the GEMM tile has accumulators: enough to cover
         // FMA latency times throughput on every ISA here, and no register spills.
         match S::GEMM_MR * S::GEMM_NR_VECS {
-            4 => chains::<S, 4>(s, self.iters),
+            8 => chains::<S, 8>(s, self.iters),
             12 => chains::<S, 12>(s, self.iters),
             24 => chains::<S, 24>(s, self.iters),
             c => unreachable!("no peak instantiation for {c} chains"),
@@ -31,11 +39,18 @@ fn chains<S: Simd, const C: usize>(s: S, iters: usize) -> f32 {
     let (a, b) = (s.splat(0.999_999), s.splat(1e-6));
     let mut acc = [s.zero(); C];
     for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = s.fma(*v, a, b);
+        // An index loop over a constant bound unrolls fully, so `acc` stays in registers.
+        #[allow(clippy::needless_range_loop)]
+        for c in 0..C {
+            acc[c] = s.fma(acc[c], a, b);
         }
     }
-    acc.iter().map(|&v| s.hsum(v)).sum()
+    let mut sum = 0.0;
+    #[allow(clippy::needless_range_loop)]
+    for c in 0..C {
+        sum += s.hsum(acc[c]);
+    }
+    sum
 }
 
 /// FLOPs one call of [`fma_chains`] performs per thread.
@@ -53,7 +68,7 @@ pub fn fma_chains(isa: Isa, threads: usize, iters: usize) -> Result<f32, KernelE
     crate::threading::check_threads(threads)?;
     let sum = AtomicU32::new(0);
     for_each_task(threads, threads, |_| {
-        let v = isa.dispatch(Chains { iters });
+        let v = isa.run(Chains { iters });
         sum.fetch_add(v.to_bits() & 1, Ordering::Relaxed);
     });
     Ok(sum.into_inner() as f32)

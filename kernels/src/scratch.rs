@@ -61,10 +61,12 @@ pub(crate) enum Slot {
     Gather,
     Transpose,
     WinogradFilter,
+    GemmTile,
+    WinogradStage,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Option<AlignedBuf>>; 11] = const { [const { Cell::new(None) }; 11] };
+    static SLOTS: [Cell<Option<AlignedBuf>>; 13] = const { [const { Cell::new(None) }; 13] };
 }
 
 /// This thread's buffer for one slot, borrowed until the guard drops.

@@ -2,9 +2,8 @@
 
 use crate::team::Team;
 use crate::KernelError;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 /// The environment variable that sets the default thread count.
 pub const THREADS_ENV: &str = "SIMDNN_THREADS";
@@ -51,11 +50,11 @@ pub fn set_default_threads(n: usize) -> Result<(), KernelError> {
 
 /// The helper team of a `threads`-way split: `threads - 1` helpers, since the calling
 /// thread takes a share itself.
-fn team(threads: usize) -> Option<Arc<Team>> {
+fn team(threads: usize) -> Option<&'static Team> {
+    // One slot per thread count, filled on first use: no lock and no allocation afterwards.
     // A refusal is remembered too, so a failing thread count is not retried on every call.
-    static TEAMS: OnceLock<Mutex<HashMap<usize, Option<Arc<Team>>>>> = OnceLock::new();
-    let mut teams = TEAMS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    teams.entry(threads).or_insert_with(|| Team::new(threads - 1).map(Arc::new)).clone()
+    static TEAMS: [OnceLock<Option<Team>>; MAX_THREADS + 1] = [const { OnceLock::new() }; MAX_THREADS + 1];
+    TEAMS[threads.min(MAX_THREADS)].get_or_init(|| Team::new(threads - 1)).as_ref()
 }
 
 /// Runs `task(0..n_tasks)` on up to `threads` threads: task 0 on the calling thread, the
@@ -111,18 +110,38 @@ pub(crate) fn try_for_each_chunk_mut<T: Send, E: Send>(
     failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)
 }
 
-/// Splits `0..len` into `parts` ranges whose starts are multiples of `align`.
-pub(crate) fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<(usize, usize)> {
-    let units = len.div_ceil(align);
-    let parts = parts.clamp(1, units.max(1));
-    (0..parts)
-        .map(|p| {
-            let lo = (units * p / parts * align).min(len);
-            let hi = (units * (p + 1) / parts * align).min(len);
-            (lo, hi)
-        })
-        .filter(|(lo, hi)| hi > lo)
-        .collect()
+/// `0..len` split into at most `parts` non-empty ranges whose starts are multiples of
+/// `align`, as even as that allows; computed on demand, so splitting allocates nothing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AlignedSplit {
+    len: usize,
+    align: usize,
+    units: usize,
+    parts: usize,
+}
+
+impl AlignedSplit {
+    pub(crate) fn new(len: usize, parts: usize, align: usize) -> AlignedSplit {
+        let align = align.max(1);
+        let units = len.div_ceil(align);
+        // At most one range per unit, so none is empty.
+        AlignedSplit { len, align, units, parts: parts.clamp(1, units.max(1)) }
+    }
+
+    /// The number of ranges (0 when `len` is 0).
+    pub(crate) fn len(&self) -> usize {
+        if self.len == 0 {
+            0
+        } else {
+            self.parts
+        }
+    }
+
+    /// Range `i < self.len()`, as `(start, end)`.
+    pub(crate) fn get(&self, i: usize) -> (usize, usize) {
+        let at = |p: usize| (self.units * p / self.parts * self.align).min(self.len);
+        (at(i), at(i + 1))
+    }
 }
 
 #[cfg(test)]
@@ -134,8 +153,9 @@ mod tests {
         for len in [0, 1, 5, 6, 7, 97, 256, 1000] {
             for parts in 1..5 {
                 for align in [1, 6, 16] {
-                    let r = split_aligned(len, parts, align);
-                    assert!(r.len() <= parts);
+                    let split = AlignedSplit::new(len, parts, align);
+                    let r: Vec<_> = (0..split.len()).map(|i| split.get(i)).collect();
+                    assert_eq!(r.len(), parts.min(len.div_ceil(align)), "every part used");
                     let mut next = 0;
                     for &(lo, hi) in &r {
                         assert_eq!(lo, next, "{len} {parts} {align}: {r:?}");

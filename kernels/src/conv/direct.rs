@@ -15,12 +15,15 @@
 
 use super::{Conv2dGeom, ForwardArgs};
 use crate::gemm::GemmConfig;
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
 use crate::threading::for_each_chunk_mut;
 
 /// Output positions per tile (rows of the register tile).
 const PIXELS: usize = 6;
+
+/// Vectors of output channels per tile (columns of the register tile), as the GEMM's.
+const NR_VECS: usize = 2;
 
 pub(crate) fn forward(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [f32]) {
     let ForwardArgs { x, w, bias, relu } = args;
@@ -41,57 +44,44 @@ impl WithSimd for DirectOp<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        // Two vectors of output channels per tile, as the GEMM microkernel on every path
-        // but the portable one (one vector there).
-        if S::GEMM_NR_VECS >= 2 {
-            direct::<S, 2>(s, self)
-        } else {
-            direct::<S, 1>(s, self)
-        }
-    }
-}
-
-#[inline(always)]
-fn direct<S: Simd, const NR_VECS: usize>(s: S, op: DirectOp) {
-    let DirectOp { threads, g, x, w, bias, relu, y } = op;
-    let lanes = S::LANES;
-    let kb = NR_VECS * lanes; // output channels per tile
-    let (cg, kg) = (g.in_channels / g.groups, g.out_channels / g.groups);
-    let (hp, wp) = (g.in_h + 2 * g.pad_h, g.in_w + 2 * g.pad_w);
-    let (oh_n, ow_n) = (g.out_h(), g.out_w());
-    let pixels = oh_n * ow_n;
-    let taps = cg * g.kernel_h * g.kernel_w;
-    let kg_pad = kg.div_ceil(kb) * kb;
-    let mut buf = Scratch::take(Slot::Direct, cg * hp * wp + taps * kg_pad);
-    let (padded, wt) = buf.split_at_mut(cg * hp * wp);
-    padded.fill(0.0);
-    let plane = g.in_h * g.in_w;
-    for grp in 0..g.groups {
-        pack_weight_blocks(&w[grp * kg * taps..][..kg * taps], taps, kb, wt);
-        for b in 0..g.batch {
-            for c in 0..cg {
-                let src = &x[(b * g.in_channels + grp * cg + c) * plane..][..plane];
-                for ih in 0..g.in_h {
-                    let dst = (c * hp + ih + g.pad_h) * wp + g.pad_w;
-                    padded[dst..dst + g.in_w].copy_from_slice(&src[ih * g.in_w..][..g.in_w]);
+        let DirectOp { threads, g, x, w, bias, relu, y } = self;
+        let kb = NR_VECS * S::LANES; // output channels per tile
+        let (cg, kg) = (g.in_channels / g.groups, g.out_channels / g.groups);
+        let (hp, wp) = (g.in_h + 2 * g.pad_h, g.in_w + 2 * g.pad_w);
+        let (oh_n, ow_n) = (g.out_h(), g.out_w());
+        let pixels = oh_n * ow_n;
+        let taps = cg * g.kernel_h * g.kernel_w;
+        let kg_pad = kg.div_ceil(kb) * kb;
+        let mut buf = Scratch::take(Slot::Direct, cg * hp * wp + taps * kg_pad);
+        let (padded, wt) = buf.split_at_mut(cg * hp * wp);
+        padded.fill(0.0);
+        let plane = g.in_h * g.in_w;
+        for grp in 0..g.groups {
+            pack_weight_blocks(&w[grp * kg * taps..][..kg * taps], taps, kb, wt);
+            for b in 0..g.batch {
+                for c in 0..cg {
+                    let src = &x[(b * g.in_channels + grp * cg + c) * plane..][..plane];
+                    for ih in 0..g.in_h {
+                        let dst = (c * hp + ih + g.pad_h) * wp + g.pad_w;
+                        padded[dst..dst + g.in_w].copy_from_slice(&src[ih * g.in_w..][..g.in_w]);
+                    }
                 }
+                let y_img = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
+                // Channel blocks split across threads (each block's output planes are contiguous);
+                // within a block its weights (taps x kb, contiguous) stay in L1 while the tiles
+                // sweep the image.
+                let blocks_per_task = kg.div_ceil(kb).div_ceil(threads);
+                let padded: &[f32] = padded;
+                let wt: &[f32] = wt;
+                for_each_chunk_mut(threads, y_img, blocks_per_task * kb * pixels, |i, part| {
+                    let first = i * blocks_per_task * kb;
+                    let bias = bias.map(|b| &b[grp * kg + first..grp * kg + kg]);
+                    s.run(BlockTiles { g, padded, wt: &wt[first * taps..], bias, relu, y: part });
+                });
             }
-            let y_img = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
-            // Channel blocks split across threads (each block's output planes are contiguous);
-            // within a block its weights (taps x kb, contiguous) stay in L1 while the tiles
-            // sweep the image.
-            let blocks_per_task = kg.div_ceil(kb).div_ceil(threads);
-            let padded: &[f32] = padded;
-            let wt: &[f32] = wt;
-            for_each_chunk_mut(threads, y_img, blocks_per_task * kb * pixels, |i, part| {
-                let first = i * blocks_per_task * kb;
-                let bias = bias.map(|b| &b[grp * kg + first..grp * kg + kg]);
-                s.vectorize(BlockTiles::<S, NR_VECS> { s, g, padded, wt: &wt[first * taps..], bias, relu, y: part });
-            });
         }
     }
 }
-
 /// The weights of one group (`[k][tap]`) as `[block][tap][k within block]`, blocks of
 /// `block` output channels, the last zero-padded: each tap's channels are contiguous.
 pub(super) fn pack_weight_blocks(w: &[f32], taps: usize, block: usize, wt: &mut [f32]) {
@@ -106,8 +96,7 @@ pub(super) fn pack_weight_blocks(w: &[f32], taps: usize, block: usize, wt: &mut 
 
 /// The tiles of a run of output-channel blocks over one image: `y` holds their planes
 /// (`y.len() / pixels` channels), `wt` their packed weights, `bias` theirs.
-struct BlockTiles<'a, S, const NR_VECS: usize> {
-    s: S,
+struct BlockTiles<'a> {
     g: &'a Conv2dGeom,
     padded: &'a [f32],
     wt: &'a [f32],
@@ -116,11 +105,16 @@ struct BlockTiles<'a, S, const NR_VECS: usize> {
     y: &'a mut [f32],
 }
 
-impl<S: Simd, const NR_VECS: usize> WithSimd for BlockTiles<'_, S, NR_VECS> {
+instances! {
+    /// Direct convolution tiles of 6 output pixels by two vectors of output channels.
+    fn(BlockTiles<'_>) => f32_conv_direct_6x8_portable, f32_conv_direct_6x16_avx2, f32_conv_direct_6x32_avx512;
+}
+
+impl WithSimd for BlockTiles<'_> {
     type Output = ();
     #[inline(always)]
-    fn with_simd<S2: Simd>(self, _: S2) {
-        let BlockTiles { s, g, padded, wt, bias, relu, y: y_img } = self;
+    fn with_simd<S: Simd>(self, s: S) {
+        let BlockTiles { g, padded, wt, bias, relu, y: y_img } = self;
         let lanes = S::LANES;
         let kb = NR_VECS * lanes;
         let cg = g.in_channels / g.groups;

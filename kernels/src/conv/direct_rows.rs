@@ -18,9 +18,9 @@
 use super::direct::pack_weight_blocks;
 use super::{Conv2dGeom, ForwardArgs};
 use crate::gemm::GemmConfig;
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::{for_each_chunk_mut, for_each_task, split_aligned};
+use crate::threading::{for_each_chunk_mut, for_each_task, AlignedSplit};
 use std::ops::Range;
 
 /// Layout of the phase-split, zero-padded input of one image and group.
@@ -76,58 +76,48 @@ impl WithSimd for RowsOp<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        // The GEMM microkernel's register tile, transposed: GEMM_MR broadcasts of weights
-        // against GEMM_NR_VECS vectors of input pixels.
-        match (S::GEMM_MR, S::GEMM_NR_VECS) {
-            (12, 2) => rows::<S, 12, 2>(s, self),
-            (6, 2) => rows::<S, 6, 2>(s, self),
-            _ => rows::<S, 4, 1>(s, self),
+        let RowsOp { threads, g, args, y } = self;
+        let ForwardArgs { x, w, bias, relu } = args;
+        let (cg, kg) = (g.in_channels / g.groups, g.out_channels / g.groups);
+        let pixels = g.out_h() * g.out_w();
+        let taps = cg * g.kernel_h * g.kernel_w;
+        let ph = Phases::new(g, S::LANES);
+        // Weights in blocks of the tile's channel count (see `Channels`).
+        let ch = S::GEMM_MR;
+        let kg_pad = kg.div_ceil(ch) * ch;
+        let mut buf = Scratch::take(Slot::Direct, cg * ph.channel_len() + taps * kg_pad);
+        let (input, wt) = buf.split_at_mut(cg * ph.channel_len());
+        // Where each tap reads, relative to its output row's first input row.
+        let mut offsets = Vec::with_capacity(taps);
+        for c in 0..cg {
+            for r in 0..g.kernel_h {
+                for t in 0..g.kernel_w {
+                    let (q, p) = ((t * g.dilation_w) / g.stride_w, (t * g.dilation_w) % g.stride_w);
+                    offsets.push(ph.at(c, r * g.dilation_h, p) + q);
+                }
+            }
         }
-    }
-}
-
-#[inline(always)]
-fn rows<S: Simd, const CH: usize, const PV: usize>(s: S, op: RowsOp) {
-    let RowsOp { threads, g, args, y } = op;
-    let ForwardArgs { x, w, bias, relu } = args;
-    let (cg, kg) = (g.in_channels / g.groups, g.out_channels / g.groups);
-    let pixels = g.out_h() * g.out_w();
-    let taps = cg * g.kernel_h * g.kernel_w;
-    let ph = Phases::new(g, S::LANES);
-    let kg_pad = kg.div_ceil(CH) * CH;
-    let mut buf = Scratch::take(Slot::Direct, cg * ph.channel_len() + taps * kg_pad);
-    let (input, wt) = buf.split_at_mut(cg * ph.channel_len());
-    // Where each tap reads, relative to its output row's first input row.
-    let mut offsets = Vec::with_capacity(taps);
-    for c in 0..cg {
-        for r in 0..g.kernel_h {
-            for t in 0..g.kernel_w {
-                let (q, p) = ((t * g.dilation_w) / g.stride_w, (t * g.dilation_w) % g.stride_w);
-                offsets.push(ph.at(c, r * g.dilation_h, p) + q);
+        let plane = g.in_h * g.in_w;
+        // Threads split the output rows (all channels each): an even split whatever the
+        // channel count, and both threads read the same input rows.
+        let row_ranges = AlignedSplit::new(g.out_h(), threads, 1);
+        for grp in 0..g.groups {
+            pack_weight_blocks(&w[grp * kg * taps..][..kg * taps], taps, ch, wt);
+            for b in 0..g.batch {
+                let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
+                split_phases(threads, g, &ph, x_bg, input);
+                let y_img = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
+                let bias = bias.map(|v| &v[grp * kg..][..kg]);
+                let out = Out { bias, relu, ow_n: g.out_w(), pixels, y: y_img.as_mut_ptr(), len: y_img.len() };
+                let (input, wt, offsets): (&[f32], &[f32], &[usize]) = (input, wt, &offsets);
+                for_each_task(threads, row_ranges.len(), |i| {
+                    let (lo, hi) = row_ranges.get(i);
+                    s.run(Channels { g, ph, input, offsets, wt, rows: lo..hi, out: &out });
+                });
             }
         }
     }
-    let plane = g.in_h * g.in_w;
-    // Threads split the output rows (all channels each): an even split whatever the
-    // channel count, and both threads read the same input rows.
-    let row_ranges = split_aligned(g.out_h(), threads, 1);
-    for grp in 0..g.groups {
-        pack_weight_blocks(&w[grp * kg * taps..][..kg * taps], taps, CH, wt);
-        for b in 0..g.batch {
-            let x_bg = &x[(b * g.in_channels + grp * cg) * plane..][..cg * plane];
-            split_phases(threads, g, &ph, x_bg, input);
-            let y_img = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
-            let bias = bias.map(|v| &v[grp * kg..][..kg]);
-            let out = Out { s, bias, relu, ow_n: g.out_w(), pixels, y: y_img.as_mut_ptr(), len: y_img.len() };
-            let (input, wt, offsets): (&[f32], &[f32], &[usize]) = (input, wt, &offsets);
-            for_each_task(threads, row_ranges.len(), |i| {
-                let rows = row_ranges[i].0..row_ranges[i].1;
-                s.vectorize(Channels::<S, CH, PV> { s, g, ph, input, offsets, wt, rows, out: &out });
-            });
-        }
-    }
 }
-
 /// Copies one image's group of channels into the zero-padded, phase-split buffer, its
 /// padded rows split across `threads`.
 fn split_phases(threads: usize, g: &Conv2dGeom, ph: &Phases, x: &[f32], out: &mut [f32]) {
@@ -192,22 +182,47 @@ fn split_groups<const S: usize>(body: &[f32], width: usize, dst: &mut [f32]) {
 }
 
 /// A band of output rows of every channel of one image.
-struct Channels<'a, S, const CH: usize, const PV: usize> {
-    s: S,
+struct Channels<'a> {
     g: &'a Conv2dGeom,
     ph: Phases,
     input: &'a [f32],
     offsets: &'a [usize],
     wt: &'a [f32],
     rows: Range<usize>,
-    out: &'a Out<'a, S>,
+    out: &'a Out<'a>,
 }
 
-impl<S: Simd, const CH: usize, const PV: usize> WithSimd for Channels<'_, S, CH, PV> {
+instances! {
+    /// Direct convolution along output rows: tiles of GEMM_MR output channels by
+    /// GEMM_NR_VECS vectors of output pixels.
+    fn(Channels<'_>) => f32_conv_rows_4x8_portable, f32_conv_rows_6x16_avx2, f32_conv_rows_12x32_avx512;
+}
+
+impl WithSimd for Channels<'_> {
     type Output = ();
     #[inline(always)]
-    fn with_simd<S2: Simd>(self, _: S2) {
-        let Channels { g, ph, offsets, out, .. } = self;
+    fn with_simd<S: Simd>(self, s: S) {
+        // The GEMM microkernel's register tile, transposed: GEMM_MR broadcasts of weights
+        // against GEMM_NR_VECS vectors of input pixels.
+        match (S::GEMM_MR, S::GEMM_NR_VECS) {
+            (12, 2) => Band::<S, 12, 2> { s, c: self }.sweep_all(),
+            (6, 2) => Band::<S, 6, 2> { s, c: self }.sweep_all(),
+            (4, 2) => Band::<S, 4, 2> { s, c: self }.sweep_all(),
+            (mr, nrv) => unreachable!("no direct-rows instantiation for a {mr}x{nrv}-vector tile"),
+        }
+    }
+}
+
+/// [`Channels`] at one register tile.
+struct Band<'a, S, const CH: usize, const PV: usize> {
+    s: S,
+    c: Channels<'a>,
+}
+
+impl<S: Simd, const CH: usize, const PV: usize> Band<'_, S, CH, PV> {
+    #[inline(always)]
+    fn sweep_all(&self) {
+        let Channels { g, ph, offsets, out, .. } = self.c;
         let taps = offsets.len();
         let vectors = out.ow_n.div_ceil(S::LANES);
         // Channel groups per sweep of the image. A tile's input (a few cache lines of each
@@ -230,23 +245,28 @@ impl<S: Simd, const CH: usize, const PV: usize> WithSimd for Channels<'_, S, CH,
             self.sweep::<false>(per_sweep);
         }
     }
-}
 
-impl<S: Simd, const CH: usize, const PV: usize> Channels<'_, S, CH, PV> {
     /// The tiles, `per_sweep` channels at a time, their vectors `DOWN` consecutive output
     /// rows or side by side along one.
     #[inline(always)]
     fn sweep<const DOWN: bool>(&self, per_sweep: usize) {
-        let Channels { s, g, ph, input, offsets, wt, ref rows, out } = *self;
+        let s = self.s;
+        let Channels { g, ph, input, offsets, wt, ref rows, out } = self.c;
         let lanes = S::LANES;
         let taps = offsets.len();
         let channels = out.len / out.pixels;
         let vectors = out.ow_n.div_ceil(lanes);
         let step = if DOWN { g.stride_h * ph.phases * ph.width } else { lanes };
+        if rows.is_empty() || vectors == 0 {
+            return;
+        }
+        // Checked once here: per row, the compiler unswitched the row loop on `vectors` and
+        // vectorised the checks alone into a loop of their own.
+        assert!(ph.at(0, (rows.end - 1) * g.stride_h, 0) <= input.len());
         for k1 in (0..channels).step_by(per_sweep) {
             let mut oh = rows.start;
             while oh < rows.end {
-                let row = input[ph.at(0, oh * g.stride_h, 0)..].as_ptr();
+                let row = input.as_ptr().wrapping_add(ph.at(0, oh * g.stride_h, 0));
                 let mut v = 0;
                 while v < vectors {
                     let pv = PV.min(if DOWN { rows.end - oh } else { vectors - v });
@@ -261,11 +281,17 @@ impl<S: Simd, const CH: usize, const PV: usize> Channels<'_, S, CH, PV> {
                         let p = row.wrapping_add(x0);
                         unsafe {
                             match pv {
-                                _ if pv == PV => {
-                                    out.store::<CH, PV, DOWN>(tile::<S, CH, PV>(s, p, step, offsets, wt_group), at)
+                                _ if pv == PV => out.store::<S, CH, PV, DOWN>(
+                                    s,
+                                    tile::<S, CH, PV>(s, p, step, offsets, wt_group),
+                                    at,
+                                ),
+                                2 => {
+                                    out.store::<S, CH, 2, DOWN>(s, tile::<S, CH, 2>(s, p, step, offsets, wt_group), at)
                                 }
-                                2 => out.store::<CH, 2, DOWN>(tile::<S, CH, 2>(s, p, step, offsets, wt_group), at),
-                                _ => out.store::<CH, 1, DOWN>(tile::<S, CH, 1>(s, p, step, offsets, wt_group), at),
+                                _ => {
+                                    out.store::<S, CH, 1, DOWN>(s, tile::<S, CH, 1>(s, p, step, offsets, wt_group), at)
+                                }
                             }
                         }
                     }
@@ -315,8 +341,7 @@ unsafe fn tile<S: Simd, const CH: usize, const PV: usize>(
 
 /// The epilogue: bias, ReLU and the store of a tile into the image's output planes, which
 /// the tasks write at once, each its own rows.
-struct Out<'a, S> {
-    s: S,
+struct Out<'a> {
     bias: Option<&'a [f32]>,
     relu: bool,
     ow_n: usize,
@@ -327,10 +352,10 @@ struct Out<'a, S> {
 
 // SAFETY: tasks write through `y` only to output rows they own (disjoint across tasks);
 // the buffer outlives the tasks (borrowed mutably by the caller throughout).
-unsafe impl<S: Send> Send for Out<'_, S> {}
-unsafe impl<S: Sync> Sync for Out<'_, S> {}
+unsafe impl Send for Out<'_> {}
+unsafe impl Sync for Out<'_> {}
 
-impl<S: Simd> Out<'_, S> {
+impl Out<'_> {
     /// Stores the first `n` channels of a tile of channels `k0..` whose first vector is at
     /// output row `oh`, column `x0`, and vector `j` `j` rows below (`DOWN`) or `j` vectors
     /// along.
@@ -338,12 +363,12 @@ impl<S: Simd> Out<'_, S> {
     /// # Safety
     /// No other task may access those rows of these channels meanwhile.
     #[inline(always)]
-    unsafe fn store<const CH: usize, const PV: usize, const DOWN: bool>(
+    unsafe fn store<S: Simd, const CH: usize, const PV: usize, const DOWN: bool>(
         &self,
+        s: S,
         acc: [[S::V; PV]; CH],
         (k0, n, oh, x0): (usize, usize, usize, usize),
     ) {
-        let s = self.s;
         let lanes = S::LANES;
         for i in 0..n {
             let b = s.splat(self.bias.map_or(0.0, |v| v[k0 + i]));

@@ -8,9 +8,12 @@
 //! without writing and packing that matrix: LeNet-5's C1 (1 -> 6 channels, 5x5 on 32x32)
 //! has a column matrix 25 times its input and a GEMM with only 6 columns.
 
+// Index loops over constant bounds keep the accumulators in registers.
+#![allow(clippy::needless_range_loop)]
+
 use super::im2col::valid_range;
 use super::Conv2dGeom;
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Simd, WithSimd, LANE_INDEX};
 
 /// Output channels accumulated together (registers: `KB` accumulators, the input vector and
 /// one gradient vector fit in AVX2's sixteen).
@@ -24,10 +27,14 @@ const KB: usize = 8;
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
     (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.groups) == (1, 1, 1, 1, 1)
         && g.out_channels <= 2 * KB
-        && g.out_w() >= MIN_ROW
+        && (0..g.kernel_w).all(|t| {
+            let (lo, hi) = valid_range(g.out_w(), g.in_w, 1, t as isize - g.pad_w as isize);
+            hi == lo || hi - lo >= MIN_ROW
+        })
 }
 
-/// The narrowest output row the direct weight gradient takes.
+/// The narrowest row segment (output row within the input, for every tap) the direct
+/// weight gradient takes: at least a vector on every path.
 pub(crate) const MIN_ROW: usize = 16;
 
 /// `dw <- beta * dw + dW` for all images of `g` (lengths validated by the caller).
@@ -37,6 +44,11 @@ pub(crate) struct WeightGradOp<'a> {
     pub dy: &'a [f32],
     pub beta: f32,
     pub dw: &'a mut [f32],
+}
+
+instances! {
+    /// The direct weight gradient, eight output channels at a time.
+    fn(WeightGradOp<'_>) => f32_conv_weight_grad_8ch_portable, f32_conv_weight_grad_8ch_avx2, f32_conv_weight_grad_8ch_avx512;
 }
 
 impl WithSimd for WeightGradOp<'_> {
@@ -77,6 +89,8 @@ fn block<S: Simd, const N: usize>(s: S, op: &mut WeightGradOp, k0: usize) {
                 let (ow_lo, ow_hi) = valid_range(ow_n, g.in_w, 1, t as isize - g.pad_w as isize);
                 let len = ow_hi - ow_lo;
                 let mut acc = [s.zero(); N];
+                // `applies` admits no row shorter than a vector.
+                assert!(len == 0 || len >= lanes, "direct weight gradient on a {len}-wide row");
                 if len > 0 {
                     for n in 0..g.batch {
                         for oh in oh_lo..oh_hi {
@@ -85,30 +99,57 @@ fn block<S: Simd, const N: usize>(s: S, op: &mut WeightGradOp, k0: usize) {
                             let x_row = &op.x[(n * g.in_channels + c) * in_plane + ih * g.in_w + iw..][..len];
                             let dy_at = (n * k_n + k0) * out_plane + oh * ow_n + ow_lo;
                             let dy_rows = &op.dy[dy_at..dy_at + (N - 1) * out_plane + len];
+                            let (x_row, dy_rows) = (x_row.as_ptr(), dy_rows.as_ptr());
+                            let body = len - len % lanes;
                             let mut j = 0;
-                            while j < len {
-                                let m = lanes.min(len - j);
-                                // SAFETY: x_row holds len values and each of the N gradient
-                                // rows (out_plane apart in dy_rows) holds len values from j;
-                                // m <= len - j, so every load stays inside the slices.
-                                unsafe {
-                                    let xv = s.load_upto(x_row.as_ptr().add(j), m);
-                                    for (k, a) in acc.iter_mut().enumerate() {
-                                        *a = s.fma(s.load_upto(dy_rows.as_ptr().add(k * out_plane + j), m), xv, *a);
-                                    }
+                            // SAFETY: x_row holds len values and each of the N gradient rows
+                            // (out_plane apart in dy_rows) holds len values: the steps read
+                            // j..j + lanes <= body, then the last whole vector or the tail.
+                            unsafe {
+                                while j < body {
+                                    let xv = s.load(x_row.add(j));
+                                    acc = dot_step::<S, N>(s, acc, xv, dy_rows.add(j), out_plane);
+                                    j += lanes;
                                 }
-                                j += lanes;
+                                if body < len {
+                                    // The row's last whole vector, with the lanes summed above
+                                    // zeroed in x: no partial loads.
+                                    let from = len - lanes;
+                                    let first = s.splat((lanes - (len - body)) as f32 - 0.5);
+                                    let index = s.load(LANE_INDEX.as_ptr());
+                                    let xv = s.select_gt(index, first, s.load(x_row.add(from)), s.zero());
+                                    acc = dot_step::<S, N>(s, acc, xv, dy_rows.add(from), out_plane);
+                                }
                             }
                         }
                     }
                 }
-                for (k, a) in acc.iter().enumerate() {
+                for k in 0..N {
                     let at = ((k0 + k) * g.in_channels + c) * taps + r * g.kernel_w + t;
-                    let v = s.hsum(*a);
+                    let v = s.hsum(acc[k]);
                     let d = &mut op.dw[at];
                     *d = if op.beta == 0.0 { v } else { op.beta * *d + v };
                 }
             }
         }
     }
+}
+
+/// `acc[k] += xv * dy_k` over one vector, `dy_k` the `k`-th gradient row (`stride` apart).
+///
+/// # Safety
+/// Each of the `N` gradient rows holds a vector of readable values.
+#[inline(always)]
+unsafe fn dot_step<S: Simd, const N: usize>(
+    s: S,
+    mut acc: [S::V; N],
+    xv: S::V,
+    dy: *const f32,
+    stride: usize,
+) -> [S::V; N] {
+    for k in 0..N {
+        // SAFETY: the caller's contract.
+        acc[k] = s.fma(unsafe { s.load(dy.add(k * stride)) }, xv, acc[k]);
+    }
+    acc
 }

@@ -28,12 +28,17 @@ mod im2col;
 mod prepared;
 mod winograd;
 
+/// The named kernels of convolution.
+pub(crate) const KERNELS: &[&[Instance]] =
+    &[direct::INSTANCES, direct_rows::INSTANCES, direct_weight::INSTANCES, winograd::INSTANCES];
+
 pub use batch_norm::{fold_batch_norm, BatchNormParams};
 pub(crate) use geometry::require_positive;
 pub use geometry::Conv2dGeom;
 pub use prepared::{conv2d_forward_prepared, PreparedConv};
 
 use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};
+use crate::isa::Instance;
 use crate::scratch::{Scratch, Slot};
 use crate::threading::{for_each_chunk_mut, try_for_each_chunk_mut};
 use crate::KernelError;
@@ -650,7 +655,7 @@ fn backward_weight_images(
     dw: &mut [f32],
 ) -> Result<(), KernelError> {
     if direct_weight::applies(g) {
-        cfg.dispatch(direct_weight::WeightGradOp { g, x, dy, beta, dw });
+        cfg.run(direct_weight::WeightGradOp { g, x, dy, beta, dw });
         return Ok(());
     }
     let (_, kg, crs, pixels) = group_dims(g);

@@ -18,7 +18,7 @@ mod unary;
 
 use crate::conv::Conv2dGeom;
 use crate::gemm::GemmConfig;
-use crate::isa::Simd;
+use crate::isa::{instances, Instance, Kernel, Simd};
 use crate::threading::for_each_chunk_mut;
 use crate::{Isa, KernelError};
 use softmax::SoftmaxOp;
@@ -100,20 +100,50 @@ impl Binary for TanhBackward {
     }
 }
 
+instances! {
+    /// `y = max(x, 0)`.
+    fn(MapOp<'_, Relu>) => f32_relu_portable, f32_relu_avx2, f32_relu_avx512;
+    /// `y = x`.
+    fn(MapOp<'_, Identity>) => f32_copy_portable, f32_copy_avx2, f32_copy_avx512;
+    /// `y = e^x`.
+    fn(MapOp<'_, Exp>) => f32_exp_portable, f32_exp_avx2, f32_exp_avx512;
+    /// `y = 1 / (1 + e^-x)`.
+    fn(MapOp<'_, Sigmoid>) => f32_sigmoid_portable, f32_sigmoid_avx2, f32_sigmoid_avx512;
+    /// `y = tanh(x)`.
+    fn(MapOp<'_, Tanh>) => f32_tanh_portable, f32_tanh_avx2, f32_tanh_avx512;
+    /// ReLU's backward pass.
+    fn(ZipOp<'_, ReluBackward>) => f32_relu_backward_portable, f32_relu_backward_avx2, f32_relu_backward_avx512;
+    /// The sigmoid's backward pass.
+    fn(ZipOp<'_, SigmoidBackward>) => f32_sigmoid_backward_portable, f32_sigmoid_backward_avx2, f32_sigmoid_backward_avx512;
+    /// tanh's backward pass.
+    fn(ZipOp<'_, TanhBackward>) => f32_tanh_backward_portable, f32_tanh_backward_avx2, f32_tanh_backward_avx512;
+    /// Row-wise softmax or log-softmax.
+    fn(SoftmaxOp<'_>) => f32_softmax_portable, f32_softmax_avx2, f32_softmax_avx512;
+}
+
+/// The named kernels of the elementwise functions.
+pub(crate) const KERNELS: &[&[Instance]] = &[INSTANCES];
+
 fn same_len(what: &'static str, expected: usize, got: usize) -> Result<(), KernelError> {
     Conv2dGeom::check_len(what, expected, got)
 }
 
-fn map(isa: Isa, f: impl Unary, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
+fn map<F: Unary>(isa: Isa, f: F, x: &[f32], y: &mut [f32]) -> Result<(), KernelError>
+where
+    for<'a> MapOp<'a, F>: Kernel<Output = ()>,
+{
     same_len("y", x.len(), y.len())?;
-    isa.checked()?.dispatch(MapOp { f, x, y });
+    isa.checked()?.run(MapOp { f, x, y });
     Ok(())
 }
 
-fn zip(isa: Isa, f: impl Binary, a: &[f32], b: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
+fn zip<F: Binary>(isa: Isa, f: F, a: &[f32], b: &[f32], y: &mut [f32]) -> Result<(), KernelError>
+where
+    for<'a> ZipOp<'a, F>: Kernel<Output = ()>,
+{
     same_len("dy", a.len(), b.len())?;
     same_len("dx", a.len(), y.len())?;
-    isa.checked()?.dispatch(ZipOp { f, a, b, y });
+    isa.checked()?.run(ZipOp { f, a, b, y });
     Ok(())
 }
 
@@ -125,7 +155,7 @@ pub fn copy(cfg: &GemmConfig, x: &[f32], y: &mut [f32]) -> Result<(), KernelErro
     same_len("y", x.len(), y.len())?;
     let per_task = x.len().div_ceil(cfg.threads()).max(1);
     for_each_chunk_mut(cfg.threads(), y, per_task, |i, part| {
-        cfg.dispatch(MapOp { f: Identity, x: &x[i * per_task..][..part.len()], y: part })
+        cfg.run(MapOp { f: Identity, x: &x[i * per_task..][..part.len()], y: part })
     });
     Ok(())
 }
@@ -170,7 +200,7 @@ fn rows(what: &'static str, cols: usize, len: usize) -> Result<(), KernelError> 
 pub fn softmax(isa: Isa, cols: usize, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
     rows("x", cols, x.len())?;
     same_len("y", x.len(), y.len())?;
-    isa.checked()?.dispatch(SoftmaxOp { cols, log: false, x, y });
+    isa.checked()?.run(SoftmaxOp { cols, log: false, x, y });
     Ok(())
 }
 
@@ -179,7 +209,7 @@ pub fn softmax(isa: Isa, cols: usize, x: &[f32], y: &mut [f32]) -> Result<(), Ke
 pub fn log_softmax(isa: Isa, cols: usize, x: &[f32], y: &mut [f32]) -> Result<(), KernelError> {
     rows("x", cols, x.len())?;
     same_len("y", x.len(), y.len())?;
-    isa.checked()?.dispatch(SoftmaxOp { cols, log: true, x, y });
+    isa.checked()?.run(SoftmaxOp { cols, log: true, x, y });
     Ok(())
 }
 

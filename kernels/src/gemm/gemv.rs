@@ -5,9 +5,9 @@
 
 use super::loops::CPtr;
 use super::matrix::MatRef;
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::{for_each_task, split_aligned};
+use crate::threading::{for_each_task, AlignedSplit};
 
 /// The bias of the output vector: one value per element, or one for all.
 #[derive(Clone, Copy)]
@@ -86,25 +86,30 @@ impl WithSimd for GemvOp<'_> {
             &x_buf
         };
         let threads = if rows * len < MIN_MACS_PARALLEL { 1 } else { g.threads };
-        let ranges = split_aligned(rows, threads, S::LANES);
+        let ranges = AlignedSplit::new(rows, threads, S::LANES);
         for_each_task(threads, ranges.len(), |t| {
-            s.vectorize(GemvRows { s, g: &g, x, rows: ranges[t] });
+            s.run(GemvRows { g: &g, x, rows: ranges.get(t) });
         });
     }
 }
 
-struct GemvRows<'a, 'g, S> {
-    s: S,
+/// One thread's rows of the output vector.
+struct GemvRows<'a, 'g> {
     g: &'g Gemv<'a>,
     x: &'g [f32],
     rows: (usize, usize),
 }
 
-impl<S: Simd> WithSimd for GemvRows<'_, '_, S> {
+instances! {
+    /// One thread's rows of a matrix-vector product.
+    fn(GemvRows<'_, '_>) => f32_gemv_portable, f32_gemv_avx2, f32_gemv_avx512;
+}
+
+impl WithSimd for GemvRows<'_, '_> {
     type Output = ();
     #[inline(always)]
-    fn with_simd<S2: Simd>(self, _: S2) {
-        let GemvRows { s, g, x, rows: (r0, r1) } = self;
+    fn with_simd<S: Simd>(self, s: S) {
+        let GemvRows { g, x, rows: (r0, r1) } = self;
         let (rs, cs) = (g.mat.row_stride(), g.mat.col_stride());
         if cs == 1 {
             dot_rows(s, g, x, r0, r1);

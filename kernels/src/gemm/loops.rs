@@ -5,14 +5,14 @@
 //! same order whatever the thread count: results are bit-identical from 1 to T threads.
 
 use super::matrix::MatRef;
-use super::microkernel::{gemm_tile, narrow_tile, CTile, TileFinish, NARROW_MAX_KC};
-use super::pack::{pack_a, pack_b_dyn};
+use super::microkernel::{gemm_tile, narrow_packed, narrow_rows, APanel, CTile, TileFinish, MAX_TILE};
+use super::pack::{PackA, PackB};
 use super::packed_b::PackedB;
 use super::params::Blocking;
 use super::Epilogue;
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::{for_each_task, split_aligned};
+use crate::threading::{for_each_task, AlignedSplit};
 
 /// Where B comes from: a view packed on the fly, or panels packed in advance.
 #[derive(Clone, Copy)]
@@ -54,6 +54,9 @@ pub(crate) struct Problem<'a> {
     pub threads: usize,
 }
 
+/// The widest vector of any path, in f32.
+const MAX_LANES: usize = 16;
+
 /// At most this many column panels per thread read A in place instead of packing it.
 const DIRECT_A_MAX_PANELS: usize = 8;
 
@@ -77,154 +80,218 @@ impl WithSimd for GemmOp<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        // Each ISA's tile shape is a constant, so exactly one arm survives per instantiation.
-        match (S::GEMM_MR, S::GEMM_NR_VECS) {
-            (4, 1) => drive::<S, 4, 1>(s, &self.0),
-            (6, 2) => drive::<S, 6, 2>(s, &self.0),
-            (12, 2) => drive::<S, 12, 2>(s, &self.0),
-            (mr, nrv) => unreachable!("no GEMM instantiation for a {mr}x{nrv}-vector tile"),
-        }
+        let p = &self.0;
+        let blk = Blocking::of::<S>();
+        let threads = if p.m * p.n * p.k < MIN_MACS_PER_THREAD * 2 { 1 } else { p.threads };
+        let (pm, pn) = partition(p.m, p.n, threads, blk.mr, blk.nr);
+        let m_split = AlignedSplit::new(p.m, pm, blk.mr);
+        let n_split = AlignedSplit::new(p.n, pn, blk.nr);
+        // One parallel region per call: each task owns a block of C for the whole K loop and
+        // packs what it needs itself, so threads never wait on each other.
+        for_each_task(threads, m_split.len() * n_split.len(), |t| {
+            let (rows, cols) = (m_split.get(t / n_split.len()), n_split.get(t % n_split.len()));
+            let task = BlockTask { p, blk, rows, cols };
+            match S::GEMM_MR {
+                4 => block::<S, 4>(s, task),
+                6 => block::<S, 6>(s, task),
+                12 => block::<S, 12>(s, task),
+                mr => unreachable!("no GEMM instantiation for {mr}-row tiles"),
+            }
+        });
     }
 }
 
-#[inline(always)]
-fn drive<S: Simd, const MR: usize, const NR_VECS: usize>(s: S, p: &Problem) {
-    let blk = Blocking::of::<S>();
-    debug_assert_eq!((blk.mr, blk.nr), (MR, NR_VECS * S::LANES));
-    let threads = if p.m * p.n * p.k < MIN_MACS_PER_THREAD * 2 { 1 } else { p.threads };
-    let (pm, pn) = partition(p.m, p.n, threads, MR, blk.nr);
-    let m_ranges = split_aligned(p.m, pm, MR);
-    let n_ranges = split_aligned(p.n, pn, blk.nr);
-    let tasks: Vec<_> = m_ranges.iter().flat_map(|&rows| n_ranges.iter().map(move |&cols| (rows, cols))).collect();
-    // One parallel region per call: each task owns a block of C for the whole K loop and
-    // packs what it needs itself, so threads never wait on each other.
-    for_each_task(threads, tasks.len(), |t| {
-        let (rows, cols) = tasks[t];
-        s.vectorize(BlockTask::<S, MR, NR_VECS> { s, p, blk, rows, cols });
-    });
-}
-
 /// One thread's share: rows `rows` and columns `cols` of C, the whole K loop.
-struct BlockTask<'a, 'p, S, const MR: usize, const NR_VECS: usize> {
-    s: S,
+#[derive(Clone, Copy)]
+struct BlockTask<'a, 'p> {
     p: &'p Problem<'a>,
     blk: Blocking,
     rows: (usize, usize),
     cols: (usize, usize),
 }
 
-impl<S: Simd, const MR: usize, const NR_VECS: usize> WithSimd for BlockTask<'_, '_, S, MR, NR_VECS> {
-    type Output = ();
-    #[inline(always)]
-    fn with_simd<S2: Simd>(self, _: S2) {
-        let BlockTask { s, p, blk, rows, cols } = self;
-        let nr = blk.nr;
-        let kc_step = blk.kc_for(p.k);
-        // A thread with a single block of A rows gets no reuse of B across blocks: it keeps
-        // its packed B panel small enough for L2, and packs A once for the whole K instead of
-        // once per jc step.
-        let single_block = rows.1 - rows.0 <= blk.mc;
-        let nc_step = if single_block { blk.nc_l2 } else { blk.nc };
-        // With few column panels, each A micropanel is used only a few times and copying it
-        // costs more than it saves: row-major A is then read in place (the microkernel
-        // broadcasts from MR row segments, which is what packing would copy them into), and
-        // only a last, partial panel of rows is packed, to pad it with zeros. With many
-        // panels the contiguous copy wins (rows of A a page apart alias in L1 and the TLB).
-        let direct_a = p.a.col_stride() == 1 && cols.1 - cols.0 <= DIRECT_A_MAX_PANELS * nr;
-        let m_pad = (rows.1 - rows.0).min(blk.mc).div_ceil(MR) * MR;
-        let a_len = if direct_a { MR * kc_step } else { m_pad * if single_block { p.k } else { kc_step } };
-        let mut a_packed = Scratch::take(Slot::PackA, a_len);
-        let mut bt = [0.0f32; 2 * NARROW_MAX_KC];
-        if single_block && !direct_a {
-            for pc in (0..p.k).step_by(kc_step) {
-                let kc = kc_step.min(p.k - pc);
-                pack_a::<MR>(&p.a, (rows.0, rows.1 - rows.0), (pc, kc), &mut a_packed[pc * m_pad..]);
+/// The jc, pc and ic loops of one thread's block, with the packing; each column panel of a
+/// block of A goes to the [`PanelTiles`] kernel.
+fn block<S: Simd, const MR: usize>(s: S, task: BlockTask) {
+    let BlockTask { p, blk, rows, cols } = task;
+    let nr = blk.nr;
+    let kc_step = blk.kc_for(p.k);
+    // A thread with a single block of A rows gets no reuse of B across blocks: it keeps
+    // its packed B panel small enough for L2, and packs A once for the whole K instead of
+    // once per jc step.
+    let single_block = rows.1 - rows.0 <= blk.mc;
+    let nc_step = if single_block { blk.nc_l2 } else { blk.nc };
+    // With few column panels, each A micropanel is used only a few times and copying it
+    // costs more than it saves: row-major A is then read in place (the microkernel
+    // broadcasts from MR row segments), and only a last, partial panel of rows is packed,
+    // to pad it with zeros. With many panels the contiguous copy wins (rows of A a page
+    // apart alias in L1 and the TLB). Decided on the whole of N, not a thread's share: the
+    // two layouts sum a narrow tile's products in different orders, and results must not
+    // depend on the thread count.
+    let direct_a = p.a.col_stride() == 1 && p.n <= DIRECT_A_MAX_PANELS * nr;
+    let m_pad = (rows.1 - rows.0).min(blk.mc).div_ceil(MR) * MR;
+    let a_len = if direct_a { MR * kc_step } else { m_pad * if single_block { p.k } else { kc_step } };
+    // A vector of slack: the narrow tiles load whole vectors from packed panels.
+    let mut a_packed = Scratch::take(Slot::PackA, a_len + MAX_LANES);
+    if single_block && !direct_a {
+        for pc in (0..p.k).step_by(kc_step) {
+            let kc = kc_step.min(p.k - pc);
+            s.run(PackA { a: p.a, rows: (rows.0, rows.1 - rows.0), cols: (pc, kc), dst: &mut a_packed[pc * m_pad..] });
+        }
+    }
+    for jc in (cols.0..cols.1).step_by(nc_step) {
+        let nc = nc_step.min(cols.1 - jc);
+        for pc in (0..p.k).step_by(kc_step) {
+            let kc = kc_step.min(p.k - pc);
+            let finish = TileFinish {
+                alpha: p.alpha,
+                beta: if pc == 0 { p.beta } else { 1.0 },
+                epilogue: if pc + kc == p.k { p.epilogue } else { Epilogue::NONE },
+            };
+            let b_len = match p.b {
+                BSource::Packed(_) => 0,
+                BSource::View(_) => nc.div_ceil(nr) * nr * kc,
+            };
+            let mut b_packed = Scratch::take(Slot::PackB, b_len);
+            if let BSource::View(b) = p.b {
+                s.run(PackB { b, rows: (pc, kc), cols: (jc, nc), nr, first_panel: 0, dst: &mut b_packed });
+            }
+            for ic in (rows.0..rows.1).step_by(blk.mc) {
+                let mc = blk.mc.min(rows.1 - ic);
+                let full_panels = mc / MR;
+                let a = if direct_a {
+                    if full_panels * MR < mc {
+                        let rows = (ic + full_panels * MR, mc % MR);
+                        s.run(PackA { a: p.a, rows, cols: (pc, kc), dst: &mut a_packed });
+                    }
+                    let rs = p.a.row_stride();
+                    // SAFETY: rows ic.., columns pc.. lie in the view (pointer arithmetic only).
+                    let first = unsafe { p.a.as_ptr().add(ic * rs + pc) };
+                    APanels { first, step: MR * rs, rows_rs: Some(rs), full: full_panels, tail: a_packed.as_ptr() }
+                } else {
+                    let first = if single_block {
+                        a_packed[pc * m_pad..].as_ptr()
+                    } else {
+                        s.run(PackA { a: p.a, rows: (ic, mc), cols: (pc, kc), dst: &mut a_packed });
+                        a_packed.as_ptr()
+                    };
+                    APanels { first, step: MR * kc, rows_rs: None, full: mc.div_ceil(MR), tail: first }
+                };
+                let b = match p.b {
+                    BSource::Packed(packed) => packed.panels(pc, kc, jc, nc).as_ptr(),
+                    BSource::View(_) => b_packed.as_ptr(),
+                };
+                // SAFETY: row ic, column jc of the validated C (pointer arithmetic only).
+                let c = unsafe { p.c.0.add(ic * p.ldc + jc) };
+                s.run(BlockTiles { kc, a, b, nr, c, ldc: p.ldc, size: (mc, nc), at: (ic, jc), finish: &finish });
             }
         }
-        for jc in (cols.0..cols.1).step_by(nc_step) {
-            let nc = nc_step.min(cols.1 - jc);
-            for pc in (0..p.k).step_by(kc_step) {
-                let kc = kc_step.min(p.k - pc);
-                let finish = TileFinish {
-                    alpha: p.alpha,
-                    beta: if pc == 0 { p.beta } else { 1.0 },
-                    epilogue: if pc + kc == p.k { p.epilogue } else { Epilogue::NONE },
-                };
-                let b_len = match p.b {
-                    BSource::Packed(_) => 0,
-                    BSource::View(_) => nc.div_ceil(nr) * nr * kc,
-                };
-                let mut b_packed = Scratch::take(Slot::PackB, b_len);
-                if let BSource::View(b) = p.b {
-                    pack_b_dyn(&b, (pc, kc), (jc, nc), nr, 0, &mut b_packed);
-                }
-                for ic in (rows.0..rows.1).step_by(blk.mc) {
-                    let mc = blk.mc.min(rows.1 - ic);
-                    let full_rows = mc - mc % MR;
-                    let a_block = if direct_a {
-                        if full_rows < mc {
-                            pack_a::<MR>(&p.a, (ic + full_rows, mc - full_rows), (pc, kc), &mut a_packed);
-                        }
-                        &a_packed[..]
-                    } else if single_block {
-                        &a_packed[pc * m_pad..]
-                    } else {
-                        pack_a::<MR>(&p.a, (ic, mc), (pc, kc), &mut a_packed);
-                        &a_packed[..]
-                    };
-                    for jr in (jc..jc + nc).step_by(nr) {
-                        let n_tile = nr.min(jc + nc - jr);
-                        let panel = (jr - jc) / nr;
-                        let b = match p.b {
-                            BSource::Packed(packed) => packed.panels(pc, kc, jc, nc)[panel * kc * nr..].as_ptr(),
-                            BSource::View(_) => b_packed[panel * kc * nr..].as_ptr(),
-                        };
-                        // One or two columns left: their B columns transposed, for dot
-                        // products along k (N = 49 otherwise spends a quarter of its time on
-                        // the 49th column).
-                        let narrow = n_tile <= 2 && nr > 2 && kc <= NARROW_MAX_KC;
-                        if narrow {
-                            for j in 0..n_tile {
-                                for (kk, t) in bt[j * kc..][..kc].iter_mut().enumerate() {
-                                    // SAFETY: the packed panel holds kc rows of nr values.
-                                    *t = unsafe { *b.add(kk * nr + j) };
-                                }
-                            }
-                        }
-                        for ir in (0..mc).step_by(MR) {
-                            let m_tile = MR.min(mc - ir);
-                            let a = if !direct_a {
-                                (a_block[(ir / MR) * kc * MR..].as_ptr(), kc)
-                            } else if ir < full_rows {
-                                let rs = p.a.row_stride();
-                                // SAFETY: rows ic+ir..ic+ir+MR, columns pc..pc+kc lie in the view.
-                                (unsafe { p.a.as_ptr().add((ic + ir) * rs + pc) }, rs)
-                            } else {
-                                (a_block.as_ptr(), kc)
-                            };
-                            let (row, col) = (ic + ir, jr);
-                            // SAFETY: a points at MR rows of kc values a_rs apart (a packed panel,
-                            // or full rows of the validated A read in place); the packed B panel
-                            // holds kc*nr values; the m_tile x n_tile tile at (row, col) lies
-                            // inside the validated C.
-                            unsafe {
-                                let c = p.c.0.add(row * p.ldc + col);
-                                let out =
-                                    CTile { c, ldc: p.ldc, size: (m_tile, n_tile), at: (row, col), finish: &finish };
-                                if narrow && n_tile == 1 {
-                                    narrow_tile::<S, MR, 1>(s, kc, a, (bt.as_ptr(), kc), out);
-                                } else if narrow {
-                                    narrow_tile::<S, MR, 2>(s, kc, a, (bt.as_ptr(), kc), out);
-                                } else if NR_VECS == 2 && n_tile <= S::LANES {
-                                    // A last panel at most half full: the half-width kernel
-                                    // skips the empty half.
-                                    gemm_tile::<S, MR, 1>(s, kc, a, (b, nr), out);
-                                } else {
-                                    gemm_tile::<S, MR, NR_VECS>(s, kc, a, (b, nr), out);
-                                }
-                            }
-                        }
+    }
+}
+
+/// Where the `MR`-row panels of a block of A are: `full` panels from `first`, `step`
+/// apart, packed, or read in place with rows `rows_rs` apart; then a last, partial panel
+/// packed at `tail`.
+#[derive(Clone, Copy)]
+struct APanels {
+    first: *const f32,
+    step: usize,
+    rows_rs: Option<usize>,
+    full: usize,
+    tail: *const f32,
+}
+
+impl APanels {
+    fn panel(&self, index: usize) -> APanel {
+        if index >= self.full {
+            return APanel::Packed(self.tail);
+        }
+        let p = self.first.wrapping_add(index * self.step);
+        match self.rows_rs {
+            Some(rs) => APanel::Rows(p, rs),
+            None => APanel::Packed(p),
+        }
+    }
+}
+
+/// A block of C (`size`) from a block of A and the packed B panels of its columns (each
+/// `kc * nr` values, one after another): the ir and jr loops around the register tiles.
+/// `c` is the block's first element, at row and column `at` of C (for the bias).
+struct BlockTiles<'a> {
+    kc: usize,
+    a: APanels,
+    b: *const f32,
+    nr: usize,
+    c: *mut f32,
+    ldc: usize,
+    size: (usize, usize),
+    at: (usize, usize),
+    finish: &'a TileFinish<'a>,
+}
+
+instances! {
+    /// A block of C from packed panels of A and B: register tiles (full, half width, and
+    /// dot products for a last one or two columns).
+    fn(BlockTiles<'_>) => f32_gemm_4x8_portable, f32_gemm_6x16_avx2, f32_gemm_12x32_avx512;
+}
+
+impl WithSimd for BlockTiles<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        match (S::GEMM_MR, S::GEMM_NR_VECS) {
+            (4, 2) => block_tiles::<S, 4, 2>(s, self),
+            (6, 2) => block_tiles::<S, 6, 2>(s, self),
+            (12, 2) => block_tiles::<S, 12, 2>(s, self),
+            (mr, nrv) => unreachable!("no GEMM instantiation for a {mr}x{nrv}-vector tile"),
+        }
+    }
+}
+
+#[inline(always)]
+fn block_tiles<S: Simd, const MR: usize, const NR_VECS: usize>(s: S, t: BlockTiles) {
+    let BlockTiles { kc, a, b, nr, c, ldc, size: (mc, nc), at: (row0, col0), finish } = t;
+    // One or two columns left in the last panel: dot products (N = 49 otherwise spends a
+    // quarter of its time on the 49th column). Rows of A read in place need that panel's
+    // B columns transposed for that.
+    let last_cols = nc - (nc - 1) / nr * nr;
+    let narrow = last_cols <= 2 && nr > 2;
+    let bt_len = if narrow && a.rows_rs.is_some() { last_cols * kc } else { 0 };
+    let mut scratch = Scratch::take(Slot::GemmTile, MAX_TILE + bt_len);
+    let (stage, bt) = scratch.split_at_mut(MAX_TILE);
+    let last = b.wrapping_add((nc - 1) / nr * kc * nr);
+    for (j, col) in bt.chunks_exact_mut(kc.max(1)).enumerate() {
+        for (kk, t) in col.iter_mut().enumerate() {
+            // SAFETY: the last packed panel holds kc rows of nr values.
+            *t = unsafe { *last.add(kk * nr + j) };
+        }
+    }
+    let stage = stage.as_mut_ptr();
+    // Each A panel (MR x kc, the broadcast side) stays in L1 while the B panels stream
+    // past it from L2 (BLIS keeps the broadcast side's micropanel in L1 too).
+    for ir in (0..mc).step_by(MR) {
+        let panel = a.panel(ir / MR);
+        for jr in (0..nc).step_by(nr) {
+            let n_tile = nr.min(nc - jr);
+            let b = b.wrapping_add(jr / nr * kc * nr);
+            let size = (MR.min(mc - ir), n_tile);
+            let at = (row0 + ir, col0 + jr);
+            // SAFETY: the panel holds MR rows of kc values (packed with a vector of slack, or
+            // full rows of the validated A read in place); each packed B panel holds kc*nr
+            // values; the tile at (row, col) lies inside the validated C.
+            unsafe {
+                let out = CTile { c: c.add(ir * ldc + jr), ldc, size, at, finish, stage };
+                let narrow = narrow && n_tile <= 2;
+                match (panel, narrow, n_tile) {
+                    (APanel::Packed(p), true, 1) => narrow_packed::<S, MR, 1>(s, kc, p, (b, nr), out),
+                    (APanel::Packed(p), true, _) => narrow_packed::<S, MR, 2>(s, kc, p, (b, nr), out),
+                    (APanel::Rows(p, rs), true, 1) => narrow_rows::<S, MR, 1>(s, kc, (p, rs), (bt.as_ptr(), kc), out),
+                    (APanel::Rows(p, rs), true, _) => narrow_rows::<S, MR, 2>(s, kc, (p, rs), (bt.as_ptr(), kc), out),
+                    // A last panel at most half full: the half-width kernel skips the empty half.
+                    (panel, _, _) if NR_VECS == 2 && n_tile <= S::LANES => {
+                        gemm_tile::<S, MR, 1>(s, kc, panel, (b, nr), out)
                     }
+                    (panel, _, _) => gemm_tile::<S, MR, NR_VECS>(s, kc, panel, (b, nr), out),
                 }
             }
         }

@@ -30,12 +30,15 @@ pub use matrix::{MatMut, MatRef};
 pub use packed_b::{blocking, PackedB};
 pub use params::Blocking;
 
-use crate::isa::WithSimd;
+use crate::isa::{Instance, Kernel, WithSimd};
 use crate::threading::default_threads;
 use crate::{Isa, KernelError};
 use gemv::{Gemv, GemvOp, VecBias, XPtr};
 pub(crate) use loops::CPtr;
 use loops::{BSource, GemmOp, Problem};
+
+/// The named kernels of the GEMM.
+pub(crate) const KERNELS: &[&[Instance]] = &[loops::INSTANCES, pack::INSTANCES, gemv::INSTANCES];
 
 /// Which path and how many threads a GEMM runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,14 +73,22 @@ impl GemmConfig {
         blocking(self.isa)
     }
 
-    /// Runs `op` on this configuration's vector unit.
+    /// Runs driver code `op` with this configuration's token ([`Isa::dispatch`]).
     pub(crate) fn dispatch<Op: WithSimd>(&self, op: Op) -> Op::Output {
         #[cfg(feature = "reference")]
         if self.emulate_avx512 {
-            use crate::isa::Simd;
-            return crate::isa::Emulated512::new().vectorize(op);
+            return op.with_simd(crate::isa::Emulated512::new());
         }
         self.isa.dispatch(op)
+    }
+
+    /// Runs `kernel` in this configuration's named instance ([`Isa::run`]).
+    pub(crate) fn run<K: Kernel>(&self, kernel: K) -> K::Output {
+        #[cfg(feature = "reference")]
+        if self.emulate_avx512 {
+            return kernel.with_simd(crate::isa::Emulated512::new());
+        }
+        self.isa.run(kernel)
     }
     /// `SIMDNN_ISA` (else the best path) and `SIMDNN_THREADS` (else all CPUs).
     pub fn from_env() -> Result<Self, KernelError> {

@@ -2,7 +2,7 @@
 //! convolution, inference).
 
 use super::matrix::MatRef;
-use super::pack::pack_b_dyn;
+use super::pack::PackB;
 use super::params::Blocking;
 use crate::isa::Isa;
 use crate::scratch::AlignedBuf;
@@ -45,7 +45,8 @@ impl PackedB {
         let buf = data.as_mut_slice();
         for pc in (0..k).step_by(kc) {
             let kc_len = kc.min(k - pc);
-            pack_b_dyn(&b, (pc, kc_len), (0, n), nr, 0, &mut buf[pc * n_pad..(pc + kc_len) * n_pad]);
+            let dst = &mut buf[pc * n_pad..(pc + kc_len) * n_pad];
+            isa.run(PackB { b, rows: (pc, kc_len), cols: (0, n), nr, first_panel: 0, dst });
         }
         Ok(PackedB { isa, k, n, blocking, kc, data })
     }

@@ -1,6 +1,7 @@
 //! AVX2 + FMA: 256-bit vectors, sixteen ymm registers.
 
-use super::simd::{Simd, WithSimd};
+use super::simd::Simd;
+use super::Kernel;
 use core::arch::x86_64::*;
 
 /// Token for AVX2+FMA; only [`crate::Isa`] detection creates it.
@@ -34,13 +35,8 @@ unsafe impl Simd for Avx2 {
     const GEMM_NR_VECS: usize = 2;
 
     #[inline(always)]
-    fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn frame<Op: WithSimd>(s: Avx2, op: Op) -> Op::Output {
-            op.with_simd(s)
-        }
-        // SAFETY: the token proves the CPU has AVX2 and FMA.
-        unsafe { frame(self, op) }
+    fn run<K: Kernel>(self, kernel: K) -> K::Output {
+        kernel.on_avx2(self)
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m256 {
@@ -119,6 +115,32 @@ unsafe impl Simd for Avx2 {
     unsafe fn broadcast(self, p: *const f32) -> __m256 {
         // SAFETY: caller guarantees one readable f32.
         unsafe { _mm256_broadcast_ss(&*p) }
+    }
+    #[inline(always)]
+    fn transpose(self, r: [__m256; 16]) -> [__m256; 16] {
+        // SAFETY: AVX available (token). Pairs of rows interleaved, 4x4 blocks within each
+        // 128-bit half, then the halves swapped into place.
+        unsafe {
+            let mut t = [_mm256_setzero_ps(); 8];
+            for i in 0..4 {
+                t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            // u[4g + c]: rows 4g..4g+4 of columns c (low half) and c + 4 (high half).
+            let mut u = [_mm256_setzero_ps(); 8];
+            for g in 0..2 {
+                u[4 * g] = _mm256_shuffle_ps::<0x44>(t[4 * g], t[4 * g + 2]);
+                u[4 * g + 1] = _mm256_shuffle_ps::<0xEE>(t[4 * g], t[4 * g + 2]);
+                u[4 * g + 2] = _mm256_shuffle_ps::<0x44>(t[4 * g + 1], t[4 * g + 3]);
+                u[4 * g + 3] = _mm256_shuffle_ps::<0xEE>(t[4 * g + 1], t[4 * g + 3]);
+            }
+            let mut out = r;
+            for c in 0..4 {
+                out[c] = _mm256_permute2f128_ps::<0x20>(u[c], u[4 + c]);
+                out[c + 4] = _mm256_permute2f128_ps::<0x31>(u[c], u[4 + c]);
+            }
+            out
+        }
     }
     #[inline(always)]
     fn add(self, a: __m256, b: __m256) -> __m256 {

@@ -1,6 +1,12 @@
-//! AVX-512F: 512-bit vectors, thirty-two zmm registers, mask registers for tails.
+//! AVX-512 (F, VL, BW, DQ, as every AVX-512 CPU since Skylake-SP has): 512-bit vectors,
+//! thirty-two vector registers, mask registers for tails.
+//!
+//! VL matters even to 512-bit code: without it the 128- and 256-bit instructions (a
+//! horizontal sum's halving steps, say) reach only registers 0-15, so every value flowing
+//! into one is confined to them, and a 24-accumulator loop spills.
 
-use super::simd::{Simd, WithSimd};
+use super::simd::Simd;
+use super::Kernel;
 use core::arch::x86_64::*;
 
 /// Token for AVX-512F; only [`crate::Isa`] detection creates it.
@@ -9,7 +15,13 @@ pub struct Avx512(());
 
 impl Avx512 {
     pub(crate) fn detect() -> Option<Self> {
-        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma")).then_some(Avx512(()))
+        let all = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma");
+        all.then_some(Avx512(()))
     }
 }
 
@@ -18,8 +30,8 @@ fn first_lanes(n: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
 }
 
-// SAFETY: the token exists only when the CPU reports AVX-512F, and every method is inlined
-// into a frame compiled with it by `vectorize`.
+// SAFETY: the token exists only when the CPU reports AVX-512F/VL/BW/DQ, AVX2 and FMA, and
+// every method is inlined into a kernel instance compiled with them.
 unsafe impl Simd for Avx512 {
     type V = __m512;
     const LANES: usize = 16;
@@ -28,13 +40,8 @@ unsafe impl Simd for Avx512 {
     const GEMM_NR_VECS: usize = 2;
 
     #[inline(always)]
-    fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn frame<Op: WithSimd>(s: Avx512, op: Op) -> Op::Output {
-            op.with_simd(s)
-        }
-        // SAFETY: the token proves the CPU has AVX-512F.
-        unsafe { frame(self, op) }
+    fn run<K: Kernel>(self, kernel: K) -> K::Output {
+        kernel.on_avx512(self)
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m512 {
@@ -80,6 +87,44 @@ unsafe impl Simd for Avx512 {
     unsafe fn store_partial(self, p: *mut f32, n: usize, v: __m512) {
         // SAFETY: masked-off lanes are not accessed; caller guarantees n writable f32.
         unsafe { _mm512_mask_storeu_ps(p, first_lanes(n), v) }
+    }
+    #[inline(always)]
+    fn transpose(self, r: [__m512; 16]) -> [__m512; 16] {
+        // SAFETY: AVX-512F available (token). Four rounds of 16 shuffles: pairs of rows
+        // interleaved, then 4x4 blocks within each 128-bit lane, then the lanes moved into
+        // place in two rounds of 128-bit shuffles.
+        unsafe {
+            let mut t = [_mm512_setzero_ps(); 16];
+            for i in 0..8 {
+                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            // u[4g + c]: rows 4g..4g+4 of columns c, c + 4, c + 8, c + 12 (one per 128-bit lane).
+            let mut u = [_mm512_setzero_ps(); 16];
+            for g in 0..4 {
+                u[4 * g] = _mm512_shuffle_ps::<0x44>(t[4 * g], t[4 * g + 2]);
+                u[4 * g + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * g], t[4 * g + 2]);
+                u[4 * g + 2] = _mm512_shuffle_ps::<0x44>(t[4 * g + 1], t[4 * g + 3]);
+                u[4 * g + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * g + 1], t[4 * g + 3]);
+            }
+            // v[c] (v[c + 4]): columns c and c + 8 (c + 4 and c + 12) of rows 0..8 (g = 0),
+            // v[8 + ..] the same of rows 8..16.
+            let mut v = [_mm512_setzero_ps(); 16];
+            for h in 0..2 {
+                for c in 0..4 {
+                    v[8 * h + c] = _mm512_shuffle_f32x4::<0x88>(u[8 * h + c], u[8 * h + 4 + c]);
+                    v[8 * h + 4 + c] = _mm512_shuffle_f32x4::<0xDD>(u[8 * h + c], u[8 * h + 4 + c]);
+                }
+            }
+            let mut out = [_mm512_setzero_ps(); 16];
+            for c in 0..4 {
+                out[c] = _mm512_shuffle_f32x4::<0x88>(v[c], v[8 + c]);
+                out[c + 8] = _mm512_shuffle_f32x4::<0xDD>(v[c], v[8 + c]);
+                out[c + 4] = _mm512_shuffle_f32x4::<0x88>(v[4 + c], v[12 + c]);
+                out[c + 12] = _mm512_shuffle_f32x4::<0xDD>(v[4 + c], v[12 + c]);
+            }
+            out
+        }
     }
     #[inline(always)]
     fn add(self, a: __m512, b: __m512) -> __m512 {

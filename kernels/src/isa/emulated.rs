@@ -5,7 +5,8 @@
 //! `avx512.rs` themselves are left to a CPU that has them.
 
 use super::portable::impl_simd_on_wide;
-use super::simd::{Simd, WithSimd};
+use super::simd::Simd;
+use super::Kernel;
 
 /// Token for the emulated 16-lane layout (feature `reference`).
 #[derive(Clone, Copy, Debug)]
@@ -17,5 +18,6 @@ impl Emulated512 {
     }
 }
 
-// The AVX-512 path's register tile: 12 x 32 (two 16-lane vectors per row).
-impl_simd_on_wide!(Emulated512, f32x16, 16, 12, 2);
+// The AVX-512 path's register tile: 12 x 32 (two 16-lane vectors per row). Kernels run
+// inline: the emulation is a test of layouts, with no instance of its own.
+impl_simd_on_wide!(Emulated512, f32x16, 16, 12, 2, |s, kernel| kernel.with_simd(s));

@@ -7,6 +7,7 @@ mod avx2;
 mod avx512;
 #[cfg(feature = "reference")]
 mod emulated;
+mod kernel;
 mod portable;
 mod simd;
 
@@ -16,10 +17,16 @@ pub use avx2::Avx2;
 pub use avx512::Avx512;
 #[cfg(feature = "reference")]
 pub use emulated::Emulated512;
+pub(crate) use kernel::instances;
+pub use kernel::{Instance, Kernel};
 pub use portable::Portable;
 pub use simd::{Simd, WithSimd};
 
 use crate::KernelError;
+
+/// Each lane's index, as f32 (16 is the widest path's lane count): masks of the first or
+/// last lanes, through [`Simd::select_gt`].
+pub(crate) const LANE_INDEX: [f32; 16] = [0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.];
 
 /// Hints the CPU to bring the cache line holding `p` into L1 (no-op where unsupported).
 /// Prefetching never faults, so any address is allowed.
@@ -40,7 +47,7 @@ use std::sync::OnceLock;
 /// A vector instruction-set path of the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Isa {
-    /// `wide::f32x8`: runs on every CPU.
+    /// `wide::f32x4`: runs on every CPU.
     Portable,
     /// AVX2 with FMA (256-bit).
     Avx2,
@@ -110,7 +117,8 @@ impl Isa {
         CHOSEN.get_or_init(Isa::from_env).clone()
     }
 
-    /// Runs `op` on this path's vector unit.
+    /// Runs driver code `op` with this path's token (in plain code, without the path's
+    /// target features: `op` hands its vector work to kernels with [`Simd::run`]).
     ///
     /// An unsupported path falls back to the portable one; constructing an `Isa` that the CPU
     /// lacks is harmless, only [`Isa::checked`] makes it an error.
@@ -120,18 +128,36 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
                 if let Some(s) = Avx512::detect() {
-                    return s.vectorize(op);
+                    return op.with_simd(s);
                 }
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
                 if let Some(s) = Avx2::detect() {
-                    return s.vectorize(op);
+                    return op.with_simd(s);
                 }
             }
             _ => {}
         }
-        Portable::new().vectorize(op)
+        op.with_simd(Portable::new())
+    }
+
+    /// Runs `kernel` in its named instance for this path (the portable one if the CPU lacks
+    /// this path).
+    #[inline]
+    pub fn run<K: Kernel>(self, kernel: K) -> K::Output {
+        self.dispatch(RunKernel(kernel))
+    }
+}
+
+/// [`Isa::run`] as driver code: the token's [`Simd::run`].
+struct RunKernel<K>(K);
+
+impl<K: Kernel> WithSimd for RunKernel<K> {
+    type Output = K::Output;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> K::Output {
+        s.run(self.0)
     }
 }
 
@@ -188,6 +214,11 @@ mod tests {
         }
     }
 
+    instances! {
+        fn(Deinterleave) -> [Vec<f32>; 4] => test_deinterleave_portable, test_deinterleave_avx2, test_deinterleave_avx512;
+        fn(Partial) -> Vec<(Vec<f32>, Vec<f32>)> => test_partial_portable, test_partial_avx2, test_partial_avx512;
+    }
+
     #[test]
     fn deinterleave_and_shifts_on_every_path() {
         let check = |name: &str, [even, odd, shifted_in, shifted_up]: [Vec<f32>; 4]| {
@@ -198,10 +229,10 @@ mod tests {
             assert_eq!(shifted_up, (lanes - 1..2 * lanes - 1).map(|i| i as f32).collect::<Vec<_>>(), "{name} shift_up");
         };
         for isa in Isa::available() {
-            check(isa.name(), isa.dispatch(Deinterleave));
+            check(isa.name(), isa.run(Deinterleave));
         }
         #[cfg(feature = "reference")]
-        check("emulated avx512", Emulated512::new().vectorize(Deinterleave));
+        check("emulated avx512", Emulated512::new().run(Deinterleave));
     }
 
     /// For every n < LANES: loads n values, stores them after a guard value, and returns
@@ -242,10 +273,56 @@ mod tests {
             }
         };
         for isa in Isa::available() {
-            check(isa.name(), isa.dispatch(Partial));
+            check(isa.name(), isa.run(Partial));
         }
         #[cfg(feature = "reference")]
-        check("emulated avx512", Emulated512::new().vectorize(Partial));
+        check("emulated avx512", Emulated512::new().run(Partial));
+    }
+
+    /// Transposes the block whose row `i`, column `j` holds `100 i + j`, and returns the
+    /// first LANES output vectors.
+    struct Transpose;
+
+    impl WithSimd for Transpose {
+        type Output = Vec<Vec<f32>>;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> Self::Output {
+            let rows: Vec<Vec<f32>> =
+                (0..S::LANES).map(|i| (0..S::LANES).map(|j| (100 * i + j) as f32).collect()).collect();
+            let mut block = [s.zero(); 16];
+            for (v, row) in block.iter_mut().zip(&rows) {
+                // SAFETY: each row holds LANES values.
+                *v = unsafe { s.load(row.as_ptr()) };
+            }
+            let t = s.transpose(block);
+            (0..S::LANES)
+                .map(|j| {
+                    let mut col = vec![0.0; S::LANES];
+                    // SAFETY: col holds LANES values.
+                    unsafe { s.store(col.as_mut_ptr(), t[j]) };
+                    col
+                })
+                .collect()
+        }
+    }
+
+    instances! {
+        fn(Transpose) -> Vec<Vec<f32>> => test_transpose_portable, test_transpose_avx2, test_transpose_avx512;
+    }
+
+    #[test]
+    fn transpose_on_every_path() {
+        let check = |name: &str, cols: Vec<Vec<f32>>| {
+            for (j, col) in cols.iter().enumerate() {
+                let want: Vec<f32> = (0..cols.len()).map(|i| (100 * i + j) as f32).collect();
+                assert_eq!(col, &want, "{name} column {j}");
+            }
+        };
+        for isa in Isa::available() {
+            check(isa.name(), isa.run(Transpose));
+        }
+        #[cfg(feature = "reference")]
+        check("emulated avx512", Emulated512::new().run(Transpose));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The portable path: `wide::f32x8`, which compiles to whatever the build's target features
-//! allow (two SSE2 halves on a default x86-64 build, one AVX register with
-//! `-C target-cpu=native`).
+//! The portable path: `wide::f32x4`, one SSE2 register on a default x86-64 build (one NEON
+//! register on AArch64). Four lanes rather than eight in two halves: a vector is then one
+//! register, so the kernels' register tiles fit the sixteen of SSE2.
 
-use super::simd::{Simd, WithSimd};
+use super::simd::Simd;
+use super::Kernel;
 
 /// Token for the portable path; available on every CPU.
 #[derive(Clone, Copy, Debug)]
@@ -17,7 +18,7 @@ impl Portable {
 /// Implements [`Simd`] for a token over one of `wide`'s f32 vector types (portable code,
 /// whatever the build's target features allow).
 macro_rules! impl_simd_on_wide {
-    ($token:ty, $v:ident, $lanes:literal, $mr:literal, $nr_vecs:literal) => {
+    ($token:ty, $v:ident, $lanes:literal, $mr:literal, $nr_vecs:literal, |$s:ident, $k:ident| $run:expr) => {
         // SAFETY: portable instructions of the build target only.
         unsafe impl Simd for $token {
             type V = wide::$v;
@@ -26,8 +27,9 @@ macro_rules! impl_simd_on_wide {
             const GEMM_NR_VECS: usize = $nr_vecs;
 
             #[inline(always)]
-            fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
-                op.with_simd(self)
+            fn run<K: Kernel>(self, kernel: K) -> K::Output {
+                let ($s, $k) = (self, kernel);
+                $run
             }
             #[inline(always)]
             fn splat(self, x: f32) -> wide::$v {
@@ -61,10 +63,39 @@ macro_rules! impl_simd_on_wide {
             }
             #[inline(always)]
             unsafe fn load_partial(self, p: *const f32, n: usize) -> wide::$v {
-                let mut tmp = [0.0f32; $lanes];
-                // SAFETY: caller guarantees n < LANES readable f32.
-                unsafe { core::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), n) };
-                wide::$v::from(tmp)
+                /// The first `K` values from `p`, the rest zero: constant indices, so the vector
+                /// is built in registers (a copy into a stack array would be stack traffic in
+                /// the kernels' loops, and a branch per lane ties up registers).
+                #[inline(always)]
+                unsafe fn first<const K: usize>(p: *const f32) -> wide::$v {
+                    // SAFETY: the caller's K readable values.
+                    wide::$v::from(core::array::from_fn::<f32, $lanes, _>(|i| {
+                        if i < K {
+                            unsafe { *p.add(i) }
+                        } else {
+                            0.0
+                        }
+                    }))
+                }
+                // SAFETY (every arm): n < LANES readable values (the caller's contract).
+                unsafe {
+                    match n {
+                        0 => wide::$v::splat(0.0),
+                        1 => first::<1>(p),
+                        2 => first::<2>(p),
+                        3 => first::<3>(p),
+                        4 if $lanes > 4 => first::<4>(p),
+                        5 if $lanes > 5 => first::<5>(p),
+                        6 if $lanes > 6 => first::<6>(p),
+                        7 if $lanes > 7 => first::<7>(p),
+                        // Wider vectors (the emulated 16 lanes) take the rest lane by lane.
+                        _ => {
+                            wide::$v::from(core::array::from_fn::<f32, $lanes, _>(
+                                |i| if i < n { *p.add(i) } else { 0.0 },
+                            ))
+                        }
+                    }
+                }
             }
             #[inline(always)]
             unsafe fn store(self, p: *mut f32, v: wide::$v) {
@@ -73,9 +104,22 @@ macro_rules! impl_simd_on_wide {
             }
             #[inline(always)]
             unsafe fn store_partial(self, p: *mut f32, n: usize, v: wide::$v) {
-                let tmp = v.to_array();
-                // SAFETY: caller guarantees n < LANES writable f32.
-                unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n) };
+                let lanes = v.to_array();
+                for (i, &x) in lanes.iter().enumerate() {
+                    if i < n {
+                        // SAFETY: caller guarantees n < LANES writable f32.
+                        unsafe { *p.add(i) = x };
+                    }
+                }
+            }
+            #[inline(always)]
+            fn transpose(self, rows: [wide::$v; 16]) -> [wide::$v; 16] {
+                let m: [[f32; $lanes]; $lanes] = core::array::from_fn(|i| rows[i].to_array());
+                let mut out = rows;
+                for (j, col) in out.iter_mut().take($lanes).enumerate() {
+                    *col = wide::$v::from(core::array::from_fn::<f32, $lanes, _>(|i| m[i][j]));
+                }
+                out
             }
             #[inline(always)]
             fn add(self, a: wide::$v, b: wide::$v) -> wide::$v {
@@ -131,5 +175,5 @@ macro_rules! impl_simd_on_wide {
 #[cfg(feature = "reference")]
 pub(crate) use impl_simd_on_wide;
 
-// 4 x 8: eight accumulators, sixteen SSE registers with the split halves.
-impl_simd_on_wide!(Portable, f32x8, 8, 4, 1);
+// 4 x 8 (two 4-lane vectors per row): eight accumulators of the sixteen SSE registers.
+impl_simd_on_wide!(Portable, f32x4, 4, 4, 2, |s, kernel| kernel.on_portable(s));

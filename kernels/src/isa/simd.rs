@@ -1,11 +1,16 @@
 //! The vector vocabulary every kernel is written in.
 //!
 //! A kernel is written once as `#[inline(always)]` code generic over [`Simd`], and
-//! instantiated per instruction set inside a `#[target_feature]` function by
-//! [`Simd::vectorize`]. Tokens (the types implementing `Simd`) can be created only after
+//! instantiated per instruction set inside a named `#[target_feature]` function (see
+//! [`Kernel`]), which [`Simd::run`] calls. Tokens (the types implementing `Simd`) can be created only after
 //! the CPU has been checked, so safe code can never run an instruction the CPU lacks.
 
+use super::Kernel;
+
 /// A vector instruction set, as seen by kernels.
+///
+/// Kernels call these methods only inside their named instances ([`Simd::run`]), which are
+/// compiled with the set's target features, so every method inlines to its instruction.
 ///
 /// # Safety
 /// Implementors must only be constructible when the CPU supports every instruction their
@@ -20,8 +25,8 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     /// GEMM register tile: vectors of C per row (NR = NR_VECS * LANES).
     const GEMM_NR_VECS: usize;
 
-    /// Runs `op` with this instruction set enabled for code generation.
-    fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output;
+    /// Runs `kernel` in its named instance for this instruction set.
+    fn run<K: Kernel>(self, kernel: K) -> K::Output;
 
     fn splat(self, x: f32) -> Self::V;
     #[inline(always)]
@@ -97,6 +102,11 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
         self.splat(unsafe { *p })
     }
 
+    /// Transposes the `LANES x LANES` block in `rows[..LANES]` (row `i` in `rows[i]`), so
+    /// that `rows[j]` holds column `j`; entries past `LANES` are left as they are (16 is the
+    /// widest path's lane count).
+    fn transpose(self, rows: [Self::V; 16]) -> [Self::V; 16];
+
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
@@ -117,9 +127,9 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     fn hmax(self, v: Self::V) -> f32;
 }
 
-/// A computation generic over the instruction set; see [`Simd::vectorize`] and
-/// [`crate::Isa::dispatch`]. A struct rather than a closure, so the body is inlined into
-/// the `#[target_feature]` frame for certain.
+/// A computation generic over the instruction set: a kernel body (see [`Kernel`]), or
+/// driver code that [`crate::Isa::dispatch`] hands a token. A struct rather than a closure,
+/// so a kernel body is inlined into its `#[target_feature]` instance for certain.
 pub trait WithSimd {
     type Output;
     fn with_simd<S: Simd>(self, s: S) -> Self::Output;

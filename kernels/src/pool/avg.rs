@@ -8,7 +8,7 @@
 
 use super::window::{plane_rows_first, Finish, Sum};
 use super::Pool2dGeom;
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
 
 pub(crate) struct AvgPoolOp<'a> {
@@ -16,6 +16,13 @@ pub(crate) struct AvgPoolOp<'a> {
     pub count_pad: bool,
     pub x: &'a [f32],
     pub y: &'a mut [f32],
+}
+
+instances! {
+    /// Average pooling of a run of planes.
+    fn(AvgPoolOp<'_>) => f32_avgpool_portable, f32_avgpool_avx2, f32_avgpool_avx512;
+    /// Global average pooling of a run of planes.
+    fn(GlobalAvgOp<'_>) => f32_global_avgpool_portable, f32_global_avgpool_avx2, f32_global_avgpool_avx512;
 }
 
 impl WithSimd for AvgPoolOp<'_> {

@@ -11,7 +11,7 @@
 
 use super::window::{plane_rows_first, stride2_window, Finish, Max};
 use super::Pool2dGeom;
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
 
 pub(crate) struct MaxPoolOp<'a> {
@@ -20,6 +20,11 @@ pub(crate) struct MaxPoolOp<'a> {
     pub y: &'a mut [f32],
     pub argmax: Option<&'a mut [u32]>,
     pub relu: bool,
+}
+
+instances! {
+    /// Max pooling (with argmax, or fused with a ReLU) of a run of planes.
+    fn(MaxPoolOp<'_>) => f32_maxpool_portable, f32_maxpool_avx2, f32_maxpool_avx512;
 }
 
 impl WithSimd for MaxPoolOp<'_> {
@@ -45,8 +50,9 @@ impl WithSimd for MaxPoolOp<'_> {
         };
         // row, row indices, window maxima and their indices, per-row results and indices.
         let h_len = g.in_h * g.out_w() + lanes;
-        let mut buf = Scratch::take(Slot::Pool, 4 * row_len + 2 * h_len);
-        let (row, rest) = buf.split_at_mut(row_len);
+        let mut buf = Scratch::take(Slot::Pool, 4 * row_len + 2 * h_len + lanes);
+        let (stage, rest) = buf.split_at_mut(lanes);
+        let (row, rest) = rest.split_at_mut(row_len);
         let (row_idx, rest) = rest.split_at_mut(row_len);
         let (win, rest) = rest.split_at_mut(row_len);
         let (win_idx, rest) = rest.split_at_mut(row_len);
@@ -55,7 +61,7 @@ impl WithSimd for MaxPoolOp<'_> {
         for p in 0..g.planes() {
             let planes = Planes { x: &x[p * plane_in..][..plane_in], y: &mut y[p * plane_out..][..plane_out] };
             let idx_out = &mut argmax[p * plane_out..][..plane_out];
-            let bufs = Bufs { row, row_idx, win, win_idx, h_val, h_idx };
+            let bufs = Bufs { row, row_idx, win, win_idx, h_val, h_idx, stage };
             max_plane(s, g, planes, idx_out, bufs, relu);
         }
     }
@@ -73,12 +79,14 @@ struct Bufs<'a> {
     win_idx: &'a mut [f32],
     h_val: &'a mut [f32],
     h_idx: &'a mut [f32],
+    /// One vector, where a vector of indices is converted lane by lane.
+    stage: &'a mut [f32],
 }
 
 #[inline(always)]
 fn max_plane<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, argmax: &mut [u32], b: Bufs, relu: bool) {
     let Planes { x, y } = planes;
-    let Bufs { row, row_idx, win, win_idx, h_val, h_idx } = b;
+    let Bufs { row, row_idx, win, win_idx, h_val, h_idx, stage } = b;
     let lanes = S::LANES;
     let (oh_n, ow_n) = (g.out_h(), g.out_w());
     let starts = (ow_n - 1) * g.stride_w + 1;
@@ -152,9 +160,8 @@ fn max_plane<S: Simd>(s: S, g: &Pool2dGeom, planes: Planes, argmax: &mut [u32], 
                 }
                 let dst = y.as_mut_ptr().add(oh * ow_n + ow);
                 s.store_upto(dst, n, v);
-                let mut tmp = [0.0f32; 16]; // LANES <= 16 on every path
-                s.store(tmp.as_mut_ptr(), vi);
-                for (k, t) in tmp[..n].iter().enumerate() {
+                s.store(stage.as_mut_ptr(), vi);
+                for (k, t) in stage[..n].iter().enumerate() {
                     // SAFETY (of this use of the enclosing block): indices are whole numbers
                     // below 2^24 (plane positions held exactly in f32), so the conversion
                     // cannot overflow; it skips the saturation checks of `as`.

@@ -23,8 +23,12 @@ mod window;
 
 pub use geometry::Pool2dGeom;
 
+/// The named kernels of pooling.
+pub(crate) const KERNELS: &[&[Instance]] = &[max::INSTANCES, avg::INSTANCES];
+
 use crate::conv::Conv2dGeom;
 use crate::gemm::GemmConfig;
+use crate::isa::Instance;
 use crate::threading::for_each_task;
 use crate::KernelError;
 use avg::{avg_pool_backward, AvgPoolOp, GlobalAvgOp};
@@ -86,7 +90,7 @@ fn max_pool(
         Conv2dGeom::check_len("argmax", g.output_len(), a.len())?;
     }
     for_each_plane_run(cfg, Planes { geom: *g, x, y, argmax }, |p| {
-        cfg.dispatch(MaxPoolOp { g: &p.geom, x: p.x, y: p.y, argmax: p.argmax, relu })
+        cfg.run(MaxPoolOp { g: &p.geom, x: p.x, y: p.y, argmax: p.argmax, relu })
     });
     Ok(())
 }
@@ -177,7 +181,7 @@ pub fn avg_pool2d_forward(
     g.validate()?;
     check_io(g, x.len(), y.len())?;
     let all = Planes { geom: *g, x, y, argmax: None };
-    for_each_plane_run(cfg, all, |p| cfg.dispatch(AvgPoolOp { g: &p.geom, count_pad, x: p.x, y: p.y }));
+    for_each_plane_run(cfg, all, |p| cfg.run(AvgPoolOp { g: &p.geom, count_pad, x: p.x, y: p.y }));
     Ok(())
 }
 
@@ -199,7 +203,7 @@ pub fn global_avg_pool_forward(cfg: &GemmConfig, plane: usize, x: &[f32], y: &mu
     // Each plane as a 1 x plane image pooled whole, for the plane split across threads.
     let geom = Pool2dGeom { kernel_w: plane, ..Pool2dGeom::new(1, y.len(), (1, plane), 1, 1) };
     let all = Planes { geom, x, y, argmax: None };
-    for_each_plane_run(cfg, all, |p| cfg.dispatch(GlobalAvgOp { plane, x: p.x, y: p.y }));
+    for_each_plane_run(cfg, all, |p| cfg.run(GlobalAvgOp { plane, x: p.x, y: p.y }));
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! (contiguous vectors) and along a row (at stride 2, windows deinterleaved in registers).
 
 use super::Pool2dGeom;
-use crate::isa::Simd;
+use crate::isa::{Simd, LANE_INDEX};
 
 /// How window values combine: maximum or sum.
 pub(crate) trait Combine {
@@ -303,7 +303,6 @@ struct FusedRows<'a> {
 }
 
 /// Lane numbers, for masking the lanes past a row's end.
-const LANE_INDEX: [f32; 16] = [0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.];
 
 impl FusedRows<'_> {
     /// Pools into `out`, a whole number of output rows.

@@ -130,15 +130,48 @@ pub(crate) fn at2<L: Lane>(m: [L; 6]) -> [L; 2] {
 }
 
 /// One Winograd algorithm F(M x M, R x R) on 6x6 tiles: its output tile and kernel sizes
-/// and its filter and output transforms (the input transform `B^T d B` is shared).
-/// Filters come in a 5x5 array and outputs go in a 4x4 one, of which the first `R` and `M`
-/// rows and columns are used (fixed-size arrays keep the transforms free of loops over
-/// run-time bounds).
+/// and the columns of its filter and output transforms (the input transform `B^T` is
+/// shared). Filter columns come with 5 values and output columns go out with 4, of which
+/// the first `R` and `M` are used (fixed-size arrays keep the transforms free of loops over
+/// run-time bounds). The 2-D transforms apply a column transform to every column, then to
+/// every row of the result.
 pub(crate) trait Variant: Copy + Send + Sync + 'static {
     const M: usize;
     const R: usize;
-    fn filter_tile<L: Lane>(g: [[L; 5]; 5]) -> [[L; 6]; 6];
-    fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4];
+    /// `G g` for one column `g` (its first `R` values).
+    fn g_col<L: Lane>(g: [L; 5]) -> [L; 6];
+    /// `A^T m` for one column `m` of products (the first `M` values of the result).
+    fn a_col<L: Lane>(m: [L; 6]) -> [L; 4];
+
+    /// `G g G^T` for a filter given as rows (the first `R` rows and columns). The kernels
+    /// run the same steps through a stage; this is their oracle.
+    #[cfg(test)]
+    fn filter_tile<L: Lane>(g: [[L; 5]; 5]) -> [[L; 6]; 6] {
+        let mut cols = [[g[0][0]; 6]; 5];
+        for j in 0..Self::R {
+            cols[j] = Self::g_col([g[0][j], g[1][j], g[2][j], g[3][j], g[4][j]]);
+        }
+        let mut out = [[g[0][0]; 6]; 6];
+        for i in 0..6 {
+            out[i] = Self::g_col([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]]);
+        }
+        out
+    }
+
+    /// `A^T m A` for a 6x6 tile of products given as rows (the first `M` rows and columns
+    /// of the result).
+    #[cfg(test)]
+    fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
+        let mut cols = [[m[0][0]; 4]; 6];
+        for j in 0..6 {
+            cols[j] = Self::a_col([m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j]]);
+        }
+        let mut out = [[m[0][0]; 4]; 4];
+        for i in 0..Self::M {
+            out[i] = Self::a_col([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]]);
+        }
+        out
+    }
 }
 
 /// F(4x4, 3x3).
@@ -153,12 +186,12 @@ impl Variant for F4x3 {
     const M: usize = 4;
     const R: usize = 3;
     #[inline(always)]
-    fn filter_tile<L: Lane>(g: [[L; 5]; 5]) -> [[L; 6]; 6] {
-        filter_tile([[g[0][0], g[0][1], g[0][2]], [g[1][0], g[1][1], g[1][2]], [g[2][0], g[2][1], g[2][2]]])
+    fn g_col<L: Lane>(g: [L; 5]) -> [L; 6] {
+        g_col([g[0], g[1], g[2]])
     }
     #[inline(always)]
-    fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
-        output_tile(m)
+    fn a_col<L: Lane>(m: [L; 6]) -> [L; 4] {
+        at(m)
     }
 }
 
@@ -166,39 +199,22 @@ impl Variant for F2x5 {
     const M: usize = 2;
     const R: usize = 5;
     #[inline(always)]
-    fn filter_tile<L: Lane>(g: [[L; 5]; 5]) -> [[L; 6]; 6] {
-        let mut cols = [[g[0][0]; 6]; 5];
-        for j in 0..5 {
-            cols[j] = g_col5([g[0][j], g[1][j], g[2][j], g[3][j], g[4][j]]);
-        }
-        let mut out = [[g[0][0]; 6]; 6];
-        for i in 0..6 {
-            out[i] = g_col5([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]]);
-        }
-        out
+    fn g_col<L: Lane>(g: [L; 5]) -> [L; 6] {
+        g_col5(g)
     }
     #[inline(always)]
-    fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
-        let mut cols = [[m[0][0]; 2]; 6];
-        for j in 0..6 {
-            cols[j] = at2([m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j]]);
-        }
-        let mut out = [[m[0][0]; 4]; 4];
-        for i in 0..2 {
-            let [a, b] = at2([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]]);
-            out[i][0] = a;
-            out[i][1] = b;
-        }
-        out
+    fn a_col<L: Lane>(m: [L; 6]) -> [L; 4] {
+        let [a, b] = at2(m);
+        [a, b, a, b] // the last two are not used
     }
 }
 
-// The 2-D transforms below index arrays explicitly instead of using `array::from_fn` or
-// `map`: a closure that failed to inline would be compiled outside the kernel's
-// `#[target_feature]` frame and call every intrinsic out of line.
+// The 2-D transforms index arrays explicitly instead of using `array::from_fn` or `map`: a
+// closure that failed to inline would be compiled outside the kernel's `#[target_feature]`
+// instance and call every intrinsic out of line.
 
-/// `B^T d B` for a 6x6 input tile given as rows.
-#[inline(always)]
+/// `B^T d B` for a 6x6 input tile given as rows (the oracle of the input kernel's stages).
+#[cfg(test)]
 pub(crate) fn input_tile<L: Lane>(d: [[L; 6]; 6]) -> [[L; 6]; 6] {
     let mut cols = d;
     for j in 0..6 {
@@ -207,32 +223,6 @@ pub(crate) fn input_tile<L: Lane>(d: [[L; 6]; 6]) -> [[L; 6]; 6] {
     let mut out = d;
     for i in 0..6 {
         out[i] = bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]]);
-    }
-    out
-}
-
-/// `G g G^T` for a 3x3 filter given as rows.
-#[inline(always)]
-pub(crate) fn filter_tile<L: Lane>(g: [[L; 3]; 3]) -> [[L; 6]; 6] {
-    let cols =
-        [g_col([g[0][0], g[1][0], g[2][0]]), g_col([g[0][1], g[1][1], g[2][1]]), g_col([g[0][2], g[1][2], g[2][2]])];
-    let mut out = [[g[0][0]; 6]; 6];
-    for i in 0..6 {
-        out[i] = g_col([cols[0][i], cols[1][i], cols[2][i]]);
-    }
-    out
-}
-
-/// `A^T m A` for a 6x6 tile of products given as rows.
-#[inline(always)]
-pub(crate) fn output_tile<L: Lane>(m: [[L; 6]; 6]) -> [[L; 4]; 4] {
-    let mut cols = [[m[0][0]; 4]; 6];
-    for j in 0..6 {
-        cols[j] = at([m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j]]);
-    }
-    let mut out = [[m[0][0]; 4]; 4];
-    for i in 0..4 {
-        out[i] = at([cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]]);
     }
     out
 }
@@ -268,9 +258,10 @@ mod tests {
         let mut seed = 11;
         for _ in 0..50 {
             let d: [[f32; 6]; 6] = std::array::from_fn(|_| std::array::from_fn(|_| lcg(&mut seed)));
-            let g: [[f32; 3]; 3] = std::array::from_fn(|_| std::array::from_fn(|_| lcg(&mut seed)));
-            let (u, v) = (filter_tile(g), input_tile(d));
-            let y = output_tile(std::array::from_fn(|i| std::array::from_fn(|j| u[i][j] * v[i][j])));
+            let g: [[f32; 5]; 5] =
+                std::array::from_fn(|r| std::array::from_fn(|c| if r < 3 && c < 3 { lcg(&mut seed) } else { 0.0 }));
+            let (u, v) = (F4x3::filter_tile(g), input_tile(d));
+            let y = F4x3::output_tile(std::array::from_fn(|i| std::array::from_fn(|j| u[i][j] * v[i][j])));
             for (i, row) in y.iter().enumerate() {
                 for (j, yij) in row.iter().enumerate() {
                     let want: f32 =

@@ -25,11 +25,11 @@ mod matrices;
 
 use super::{Conv2dGeom, ForwardArgs};
 use crate::gemm::{sgemm, CPtr, Epilogue, GemmConfig, MatMut, MatRef};
-use crate::isa::{Simd, WithSimd};
+use crate::isa::{instances, Kernel, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::{for_each_chunk_mut, for_each_task, split_aligned};
+use crate::threading::{for_each_chunk_mut, for_each_task, AlignedSplit};
 use crate::KernelError;
-use matrices::{input_tile, F2x5, F4x3, Variant, Vector};
+use matrices::{bt, F2x5, F4x3, Variant, Vector};
 use std::marker::PhantomData;
 
 /// Whether a Winograd algorithm computes this convolution: a 3x3 or 5x5 kernel, stride 1,
@@ -132,7 +132,10 @@ fn forward_with<V: Variant>(
     args: ForwardArgs,
     u: &[f32],
     y: &mut [f32],
-) -> Result<(), KernelError> {
+) -> Result<(), KernelError>
+where
+    for<'a> OutputTransform<'a, V>: Kernel<Output = ()>,
+{
     let ForwardArgs { x, bias, relu, .. } = args;
     let cb = cfg.dispatch(Lanes);
     let (c_n, k_n, step) = (g.in_channels, g.out_channels, V::M);
@@ -190,11 +193,11 @@ fn forward_with<V: Variant>(
             let tc = n_img * band_rows.min(tiles_h - ty0) * tiles_w;
             let band = Band { ty0, tc, per_image };
             let (v, m) = (&mut v[..36 * tc * c_pad], &mut m[..36 * tc * k_pad]);
-            let ranges = split_aligned(tc, threads, 1);
+            let ranges = AlignedSplit::new(tc, threads, 1);
             let v_ptr = CPtr(v.as_mut_ptr());
             let xb: &[f32] = xb;
             for_each_task(threads, ranges.len(), |i| {
-                cfg.dispatch(InputTransform { plan, xb, v: v_ptr, band, tiles: ranges[i] });
+                cfg.run(InputTransform { plan, xb, v: v_ptr, band, tiles: ranges.get(i) });
             });
             for xi in 0..36 {
                 let a = MatRef::new(&v[xi * tc * c_pad..][..tc * c_pad], tc, c_n, c_pad)?;
@@ -204,9 +207,9 @@ fn forward_with<V: Variant>(
             }
             let m: &[f32] = m;
             let bias_pad: &[f32] = bias_pad;
-            let blocks = split_aligned(k_pad / cb, threads, 1);
+            let blocks = AlignedSplit::new(k_pad / cb, threads, 1);
             for_each_task(threads, blocks.len(), |i| {
-                let (b0, b1) = blocks[i];
+                let (b0, b1) = blocks.get(i);
                 let op = OutputTransform::<V> {
                     g,
                     plan,
@@ -218,7 +221,7 @@ fn forward_with<V: Variant>(
                     blocks: (b0, b1),
                     variant: PhantomData,
                 };
-                cfg.dispatch(op);
+                cfg.run(op);
             });
         }
     }
@@ -228,12 +231,15 @@ fn forward_with<V: Variant>(
 /// `U[c][xi][k] = (G w[k][c] G^T)[xi]`, input channels split across threads, vectorised
 /// over blocks of output channels (contiguous in U); each channel's 36 rows are together,
 /// so the stores stay within a few pages (the GEMMs read `U_xi` with row stride 36 K).
-fn filter_transform<V: Variant>(cfg: &GemmConfig, g: &Conv2dGeom, w: &[f32], u: &mut [f32]) {
+fn filter_transform<V: Variant>(cfg: &GemmConfig, g: &Conv2dGeom, w: &[f32], u: &mut [f32])
+where
+    for<'a> FilterTransform<'a, V>: Kernel<Output = ()>,
+{
     let (c_n, k_n) = (g.in_channels, g.out_channels);
     let u_ptr = CPtr(u.as_mut_ptr());
-    let ranges = split_aligned(c_n, cfg.threads(), 1);
+    let ranges = AlignedSplit::new(c_n, cfg.threads(), 1);
     for_each_task(cfg.threads(), ranges.len(), |i| {
-        cfg.dispatch(FilterTransform::<V> { c_n, k_n, w, u: u_ptr, channels: ranges[i], variant: PhantomData });
+        cfg.run(FilterTransform::<V> { c_n, k_n, w, u: u_ptr, channels: ranges.get(i), variant: PhantomData });
     });
 }
 
@@ -246,41 +252,63 @@ struct FilterTransform<'a, V> {
     variant: PhantomData<V>,
 }
 
+instances! {
+    /// The filter transform `G g G^T` of F(4x4, 3x3).
+    fn(FilterTransform<'_, F4x3>) => f32_wino_filter_4x3_portable, f32_wino_filter_4x3_avx2, f32_wino_filter_4x3_avx512;
+    /// The filter transform `G g G^T` of F(2x2, 5x5).
+    fn(FilterTransform<'_, F2x5>) => f32_wino_filter_2x5_portable, f32_wino_filter_2x5_avx2, f32_wino_filter_2x5_avx512;
+    /// The input transform `B^T d B` of 6x6 tiles (both variants).
+    fn(InputTransform<'_>) => f32_wino_input_6x6_portable, f32_wino_input_6x6_avx2, f32_wino_input_6x6_avx512;
+    /// The output transform `A^T M A` of F(4x4, 3x3), with bias and ReLU.
+    fn(OutputTransform<'_, F4x3>) => f32_wino_output_4x3_portable, f32_wino_output_4x3_avx2, f32_wino_output_4x3_avx512;
+    /// The output transform `A^T M A` of F(2x2, 5x5), with bias and ReLU.
+    fn(OutputTransform<'_, F2x5>) => f32_wino_output_2x5_portable, f32_wino_output_2x5_avx2, f32_wino_output_2x5_avx512;
+}
+
 impl<V: Variant> WithSimd for FilterTransform<'_, V> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         let FilterTransform { c_n, k_n, w, u, channels, .. } = self;
         let (lanes, r_n) = (S::LANES, V::R);
-        // Rows and columns past R stay zero (the 5x5 array holds either filter size).
-        let mut g = [[[0.0f32; 16]; 5]; 5];
+        // The filters of a block of output channels as vectors (`g[r][t]`, lane = output
+        // channel), then `G g` per column and `(G g) G^T` per row through a stage.
+        let mut scratch = Scratch::take(Slot::WinogradStage, (25 + 36) * lanes);
+        let (g, stage) = scratch.split_at_mut(25 * lanes);
+        let (g, stage) = (g.as_mut_ptr(), stage.as_mut_ptr());
         for c in channels.0..channels.1 {
             for k0 in (0..k_n).step_by(lanes) {
                 let n = lanes.min(k_n - k0);
                 for l in 0..lanes {
                     // Lanes past the last output channel repeat it: computed, not stored.
                     let f = &w[((k0 + l.min(n - 1)) * c_n + c) * r_n * r_n..][..r_n * r_n];
-                    for r in 0..r_n {
-                        for t in 0..r_n {
-                            g[r][t][l] = f[r * r_n + t];
-                        }
+                    for (rt, &v) in f.iter().enumerate() {
+                        // SAFETY: 25 vectors of g, (r, t) < (5, 5).
+                        unsafe { *g.add((rt / r_n * 5 + rt % r_n) * lanes + l) = v };
                     }
                 }
-                // SAFETY: g entries hold 16 >= LANES values; U has 36 * c_n * k_n values,
+                // SAFETY: g and the stage hold 25 and 36 vectors; U has 36 * c_n * k_n values,
                 // row (c, xi) holds k_n from its start, columns k0..k0 + n are inside, and
                 // this task alone writes input channel c.
                 unsafe {
-                    let mut gv = [[Vector(s, s.zero()); 5]; 5];
-                    for r in 0..r_n {
-                        for t in 0..r_n {
-                            gv[r][t] = Vector(s, s.load(g[r][t].as_ptr()));
+                    let at =
+                        |p: *mut f32, i: usize, j: usize, ld: usize| Vector(s, s.load(p.add((i * ld + j) * lanes)));
+                    for t in 0..r_n {
+                        let col =
+                            V::g_col([at(g, 0, t, 5), at(g, 1, t, 5), at(g, 2, t, 5), at(g, 3, t, 5), at(g, 4, t, 5)]);
+                        for i in 0..6 {
+                            s.store(stage.add((i * 6 + t) * lanes), col[i].1);
                         }
                     }
-                    let tile = V::filter_tile(gv);
                     for i in 0..6 {
+                        let zero = Vector(s, s.zero());
+                        let mut row = [zero; 5];
+                        for t in 0..r_n {
+                            row[t] = at(stage, i, t, 6);
+                        }
+                        let out = V::g_col(row);
                         for j in 0..6 {
-                            let dst = u.get().add((c * 36 + i * 6 + j) * k_n + k0);
-                            s.store_upto(dst, n, tile[i][j].1);
+                            s.store_upto(u.get().add((c * 36 + i * 6 + j) * k_n + k0), n, out[j].1);
                         }
                     }
                 }
@@ -307,25 +335,31 @@ impl WithSimd for InputTransform<'_> {
         let Plan { cb, step, c_pad, hp, wp, .. } = plan;
         let tc = band.tc;
         debug_assert_eq!(cb, S::LANES);
+        // `B^T d` per column, staged, then `(B^T d) B` per row: 36 vectors do not fit in
+        // the registers at once, a column or a row does.
+        let mut stage = Scratch::take(Slot::WinogradStage, 36 * cb);
+        let stage = stage.as_mut_ptr();
         for t in tiles.0..tiles.1 {
             let (img, ty, tx) = band.locate(&plan, t);
             for blk in 0..c_pad / cb {
                 // SAFETY: rows ty*step..+6 and columns tx*step..+6 lie inside the hp x wp
-                // blocked plane of every channel block of image img (< the band's images); V
-                // has 36 * tc rows of c_pad values and this task alone writes rows t.
+                // blocked plane of every channel block of image img (< the band's images); the
+                // stage holds 36 vectors; V has 36 * tc rows of c_pad values and this task
+                // alone writes rows t.
                 unsafe {
                     let base = xb.as_ptr().add((((img * (c_pad / cb) + blk) * hp + ty * step) * wp + tx * step) * cb);
-                    let mut d = [[Vector(s, s.zero()); 6]; 6];
-                    for i in 0..6 {
-                        for j in 0..6 {
-                            d[i][j] = Vector(s, s.load(base.add((i * wp + j) * cb)));
+                    let d = |i: usize, j: usize| Vector(s, s.load(base.add((i * wp + j) * cb)));
+                    for j in 0..6 {
+                        let col = bt([d(0, j), d(1, j), d(2, j), d(3, j), d(4, j), d(5, j)]);
+                        for i in 0..6 {
+                            s.store(stage.add((i * 6 + j) * cb), col[i].1);
                         }
                     }
-                    let tile = input_tile(d);
+                    let st = |i: usize, j: usize| Vector(s, s.load(stage.add((i * 6 + j) * cb)));
                     for i in 0..6 {
+                        let row = bt([st(i, 0), st(i, 1), st(i, 2), st(i, 3), st(i, 4), st(i, 5)]);
                         for j in 0..6 {
-                            let at = ((i * 6 + j) * tc + t) * c_pad + blk * cb;
-                            s.store(v.0.add(at), tile[i][j].1);
+                            s.store(v.0.add(((i * 6 + j) * tc + t) * c_pad + blk * cb), row[j].1);
                         }
                     }
                 }
@@ -356,7 +390,11 @@ impl<V: Variant> WithSimd for OutputTransform<'_, V> {
         let Plan { cb, k_n, k_pad, .. } = plan;
         let tc = band.tc;
         let (oh_n, ow_n, step) = (g.out_h(), g.out_w(), V::M);
-        let mut out = [[[0.0f32; 16]; 4]; 4];
+        // `A^T m` per column, staged, then `(A^T m) A` per row into `out` (a vector per
+        // output pixel, lane = channel), which is scattered into the channel planes.
+        let mut scratch = Scratch::take(Slot::WinogradStage, (24 + 16) * cb);
+        let (stage, out) = scratch.split_at_mut(24 * cb);
+        let (stage, out) = (stage.as_mut_ptr(), out.as_mut_ptr());
         for t in 0..tc {
             let (img, ty, tx) = band.locate(&plan, t);
             let (oy, ox) = (ty * step, tx * step);
@@ -364,24 +402,27 @@ impl<V: Variant> WithSimd for OutputTransform<'_, V> {
             for blk in blocks.0..blocks.1 {
                 let k0 = blk * cb;
                 // SAFETY: M has 36 * tc rows of k_pad values (columns past k_n hold stale but
-                // initialised values, never stored); bias holds k_pad values; out entries hold
-                // 16 >= LANES values.
+                // initialised values, never stored); bias holds k_pad values; the stage and
+                // out hold 24 and 16 vectors.
                 unsafe {
-                    let mut mv = [[Vector(s, s.zero()); 6]; 6];
-                    for i in 0..6 {
-                        for j in 0..6 {
-                            mv[i][j] = Vector(s, s.load(m.as_ptr().add(((i * 6 + j) * tc + t) * k_pad + k0)));
+                    let mv =
+                        |i: usize, j: usize| Vector(s, s.load(m.as_ptr().add(((i * 6 + j) * tc + t) * k_pad + k0)));
+                    for j in 0..6 {
+                        let col = V::a_col([mv(0, j), mv(1, j), mv(2, j), mv(3, j), mv(4, j), mv(5, j)]);
+                        for i in 0..step {
+                            s.store(stage.add((i * 6 + j) * cb), col[i].1);
                         }
                     }
-                    let tile = V::output_tile(mv);
                     let b = s.load(bias.as_ptr().add(k0));
+                    let st = |i: usize, j: usize| Vector(s, s.load(stage.add((i * 6 + j) * cb)));
                     for i in 0..step {
+                        let row = V::a_col([st(i, 0), st(i, 1), st(i, 2), st(i, 3), st(i, 4), st(i, 5)]);
                         for j in 0..step {
-                            let mut val = s.add(tile[i][j].1, b);
+                            let mut val = s.add(row[j].1, b);
                             if relu {
                                 val = s.max(val, s.zero());
                             }
-                            s.store(out[i][j].as_mut_ptr(), val);
+                            s.store(out.add((i * 4 + j) * cb), val);
                         }
                     }
                 }
@@ -393,7 +434,8 @@ impl<V: Variant> WithSimd for OutputTransform<'_, V> {
                     };
                     for i in 0..rows {
                         for j in 0..cols {
-                            plane[(oy + i) * ow_n + ox + j] = out[i][j][lane];
+                            // SAFETY: out holds 16 vectors of cb values.
+                            plane[(oy + i) * ow_n + ox + j] = unsafe { *out.add((i * 4 + j) * cb + lane) };
                         }
                     }
                 }
