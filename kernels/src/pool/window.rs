@@ -302,8 +302,6 @@ struct FusedRows<'a> {
     column_scale: Option<&'a [f32]>,
 }
 
-/// Lane numbers, for masking the lanes past a row's end.
-
 impl FusedRows<'_> {
     /// Pools into `out`, a whole number of output rows.
     #[inline(always)]
