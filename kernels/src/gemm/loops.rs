@@ -116,11 +116,6 @@ fn block<S: Simd, const MR: usize>(s: S, task: BlockTask) {
     let BlockTask { p, blk, rows, cols } = task;
     let nr = blk.nr;
     let kc_step = blk.kc_for(p.k);
-    // A thread with a single block of A rows gets no reuse of B across blocks: it keeps
-    // its packed B panel small enough for L2, and packs A once for the whole K instead of
-    // once per jc step.
-    let single_block = rows.1 - rows.0 <= blk.mc;
-    let nc_step = if single_block { blk.nc_l2 } else { blk.nc };
     // With few column panels, each A micropanel is used only a few times and copying it
     // costs more than it saves: row-major A is then read in place (the microkernel
     // broadcasts from MR row segments), and only a last, partial panel of rows is packed,
@@ -129,18 +124,18 @@ fn block<S: Simd, const MR: usize>(s: S, task: BlockTask) {
     // two layouts sum a narrow tile's products in different orders, and results must not
     // depend on the thread count.
     let direct_a = p.a.col_stride() == 1 && p.n <= DIRECT_A_MAX_PANELS * nr;
-    let m_pad = (rows.1 - rows.0).min(blk.mc).div_ceil(MR) * MR;
-    let a_len = if direct_a { MR * kc_step } else { m_pad * if single_block { p.k } else { kc_step } };
+    let mc_max = (rows.1 - rows.0).min(blk.mc);
+    let a_len = if direct_a { MR } else { mc_max.div_ceil(MR) * MR } * kc_step;
     // A vector of slack: the narrow tiles load whole vectors from packed panels.
     let mut a_packed = Scratch::take(Slot::PackA, a_len + MAX_LANES);
-    if single_block && !direct_a {
-        for pc in (0..p.k).step_by(kc_step) {
-            let kc = kc_step.min(p.k - pc);
-            s.run(PackA { a: p.a, rows: (rows.0, rows.1 - rows.0), cols: (pc, kc), dst: &mut a_packed[pc * m_pad..] });
-        }
-    }
-    for jc in (cols.0..cols.1).step_by(nc_step) {
-        let nc = nc_step.min(cols.1 - jc);
+    let b_len = match p.b {
+        BSource::Packed(_) => 0,
+        BSource::View(_) => (cols.1 - cols.0).min(blk.nc).div_ceil(nr) * nr * kc_step,
+    };
+    let mut b_packed = Scratch::take(Slot::PackB, b_len);
+    // A block (L3) is packed once per k block; the B blocks (L2) pass under it.
+    for ic in (rows.0..rows.1).step_by(blk.mc) {
+        let mc = blk.mc.min(rows.1 - ic);
         for pc in (0..p.k).step_by(kc_step) {
             let kc = kc_step.min(p.k - pc);
             let finish = TileFinish {
@@ -148,38 +143,30 @@ fn block<S: Simd, const MR: usize>(s: S, task: BlockTask) {
                 beta: if pc == 0 { p.beta } else { 1.0 },
                 epilogue: if pc + kc == p.k { p.epilogue } else { Epilogue::NONE },
             };
-            let b_len = match p.b {
-                BSource::Packed(_) => 0,
-                BSource::View(_) => nc.div_ceil(nr) * nr * kc,
+            let full_panels = mc / MR;
+            let a = if direct_a {
+                if full_panels * MR < mc {
+                    let rows = (ic + full_panels * MR, mc % MR);
+                    s.run(PackA { a: p.a, rows, cols: (pc, kc), dst: &mut a_packed });
+                }
+                let rs = p.a.row_stride();
+                // SAFETY: rows ic.., columns pc.. lie in the view (pointer arithmetic only).
+                let first = unsafe { p.a.as_ptr().add(ic * rs + pc) };
+                APanels { first, step: MR * rs, rows_rs: Some(rs), full: full_panels, tail: a_packed.as_ptr() }
+            } else {
+                s.run(PackA { a: p.a, rows: (ic, mc), cols: (pc, kc), dst: &mut a_packed });
+                let first = a_packed.as_ptr();
+                APanels { first, step: MR * kc, rows_rs: None, full: mc.div_ceil(MR), tail: first }
             };
-            let mut b_packed = Scratch::take(Slot::PackB, b_len);
-            if let BSource::View(b) = p.b {
-                s.run(PackB { b, rows: (pc, kc), cols: (jc, nc), nr, first_panel: 0, dst: &mut b_packed });
-            }
-            for ic in (rows.0..rows.1).step_by(blk.mc) {
-                let mc = blk.mc.min(rows.1 - ic);
-                let full_panels = mc / MR;
-                let a = if direct_a {
-                    if full_panels * MR < mc {
-                        let rows = (ic + full_panels * MR, mc % MR);
-                        s.run(PackA { a: p.a, rows, cols: (pc, kc), dst: &mut a_packed });
-                    }
-                    let rs = p.a.row_stride();
-                    // SAFETY: rows ic.., columns pc.. lie in the view (pointer arithmetic only).
-                    let first = unsafe { p.a.as_ptr().add(ic * rs + pc) };
-                    APanels { first, step: MR * rs, rows_rs: Some(rs), full: full_panels, tail: a_packed.as_ptr() }
-                } else {
-                    let first = if single_block {
-                        a_packed[pc * m_pad..].as_ptr()
-                    } else {
-                        s.run(PackA { a: p.a, rows: (ic, mc), cols: (pc, kc), dst: &mut a_packed });
-                        a_packed.as_ptr()
-                    };
-                    APanels { first, step: MR * kc, rows_rs: None, full: mc.div_ceil(MR), tail: first }
-                };
+            for jc in (cols.0..cols.1).step_by(blk.nc) {
+                let nc = blk.nc.min(cols.1 - jc);
                 let b = match p.b {
                     BSource::Packed(packed) => packed.panels(pc, kc, jc, nc).as_ptr(),
-                    BSource::View(_) => b_packed.as_ptr(),
+                    BSource::View(b) => {
+                        let dst = &mut b_packed[..nc.div_ceil(nr) * nr * kc];
+                        s.run(PackB { b, rows: (pc, kc), cols: (jc, nc), nr, dst });
+                        b_packed.as_ptr()
+                    }
                 };
                 // SAFETY: row ic, column jc of the validated C (pointer arithmetic only).
                 let c = unsafe { p.c.0.add(ic * p.ldc + jc) };

@@ -95,16 +95,34 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NR_VECS: usize>(
 ) -> [[S::V; NR_VECS]; MR] {
     let mut acc = [[s.zero(); NR_VECS]; MR];
     let (mut a, mut b) = (a, b);
-    // One step per iteration: the step already holds MR * NR_VECS FMAs, and with more the
-    // scheduler hoists the broadcasts of later steps ahead of their FMAs, past the register
-    // file (24 accumulators spilled at two steps on AVX-512).
-    for _ in 0..kc {
+    // Small tiles take four steps per iteration: on Intel cores the loop's pointer updates
+    // compete with the FMAs for the same ports. Large ones take one: their step already
+    // holds MR * NR_VECS FMAs, and with more the scheduler hoists the broadcasts of later
+    // steps ahead of their FMAs, past the register file (24 accumulators spilled at two
+    // steps on AVX-512).
+    let mut k = 0;
+    if MR * NR_VECS <= 16 {
+        while k + 4 <= kc {
+            // SAFETY: four k steps remain in both panels.
+            unsafe {
+                acc = k_step::<S, MR, NR_VECS>(s, acc, a, a_rs, b);
+                acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(a_step), a_rs, b.add(b_stride));
+                acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(2 * a_step), a_rs, b.add(2 * b_stride));
+                acc = k_step::<S, MR, NR_VECS>(s, acc, a.add(3 * a_step), a_rs, b.add(3 * b_stride));
+                a = a.add(4 * a_step);
+                b = b.add(4 * b_stride);
+            }
+            k += 4;
+        }
+    }
+    while k < kc {
         // SAFETY: a k step remains in both panels.
         unsafe {
             acc = k_step::<S, MR, NR_VECS>(s, acc, a, a_rs, b);
             a = a.add(a_step);
             b = b.add(b_stride);
         }
+        k += 1;
     }
     acc
 }

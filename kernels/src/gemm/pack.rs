@@ -27,15 +27,13 @@ pub(crate) struct PackA<'a> {
     pub dst: &'a mut [f32],
 }
 
-/// Packs panels `first_panel..` of rows `rows` and columns `cols` of B (each panel `nr`
-/// columns wide, `nr` a whole number of vectors) into `dst`, which holds a whole number of
-/// `kc * nr` panels.
+/// Packs rows `rows` (start, length) and columns `cols` of B into panels `nr` columns wide
+/// (`nr` a whole number of vectors) in `dst`, which holds exactly the panels of the columns.
 pub(crate) struct PackB<'a> {
     pub b: MatRef<'a>,
     pub rows: (usize, usize),
     pub cols: (usize, usize),
     pub nr: usize,
-    pub first_panel: usize,
     pub dst: &'a mut [f32],
 }
 
@@ -130,7 +128,7 @@ impl WithSimd for PackB<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let PackB { b, rows: (p0, kc), cols: (j0, nc), nr, first_panel, dst } = self;
+        let PackB { b, rows: (p0, kc), cols: (j0, nc), nr, dst } = self;
         let (rs, cs, lanes) = (b.row_stride(), b.col_stride(), S::LANES);
         let src = b.as_ptr();
         assert!(nr.is_multiple_of(lanes) && dst.len().is_multiple_of(kc * nr), "bad B panel layout");
@@ -143,7 +141,7 @@ impl WithSimd for PackB<'_> {
             const ROWS: usize = 8;
             for pb in (0..kc).step_by(ROWS) {
                 for (idx, panel) in dst.chunks_exact_mut(kc * nr).enumerate() {
-                    let jr = (first_panel + idx) * nr;
+                    let jr = idx * nr;
                     let cols = nr.min(nc - jr);
                     for p in pb..(pb + ROWS).min(kc) {
                         // SAFETY: (p0 + p, j0 + jr..j0 + jr + cols) lies inside the validated
@@ -165,7 +163,7 @@ impl WithSimd for PackB<'_> {
             // B stored transposed (X W^T): each column of B is contiguous. LANES columns by
             // LANES rows at a time, transposed into panel rows.
             for (idx, panel) in dst.chunks_exact_mut(kc * nr).enumerate() {
-                let jr = (first_panel + idx) * nr;
+                let jr = idx * nr;
                 let cols = nr.min(nc - jr);
                 for jv in (0..nr).step_by(lanes) {
                     let n = cols.saturating_sub(jv).min(lanes);
@@ -196,7 +194,7 @@ impl WithSimd for PackB<'_> {
             }
         } else {
             for (idx, panel) in dst.chunks_exact_mut(kc * nr).enumerate() {
-                let jr = (first_panel + idx) * nr;
+                let jr = idx * nr;
                 let cols = nr.min(nc - jr);
                 for p in 0..kc {
                     for j in 0..nr {

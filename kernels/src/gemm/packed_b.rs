@@ -46,7 +46,7 @@ impl PackedB {
         for pc in (0..k).step_by(kc) {
             let kc_len = kc.min(k - pc);
             let dst = &mut buf[pc * n_pad..(pc + kc_len) * n_pad];
-            isa.run(PackB { b, rows: (pc, kc_len), cols: (0, n), nr, first_panel: 0, dst });
+            isa.run(PackB { b, rows: (pc, kc_len), cols: (0, n), nr, dst });
         }
         Ok(PackedB { isa, k, n, blocking, kc, data })
     }

@@ -4,23 +4,24 @@
 use crate::isa::Simd;
 
 /// Block sizes of the five GEMM loops for one ISA.
+///
+/// The register tile broadcasts `mr` values of A against `nr` columns of B, so A plays the
+/// part BLIS gives B: an `mr x kc` micropanel of A stays in L1 while the `kc x nr`
+/// micropanels of a `kc x nc` block of B stream past it from L2, and the `mc x kc` block of
+/// A, packed once per k block, waits in L3 for every block of B.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Blocking {
     /// Register tile rows (ir loop step).
     pub mr: usize,
     /// Register tile columns (jr loop step).
     pub nr: usize,
-    /// Largest pc loop step: a kc x nr micropanel of B stays in L1 while a column of A
-    /// tiles streams; [`Blocking::kc_for`] evens the steps out.
+    /// Largest pc loop step: the `mr x kc` micropanel of A stays in L1 beside the stream
+    /// of B; [`Blocking::kc_for`] evens the steps out.
     pub kc: usize,
-    /// ic loop step: the packed mc x kc block of A stays in L2.
+    /// ic loop step: the packed `mc x kc` block of A stays in L3.
     pub mc: usize,
-    /// jc loop step: the packed kc x nc panel of B stays in L3 and is reused by every
-    /// mc block of A.
+    /// jc loop step: the packed `kc x nc` block of B stays in L2.
     pub nc: usize,
-    /// jc loop step when a thread has a single mc block of A, so nothing reuses B across
-    /// blocks: a kc x nc_l2 panel sized to stay in L2 while that block sweeps it.
-    pub nc_l2: usize,
 }
 
 impl Blocking {
@@ -29,16 +30,14 @@ impl Blocking {
     pub fn of<S: Simd>() -> Blocking {
         let mr = S::GEMM_MR;
         let nr = S::GEMM_NR_VECS * S::LANES;
-        // kc: the B micropanel (kc*nr*4 = 20 KiB at nr = 16) stays in a 32 KiB L1 next to the
-        // A micropanel; long enough to amortise each tile's load and store of C.
+        // kc: long enough to amortise each tile's load and store of C; the A micropanel
+        // (mr * kc * 4 = 12 KiB on AVX-512, 7.5 KiB on AVX2) leaves most of L1 to B.
         let kc = if nr > 16 { 256 } else { 320 };
-        // mc: A block mc*kc*4 bytes within about half of a 512 KiB L2.
-        let mc = ((256 * 1024 / (kc * 4)) / mr).max(1) * mr;
-        // nc: B panel kc*nc*4 bytes of about 4 MiB in L3.
-        let nc = ((4 * 1024 * 1024 / (kc * 4)) / nr).max(1) * nr;
-        // nc_l2: about 256 KiB of packed B, half of a 512 KiB L2.
-        let nc_l2 = ((256 * 1024 / (kc * 4)) / nr).max(1) * nr;
-        Blocking { mr, nr, kc, mc, nc, nc_l2 }
+        // mc: A block mc*kc*4 bytes of about 4 MiB in L3.
+        let mc = ((4 * 1024 * 1024 / (kc * 4)) / mr).max(1) * mr;
+        // nc: B block kc*nc*4 bytes of about 512 KiB, within L2 on every core here.
+        let nc = ((512 * 1024 / (kc * 4)) / nr).max(1) * nr;
+        Blocking { mr, nr, kc, mc, nc }
     }
 
     /// The pc step for a sum of length `k`: as few blocks as `kc` allows, of equal length
@@ -70,6 +69,5 @@ mod tests {
         let b = Blocking::of::<Portable>();
         assert_eq!(b.mc % b.mr, 0);
         assert_eq!(b.nc % b.nr, 0);
-        assert_eq!(b.nc_l2 % b.nr, 0);
     }
 }
