@@ -106,10 +106,16 @@ fn block<S: Simd, const N: usize>(s: S, op: &mut WeightGradOp, k0: usize) {
                             // (out_plane apart in dy_rows) holds len values: the steps read
                             // j..j + lanes <= body, then the last whole vector or the tail.
                             unsafe {
-                                while j < body {
+                                // At least one whole vector (len >= lanes, asserted above): a
+                                // loop that may not run would give the compiler a version of
+                                // the row loop with the tail alone, and its registers spilled.
+                                loop {
                                     let xv = s.load(x_row.add(j));
                                     acc = dot_step::<S, N>(s, acc, xv, dy_rows.add(j), out_plane);
                                     j += lanes;
+                                    if j >= body {
+                                        break;
+                                    }
                                 }
                                 if body < len {
                                     // The row's last whole vector, with the lanes summed above

@@ -30,7 +30,7 @@ mod winograd;
 
 /// The named kernels of convolution.
 pub(crate) const KERNELS: &[&[Instance]] =
-    &[direct::INSTANCES, direct_rows::INSTANCES, direct_weight::INSTANCES, winograd::INSTANCES];
+    &[direct::INSTANCES, direct_rows::INSTANCES, direct_weight::INSTANCES, winograd::INSTANCES, im2col::INSTANCES];
 
 pub use batch_norm::{fold_batch_norm, BatchNormParams};
 pub(crate) use geometry::require_positive;
@@ -42,7 +42,7 @@ use crate::isa::Instance;
 use crate::scratch::{Scratch, Slot};
 use crate::threading::{for_each_chunk_mut, try_for_each_chunk_mut};
 use crate::KernelError;
-use im2col::{col2im, im2col, im2col_rows};
+use im2col::{Col2im, Im2col};
 
 /// Which algorithm computes a convolution.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -315,10 +315,11 @@ fn to_wide(g: &Conv2dGeom, nchw: &[f32], wide: &mut [f32], n: usize) {
 }
 
 /// im2col of images `first..first + n` of `x` side by side into `col` (`crs x n * pixels`).
-fn batched_columns(g: &Conv2dGeom, x: &[f32], first: usize, n: usize, col: &mut [f32]) {
+fn batched_columns(cfg: &GemmConfig, g: &Conv2dGeom, x: &[f32], first: usize, n: usize, col: &mut [f32]) {
     let (c, pixels, plane) = (g.in_channels, g.out_h() * g.out_w(), g.in_channels * g.in_h * g.in_w);
     for i in 0..n {
-        im2col(g, c, &x[(first + i) * plane..][..plane], &mut col[i * pixels..], n * pixels);
+        let (x, col) = (&x[(first + i) * plane..][..plane], &mut col[i * pixels..]);
+        cfg.run(Im2col { g, channels: c, x, col, ld: n * pixels, rows: 0..g.out_h() });
     }
 }
 
@@ -337,7 +338,7 @@ fn forward_batched(
     for first in (0..g.batch).step_by(per) {
         let n = per.min(g.batch - first);
         let cols = n * pixels;
-        batched_columns(g, x, first, n, &mut col);
+        batched_columns(cfg, g, x, first, n, &mut col);
         let epi = Epilogue { bias: bias.map_or(Bias::None, Bias::PerRow), relu };
         let out = MatMut::new(&mut wide[..k * cols], k, cols, cols)?;
         sgemm(
@@ -395,7 +396,7 @@ fn forward_strips(
         for oh0 in (0..g.out_h()).step_by(rows) {
             let oh1 = (oh0 + rows).min(g.out_h());
             let cols = (oh1 - oh0) * ow_n;
-            im2col_rows(g, c, x_b, &mut col, cols, oh0..oh1);
+            cfg.run(Im2col { g, channels: c, x: x_b, col: &mut col, ld: cols, rows: oh0..oh1 });
             // Columns oh0 * ow_n.. of every output plane of image b (row stride: the plane).
             let y_strip = &mut y[b * k * pixels + oh0 * ow_n..][..(k - 1) * pixels + cols];
             let out = MatMut::new(y_strip, k, cols, pixels)?;
@@ -419,7 +420,7 @@ fn forward_im2col(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {
         for grp in 0..g.groups {
-            let cols = columns(cfg.threads(), g, x, b, grp, &mut col)?;
+            let cols = columns(cfg, g, x, b, grp, &mut col)?;
             let w_g = MatRef::new(&w[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
             let y_bg = &mut y[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels];
             let bias = bias.map_or(Bias::None, |v| Bias::PerRow(&v[grp * kg..(grp + 1) * kg]));
@@ -432,7 +433,7 @@ fn forward_im2col(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [
 /// The GEMM's right-hand side for image `b`, group `grp`: the input planes themselves for a
 /// pointwise convolution, else their im2col matrix built in `col`.
 fn columns<'a>(
-    threads: usize,
+    cfg: &GemmConfig,
     g: &Conv2dGeom,
     x: &'a [f32],
     b: usize,
@@ -445,7 +446,7 @@ fn columns<'a>(
     if g.is_pointwise() {
         MatRef::new(x_bg, cg, pixels, pixels)
     } else {
-        im2col_parallel(threads, g, cg, x_bg, col);
+        im2col_parallel(cfg, g, cg, x_bg, col);
         MatRef::new(col, crs, pixels, pixels)
     }
 }
@@ -457,15 +458,17 @@ fn output_block<'a>(g: &Conv2dGeom, t: &'a [f32], b: usize, grp: usize) -> Resul
 }
 
 /// im2col with the channels split across `threads` (each channel fills its own rows).
-fn im2col_parallel(threads: usize, g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32]) {
+fn im2col_parallel(cfg: &GemmConfig, g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32]) {
     let (plane, rows_per_channel) = (g.in_h * g.in_w, g.kernel_h * g.kernel_w * g.out_h() * g.out_w());
+    let (threads, ld) = (cfg.threads(), g.out_h() * g.out_w());
     if threads <= 1 || channels < 2 {
-        return im2col(g, channels, x, col, g.out_h() * g.out_w());
+        return cfg.run(Im2col { g, channels, x, col, ld, rows: 0..g.out_h() });
     }
     let per_task = channels.div_ceil(threads);
     for_each_chunk_mut(threads, &mut col[..channels * rows_per_channel], per_task * rows_per_channel, |i, part| {
         let n = part.len() / rows_per_channel;
-        im2col(g, n, &x[i * per_task * plane..][..n * plane], part, g.out_h() * g.out_w());
+        let x = &x[i * per_task * plane..][..n * plane];
+        cfg.run(Im2col { g, channels: n, x, col: part, ld, rows: 0..g.out_h() });
     });
 }
 
@@ -515,7 +518,7 @@ fn backward_input_images(
                 sgemm(cfg, 1.0, w_gt, dy_bg, 0.0, MatMut::new(dx_bg, cg, pixels, pixels)?, Epilogue::NONE)?;
             } else {
                 sgemm(cfg, 1.0, w_gt, dy_bg, 0.0, MatMut::new(&mut dcol, crs, pixels, pixels)?, Epilogue::NONE)?;
-                col2im(g, cg, &dcol, pixels, dx_bg);
+                cfg.run(Col2im { g, channels: cg, col: &dcol, ld: pixels, dx: dx_bg });
             }
         }
     }
@@ -544,7 +547,8 @@ fn backward_input_batched(
         let out = MatMut::new(&mut dcol[..crs * cols], crs, cols, cols)?;
         sgemm(cfg, 1.0, w_t, MatRef::new(&wide[..k * cols], k, cols, cols)?, 0.0, out, Epilogue::NONE)?;
         for i in 0..n {
-            col2im(g, c, &dcol[i * pixels..], cols, &mut dx[(first + i) * plane..][..plane]);
+            let dx = &mut dx[(first + i) * plane..][..plane];
+            cfg.run(Col2im { g, channels: c, col: &dcol[i * pixels..], ld: cols, dx });
         }
     }
     Ok(())
@@ -627,7 +631,7 @@ fn backward_weight_batched(
     for first in (0..g.batch).step_by(per) {
         let n = per.min(g.batch - first);
         let cols = n * pixels;
-        batched_columns(g, x, first, n, &mut col);
+        batched_columns(cfg, g, x, first, n, &mut col);
         to_wide(g, &dy[first * kg * pixels..][..n * kg * pixels], &mut wide, n);
         // dW^T = col * dy^T: the large column matrix is the GEMM's A, read row by row,
         // and only the K rows of dy are read across (dW = dy * col^T would read the
@@ -666,7 +670,7 @@ fn backward_weight_images(
     let mut col = Scratch::take(Slot::Im2col, if g.is_pointwise() { 0 } else { crs * pixels });
     for b in 0..g.batch {
         for grp in 0..g.groups {
-            let cols = columns(cfg.threads(), g, x, b, grp, &mut col)?;
+            let cols = columns(cfg, g, x, b, grp, &mut col)?;
             let dy_bg = output_block(g, dy, b, grp)?;
             let dw_g = MatMut::new(&mut dw[grp * kg * crs..][..kg * crs], kg, crs, crs)?;
             let beta = if b == 0 { beta } else { 1.0 };
