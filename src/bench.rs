@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use simdnn::kernels::conv::{conv2d_forward, conv2d_forward_prepared, Conv2dGeom, ConvAlgo, PreparedConv};
 use simdnn::kernels::gemm::{self, sgemm, sgemm_packed, Epilogue, GemmConfig, MatMut, MatRef, PackedB};
+use simdnn::kernels::isa::Instance;
 use simdnn::kernels::pool::{self, Pool2dGeom};
 use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::{eltwise, peak, Isa, KernelError};
@@ -386,16 +387,22 @@ pub fn info(json_out: bool) -> Result<(), BenchError> {
     let current = Isa::current()?;
     let available: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
     let threads = default_threads()?;
+    // The named instance every kernel runs for this process's path.
+    let kernels: Vec<&str> = Instance::all().into_iter().filter(|k| k.isa == current).map(|k| k.name).collect();
     if json_out {
         let v = json!({
             "isa": current.name(), "available": available, "threads": threads,
-            "gemm_kernel": gemm::kernel_name(current),
+            "gemm_kernel": gemm::kernel_name(current), "kernels": kernels,
         });
         println!("{v}");
     } else {
         println!("isa: {current} (available: {})", available.join(", "));
         println!("gemm kernel: {}", gemm::kernel_name(current));
         println!("threads: {threads}");
+        println!("kernels ({}):", kernels.len());
+        for chunk in kernels.chunks(4) {
+            println!("  {}", chunk.join(", "));
+        }
     }
     Ok(())
 }

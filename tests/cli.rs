@@ -121,3 +121,16 @@ fn bench_pool_and_relu_report_bandwidth() {
         }
     }
 }
+
+#[test]
+fn info_lists_the_kernel_instances_of_the_path_in_use() {
+    let v = json(&simdnn(&["info", "--json"], &[("SIMDNN_ISA", "portable")]));
+    assert_eq!(v["isa"], "portable");
+    let kernels = v["kernels"].as_array().expect("a kernels array");
+    assert!(kernels.len() > 20, "{v}");
+    for k in kernels {
+        let name = k.as_str().unwrap();
+        assert!(name.starts_with("f32_") && name.ends_with("_portable"), "{name}");
+    }
+    assert!(kernels.iter().any(|k| k == "f32_gemm_4x8_portable"), "{v}");
+}

@@ -229,10 +229,13 @@ impl<S: Simd, const CH: usize, const PV: usize> Band<'_, S, CH, PV> {
         // phase row it reads) is reused by every group of a sweep; but each group's planes
         // are another output stream, and planes a multiple of 4 KiB apart contend for the
         // same L1 sets. So: one group per sweep while an output row's inputs fit in half of
-        // L1, else as many as keep the sweep's weights in L2.
+        // L1, else as many as keep the sweep's weights within a third of L1 beside the
+        // tile's inputs (at least one group). With the weights in L2 instead, AVX-512's
+        // larger groups fell from L1 at every tile: 11x11 stride 4, one thread, 102 -> 124
+        // GFLOP/s; 7x7 stride 2 99 -> 110; AVX2 unchanged.
         let phase_rows = g.in_channels / g.groups * g.kernel_h * ph.phases.min(g.kernel_w);
         let row_inputs = phase_rows * ph.width * 4;
-        let per_sweep = if row_inputs <= 16 << 10 { CH } else { ((256 << 10) / (taps * 4 * CH)).max(1) * CH };
+        let per_sweep = if row_inputs <= 16 << 10 { CH } else { ((16 << 10) / (taps * 4 * CH)).max(1) * CH };
         // A tile's vectors lie side by side along an output row, or, when a row's vector
         // count leaves a remainder (a narrower tile with too few accumulators to hide the
         // FMA latency), in consecutive output rows at the same columns: then only an odd
