@@ -27,7 +27,7 @@ use super::{Conv2dGeom, ForwardArgs};
 use crate::gemm::{sgemm, CPtr, Epilogue, GemmConfig, MatMut, MatRef};
 use crate::isa::{instances, Kernel, Simd, WithSimd};
 use crate::scratch::{Scratch, Slot};
-use crate::threading::{for_each_chunk_mut, for_each_task, AlignedSplit};
+use crate::threading::{for_each_chunk_mut, for_each_task, try_for_each_chunk_mut, AlignedSplit};
 use crate::KernelError;
 use matrices::{bt, F2x5, F4x3, Variant, Vector};
 use std::marker::PhantomData;
@@ -175,17 +175,13 @@ where
         // The images, zero-padded and blocked by channels: xb[image][blk][row][col][lane].
         let x_band = &x[b0 * c_n * plane_in..][..n_img * c_n * plane_in];
         let blocks_per_image = c_pad / cb;
-        for_each_chunk_mut(threads, &mut xb[..n_img * image_len], hp * wp * cb, |i, part| {
-            let (img, blk) = (i / blocks_per_image, i % blocks_per_image);
-            part.fill(0.0);
-            for lane in 0..cb.min(c_n.saturating_sub(blk * cb)) {
-                let src = &x_band[(img * c_n + blk * cb + lane) * plane_in..][..plane_in];
-                for ih in 0..g.in_h {
-                    let row = (ih + g.pad_h) * wp + g.pad_w;
-                    for (iw, &v) in src[ih * g.in_w..][..g.in_w].iter().enumerate() {
-                        part[(row + iw) * cb + lane] = v;
-                    }
-                }
+        let per_task = (n_img * blocks_per_image).div_ceil(threads);
+        for_each_chunk_mut(threads, &mut xb[..n_img * image_len], per_task * hp * wp * cb, |i, part| {
+            for (j, block) in part.chunks_exact_mut(hp * wp * cb).enumerate() {
+                let (img, blk) = ((i * per_task + j) / blocks_per_image, (i * per_task + j) % blocks_per_image);
+                let channels = cb.min(c_n - blk * cb);
+                let x = &x_band[(img * c_n + blk * cb) * plane_in..][..channels * plane_in];
+                cfg.run(BlockInput { g, plan, channels, x, block });
             }
         });
         let y_band = CPtr(y[b0 * k_n * plane_out..][..n_img * k_n * plane_out].as_mut_ptr());
@@ -199,11 +195,28 @@ where
             for_each_task(threads, ranges.len(), |i| {
                 cfg.run(InputTransform { plan, xb, v: v_ptr, band, tiles: ranges.get(i) });
             });
-            for xi in 0..36 {
+            // The 36 products: several per thread, each on one thread, when there are enough
+            // of them (no synchronisation between them, and no thread left waiting on an
+            // uneven split of a small product); else each split across the threads.
+            let v: &[f32] = v;
+            let product = |cfg: &GemmConfig, xi: usize, out: &mut [f32]| -> Result<(), KernelError> {
                 let a = MatRef::new(&v[xi * tc * c_pad..][..tc * c_pad], tc, c_n, c_pad)?;
                 let b = MatRef::new(&u[xi * k_n..], c_n, k_n, 36 * k_n)?;
-                let out = MatMut::new(&mut m[xi * tc * k_pad..][..tc * k_pad], tc, k_n, k_pad)?;
-                sgemm(cfg, 1.0, a, b, 0.0, out, Epilogue::NONE)?;
+                sgemm(cfg, 1.0, a, b, 0.0, MatMut::new(out, tc, k_n, k_pad)?, Epilogue::NONE)
+            };
+            if threads > 1 && 36 % threads == 0 {
+                let one = cfg.with_threads(1)?;
+                let per_task = 36 / threads;
+                try_for_each_chunk_mut(threads, m, per_task * tc * k_pad, |i, part| {
+                    for (j, out) in part.chunks_exact_mut(tc * k_pad).enumerate() {
+                        product(&one, i * per_task + j, out)?;
+                    }
+                    Ok(())
+                })?;
+            } else {
+                for (xi, out) in m.chunks_exact_mut(tc * k_pad).enumerate() {
+                    product(cfg, xi, out)?;
+                }
             }
             let m: &[f32] = m;
             let bias_pad: &[f32] = bias_pad;
@@ -226,6 +239,70 @@ where
         }
     }
     Ok(())
+}
+
+/// One image's block of `channels <= LANES` input channels, zero-padded and blocked:
+/// `block[row][col][lane]`, lane = channel (the layout the input transform loads 36
+/// vectors of per tile). Rows of the planes become pixels of the block through
+/// `LANES x LANES` transposes.
+struct BlockInput<'a> {
+    g: &'a Conv2dGeom,
+    plan: Plan,
+    channels: usize,
+    x: &'a [f32],
+    block: &'a mut [f32],
+}
+
+impl WithSimd for BlockInput<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let BlockInput { g, plan, channels, x, block } = self;
+        let (lanes, wp, plane) = (S::LANES, plan.wp, g.in_h * g.in_w);
+        debug_assert_eq!(plan.cb, lanes);
+        assert!(channels <= lanes && x.len() >= channels * plane && block.len() >= plan.hp * wp * lanes);
+        block.fill(0.0);
+        for ih in 0..g.in_h {
+            // SAFETY: the padded row ih + pad_h, from column pad_w, lies in the block.
+            let out_row = unsafe { block.as_mut_ptr().add(((ih + g.pad_h) * wp + g.pad_w) * lanes) };
+            let src = x[ih * g.in_w..].as_ptr();
+            // SAFETY (both calls): `width` values from column iw of row ih of each of the
+            // `channels` planes lie in x (asserted above), and their pixels in the block.
+            let mut iw = 0;
+            while iw + lanes <= g.in_w {
+                unsafe { block_pixels(s, src.add(iw), plane, channels, lanes, out_row.add(iw * lanes)) };
+                iw += lanes;
+            }
+            if iw < g.in_w {
+                unsafe { block_pixels(s, src.add(iw), plane, channels, g.in_w - iw, out_row.add(iw * lanes)) };
+            }
+        }
+    }
+}
+
+/// `width <= LANES` pixels from `src` of each of `channels <= LANES` planes (`plane` apart),
+/// stored as `width` vectors at `out` (lane = channel, the lanes past `channels` zero).
+///
+/// # Safety
+/// Each plane holds `width` readable values from `src`; `out` is valid for `width` vectors.
+#[inline(always)]
+unsafe fn block_pixels<S: Simd>(s: S, src: *const f32, plane: usize, channels: usize, width: usize, out: *mut f32) {
+    let mut rows = [s.zero(); 16];
+    // SAFETY: the caller's contract. Constant indices only (conditions inside constant
+    // loops), so the block stays in registers.
+    unsafe {
+        for c in 0..S::LANES {
+            if c < channels {
+                rows[c] = s.load_upto(src.add(c * plane), width);
+            }
+        }
+        let pixels = s.transpose(rows);
+        for q in 0..S::LANES {
+            if q < width {
+                s.store(out.add(q * S::LANES), pixels[q]);
+            }
+        }
+    }
 }
 
 /// `U[c][xi][k] = (G w[k][c] G^T)[xi]`, input channels split across threads, vectorised
@@ -257,6 +334,8 @@ instances! {
     fn(FilterTransform<'_, F4x3>) => f32_wino_filter_4x3_portable, f32_wino_filter_4x3_avx2, f32_wino_filter_4x3_avx512;
     /// The filter transform `G g G^T` of F(2x2, 5x5).
     fn(FilterTransform<'_, F2x5>) => f32_wino_filter_2x5_portable, f32_wino_filter_2x5_avx2, f32_wino_filter_2x5_avx512;
+    /// Channels into the lanes of the blocked, padded input.
+    fn(BlockInput<'_>) => f32_wino_block_input_portable, f32_wino_block_input_avx2, f32_wino_block_input_avx512;
     /// The input transform `B^T d B` of 6x6 tiles (both variants).
     fn(InputTransform<'_>) => f32_wino_input_6x6_portable, f32_wino_input_6x6_avx2, f32_wino_input_6x6_avx512;
     /// The output transform `A^T M A` of F(4x4, 3x3), with bias and ReLU.
