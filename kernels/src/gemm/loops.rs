@@ -60,8 +60,10 @@ const MAX_LANES: usize = 16;
 /// At most this many column panels per thread read A in place instead of packing it.
 const DIRECT_A_MAX_PANELS: usize = 8;
 
-/// Below this many multiply-adds a second thread costs more than it saves.
-const MIN_MACS_PER_THREAD: usize = 32 * 32 * 32;
+/// Multiply-adds each thread should get: a product of a few microseconds gains nothing from
+/// a second thread (64^3 on two threads ran at 96 GFLOP/s against 122 on one, 128^3 broke
+/// even, 256^3 gained a quarter).
+const MIN_MACS_PER_THREAD: usize = 1 << 21;
 
 /// Chooses how many ways to split M and N (`pm * pn = threads`) so that the largest task,
 /// counted in padded tiles, is smallest; ties go to splitting M (the tasks then share B).
@@ -82,7 +84,7 @@ impl WithSimd for GemmOp<'_> {
     fn with_simd<S: Simd>(self, s: S) {
         let p = &self.0;
         let blk = Blocking::of::<S>();
-        let threads = if p.m * p.n * p.k < MIN_MACS_PER_THREAD * 2 { 1 } else { p.threads };
+        let threads = (p.m * p.n * p.k / MIN_MACS_PER_THREAD).clamp(1, p.threads);
         let (pm, pn) = partition(p.m, p.n, threads, blk.mr, blk.nr);
         let m_split = AlignedSplit::new(p.m, pm, blk.mr);
         let n_split = AlignedSplit::new(p.n, pn, blk.nr);
