@@ -217,6 +217,7 @@ mod tests {
     instances! {
         fn(Deinterleave) -> [Vec<f32>; 4] => test_deinterleave_portable, test_deinterleave_avx2, test_deinterleave_avx512;
         fn(Partial) -> Vec<(Vec<f32>, Vec<f32>)> => test_partial_portable, test_partial_avx2, test_partial_avx512;
+        fn(Transpose) -> Vec<Vec<f32>> => test_transpose_portable, test_transpose_avx2, test_transpose_avx512;
     }
 
     #[test]
@@ -304,10 +305,6 @@ mod tests {
                 })
                 .collect()
         }
-    }
-
-    instances! {
-        fn(Transpose) -> Vec<Vec<f32>> => test_transpose_portable, test_transpose_avx2, test_transpose_avx512;
     }
 
     #[test]
