@@ -11,3 +11,8 @@ pub use simdnn_models as models;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// ARCHITECTURE.md's worked example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../ARCHITECTURE.md")]
+pub struct ArchitectureDoctests;

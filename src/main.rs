@@ -21,15 +21,15 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
-    /// Train a model (LeNet-5) on the embedded digits or on MNIST-format IDX files.
+    /// Train a registered model on its embedded default data or on --data.
     Train {
         #[command(subcommand)]
-        model: train_cmd::TrainCommand,
+        model: train_cmd::ModelCommand<train_cmd::TrainArgs>,
     },
-    /// Evaluate a trained checkpoint: test accuracy and confusion matrix.
+    /// Evaluate a trained checkpoint: test loss, accuracy and confusion matrix.
     Eval {
         #[command(subcommand)]
-        model: train_cmd::EvalCommand,
+        model: train_cmd::ModelCommand<train_cmd::EvalArgs>,
     },
     /// Show the instruction sets this CPU supports and the one in use.
     Info {

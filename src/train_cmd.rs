@@ -1,48 +1,93 @@
-//! `simdnn train lenet5 ...` and `simdnn eval lenet5 ...`: LeNet-5 on MNIST-format IDX files
-//! or, with no `--data`, on the embedded synthetic digits.
+//! `simdnn train MODEL ...` and `simdnn eval MODEL ...` for every model of the registry
+//! (`simdnn_models::registry`): one subcommand per model, its options as flags; data from
+//! `--data` or, without it, the model's embedded default.
 
 use crate::plot::{write_training_plot, EpochPoint};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::builder::PossibleValuesParser;
+use clap::error::ErrorKind;
+use clap::{Arg, ArgMatches, Args, Command, FromArgMatches, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use simdnn::kernels::gemm::GemmConfig;
 use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::Isa;
-use simdnn::layers::{count_params, LrSchedule, Sequential};
-use simdnn::models::checkpoint::{write_atomic, Checkpoint};
-use simdnn::models::data::{load_idx_dir, synthetic_digits, ImageSet, Preprocess};
-use simdnn::models::train::{
-    checkpoint_epoch, evaluate, train_classifier, EpochMetrics, Observer, OptimizerKind, TrainConfig,
-};
-use simdnn::models::{lenet5, LeNetActivation, LeNetPooling, LENET5_PARAMS};
-use std::collections::HashMap;
+use simdnn::layers::LrSchedule;
+use simdnn::models::checkpoint::{write_atomic, Checkpoint, Part};
+use simdnn::models::registry::{self, DataRequest, ModelEntry, Options, MODELS};
+use simdnn::models::train::{self, checkpoint_epoch, evaluate, EpochMetrics, Observer, OptimizerKind, TrainConfig};
 use std::error::Error;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 type CmdResult = Result<(), Box<dyn Error>>;
 
-/// Seed of the embedded dataset: fixed, so `eval` regenerates the same held-out split.
-const SYNTHETIC_SEED: u64 = 2026;
-/// Epochs when none are given: 10 on IDX data (MNIST), fewer on the small embedded set.
-const EPOCHS_IDX: usize = 10;
-const EPOCHS_EMBEDDED: usize = 4;
-
-#[derive(Subcommand)]
-pub enum TrainCommand {
-    /// LeNet-5 (LeCun et al. 1998) on 32x32 digits.
-    Lenet5(TrainArgs),
+/// The arguments of a per-model command, and whether it takes the model's options (eval
+/// reads them from the checkpoint).
+pub trait ModelArgs: Args {
+    const TAKES_OPTIONS: bool;
 }
 
-#[derive(Subcommand)]
-pub enum EvalCommand {
-    /// Test accuracy and confusion matrix of a LeNet-5 checkpoint.
-    Lenet5(EvalArgs),
+/// A registered model's subcommand: `simdnn train lenet5 --pooling avg ...`.
+pub struct ModelCommand<A> {
+    entry: &'static ModelEntry,
+    args: A,
+    /// The model options given on the command line.
+    options: Vec<(&'static str, String)>,
+}
+
+impl<A: ModelArgs> FromArgMatches for ModelCommand<A> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let (name, sub) = matches
+            .subcommand()
+            .ok_or_else(|| clap::Error::raw(ErrorKind::MissingSubcommand, "a model name is required"))?;
+        let entry = registry::find(name).map_err(|e| clap::Error::raw(ErrorKind::InvalidSubcommand, e))?;
+        let options = if A::TAKES_OPTIONS {
+            entry.options.iter().filter_map(|o| Some((o.name, sub.get_one::<String>(o.name)?.clone()))).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(ModelCommand { entry, args: A::from_arg_matches(sub)?, options })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl<A: ModelArgs> Subcommand for ModelCommand<A> {
+    fn augment_subcommands(cmd: Command) -> Command {
+        MODELS.iter().fold(cmd, |cmd, entry| {
+            let sub = A::augment_args(Command::new(entry.name).about(entry.about));
+            let sub = if A::TAKES_OPTIONS {
+                entry.options.iter().fold(sub, |sub, o| {
+                    sub.arg(
+                        Arg::new(o.name)
+                            .long(o.name)
+                            .help(o.help)
+                            .value_parser(PossibleValuesParser::new(o.values.iter().copied()))
+                            .default_value(o.default),
+                    )
+                })
+            } else {
+                sub
+            };
+            cmd.subcommand(sub)
+        })
+    }
+
+    fn augment_subcommands_for_update(cmd: Command) -> Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        registry::find(name).is_ok()
+    }
 }
 
 #[derive(Args)]
 pub struct DataArgs {
-    /// Directory with MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...). Without
-    /// it, the embedded synthetic digits are used.
+    /// A directory with the model's data (MNIST-format IDX files for the digit models:
+    /// train-images-idx3-ubyte[.gz], ...). Without it, the model's embedded default is used.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Size of the embedded dataset's training split.
@@ -53,22 +98,20 @@ pub struct DataArgs {
     synthetic_test: usize,
 }
 
+impl DataArgs {
+    fn request(&self) -> DataRequest {
+        DataRequest {
+            dir: self.data.clone(),
+            synthetic_train: self.synthetic_train,
+            synthetic_test: self.synthetic_test,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum OptimizerArg {
     Sgd,
     Adam,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ActivationArg {
-    Relu,
-    Tanh,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum PoolingArg {
-    Max,
-    Avg,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -87,7 +130,7 @@ enum ScheduleArg {
 pub struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Epochs in total (a resumed run continues up to this count) [default: 10 on --data, 4 on the embedded set].
+    /// Epochs in total (a resumed run continues up to this count) [default: the model's, 10 for LeNet-5 on --data, 4 on the embedded set].
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long, default_value_t = 16)]
@@ -102,19 +145,15 @@ pub struct TrainArgs {
     schedule: ScheduleArg,
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
-    #[arg(long, value_enum, default_value = "relu")]
-    activation: ActivationArg,
-    #[arg(long, value_enum, default_value = "max")]
-    pooling: PoolingArg,
     /// Threads [default: SIMDNN_THREADS, else all CPUs].
     #[arg(long)]
     threads: Option<usize>,
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Directory for checkpoint.safetensors, metrics.jsonl and training.png.
-    #[arg(long, default_value = "runs/lenet5")]
-    out: PathBuf,
+    /// Directory for checkpoint.safetensors, metrics.jsonl and training.png [default: runs/MODEL].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Continue from OUT/checkpoint.safetensors (its model configuration is used).
     #[arg(long)]
     resume: bool,
@@ -123,9 +162,13 @@ pub struct TrainArgs {
     json: bool,
 }
 
+impl ModelArgs for TrainArgs {
+    const TAKES_OPTIONS: bool = true;
+}
+
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A checkpoint written by `simdnn train lenet5`.
+    /// A checkpoint written by `simdnn train MODEL` (the model's options are read from it).
     #[arg(long)]
     weights: PathBuf,
     #[command(flatten)]
@@ -139,62 +182,17 @@ pub struct EvalArgs {
     json: bool,
 }
 
+impl ModelArgs for EvalArgs {
+    const TAKES_OPTIONS: bool = false;
+}
+
 fn gemm_config(threads: Option<usize>) -> Result<GemmConfig, Box<dyn Error>> {
     Ok(GemmConfig::new(Isa::current()?, threads.map_or_else(default_threads, Ok)?)?)
 }
 
-/// `(train, test, description)` of the requested data.
-fn load_data(args: &DataArgs) -> Result<(ImageSet, ImageSet, String), Box<dyn Error>> {
-    match &args.data {
-        Some(dir) => {
-            let (train, test) = load_idx_dir(dir)?;
-            Ok((train, test, format!("idx:{}", dir.display())))
-        }
-        None => {
-            if args.synthetic_train == 0 || args.synthetic_test == 0 {
-                return Err("the embedded dataset's splits must not be empty".into());
-            }
-            let (train, test) = synthetic_digits(args.synthetic_train, args.synthetic_test, SYNTHETIC_SEED);
-            Ok((train, test, "embedded synthetic digits".into()))
-        }
-    }
-}
-
-fn activation_name(a: LeNetActivation) -> &'static str {
-    match a {
-        LeNetActivation::Relu => "relu",
-        LeNetActivation::Tanh => "tanh",
-    }
-}
-
-fn pooling_name(p: LeNetPooling) -> &'static str {
-    match p {
-        LeNetPooling::Max => "max",
-        LeNetPooling::Avg => "avg",
-    }
-}
-
-/// The model configuration stored in a checkpoint's metadata.
-fn model_from_metadata(
-    meta: &HashMap<String, String>,
-    path: &Path,
-) -> Result<(LeNetActivation, LeNetPooling), Box<dyn Error>> {
-    if meta.get("model").map(String::as_str) != Some("lenet5") {
-        return Err(
-            format!("{}: not a LeNet-5 checkpoint (metadata model = {:?})", path.display(), meta.get("model")).into()
-        );
-    }
-    let activation = match meta.get("activation").map(String::as_str) {
-        Some("tanh") => LeNetActivation::Tanh,
-        Some("relu") => LeNetActivation::Relu,
-        other => return Err(format!("{}: unknown activation {other:?}", path.display()).into()),
-    };
-    let pooling = match meta.get("pooling").map(String::as_str) {
-        Some("avg") => LeNetPooling::Avg,
-        Some("max") => LeNetPooling::Max,
-        other => return Err(format!("{}: unknown pooling {other:?}", path.display()).into()),
-    };
-    Ok((activation, pooling))
+/// `name value, name value` of a model's options, for headers.
+fn describe_options(options: &Options) -> String {
+    options.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ")
 }
 
 fn metrics_json(m: &EpochMetrics) -> Value {
@@ -205,7 +203,8 @@ fn metrics_json(m: &EpochMetrics) -> Value {
         "test_loss": m.test_loss,
         "test_accuracy": m.test_accuracy,
         "seconds": m.train_seconds,
-        "images_per_second": m.images_per_second,
+        "images_per_second": m.examples_per_second,
+        "examples_per_second": m.examples_per_second,
         "lr": m.lr,
     })
 }
@@ -229,6 +228,7 @@ struct CliObserver {
     lines: Vec<Value>,
     metrics_path: PathBuf,
     plot_path: PathBuf,
+    title: String,
     error: Option<std::io::Error>,
 }
 
@@ -237,7 +237,7 @@ impl CliObserver {
         let text: String = self.lines.iter().map(|l| format!("{l}\n")).collect();
         write_atomic(&self.metrics_path, text.as_bytes())?;
         let points: Vec<EpochPoint> = self.lines.iter().filter_map(point).collect();
-        write_training_plot(&self.plot_path, "LENET-5", &points)
+        write_training_plot(&self.plot_path, &self.title, &points)
     }
 }
 
@@ -258,7 +258,7 @@ impl Observer for CliObserver {
         bar.set_position(batch as u64);
         if batch.is_multiple_of(8) || batch == batches {
             let rate = (batch * self.batch) as f64 / bar.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("loss {loss:.4} acc {:.2}% {rate:.0} img/s", 100.0 * accuracy));
+            bar.set_message(format!("loss {loss:.4} acc {:.2}% {rate:.0} examples/s", 100.0 * accuracy));
         }
     }
 
@@ -271,7 +271,7 @@ impl Observer for CliObserver {
             println!("{line}");
         } else {
             println!(
-                "epoch {:>2}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  {:.1} s ({:.0} img/s)",
+                "epoch {:>2}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  {:.1} s ({:.0} examples/s)",
                 m.epoch,
                 self.epochs,
                 m.train_loss,
@@ -279,7 +279,7 @@ impl Observer for CliObserver {
                 m.test_loss,
                 100.0 * m.test_accuracy,
                 m.train_seconds,
-                m.images_per_second
+                m.examples_per_second
             );
         }
         self.lines.push(line);
@@ -289,26 +289,20 @@ impl Observer for CliObserver {
     }
 }
 
-pub fn train(cmd: TrainCommand) -> CmdResult {
-    let TrainCommand::Lenet5(args) = cmd;
+pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
+    let ModelCommand { entry, args, options } = cmd;
     let gemm = gemm_config(args.threads)?;
-    let (train_set, test_set, source) = load_data(&args.data)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    let checkpoint = args.out.join("checkpoint.safetensors");
-    let metrics_path = args.out.join("metrics.jsonl");
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(entry.name));
+    let splits = entry.load_data(&args.data.request())?;
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let checkpoint = out.join("checkpoint.safetensors");
+    let metrics_path = out.join("metrics.jsonl");
 
-    let mut activation = match args.activation {
-        ActivationArg::Relu => LeNetActivation::Relu,
-        ActivationArg::Tanh => LeNetActivation::Tanh,
-    };
-    let mut pooling = match args.pooling {
-        PoolingArg::Max => LeNetPooling::Max,
-        PoolingArg::Avg => LeNetPooling::Avg,
-    };
+    let mut options = entry.options(options.iter().map(|(n, v)| (*n, v.as_str())))?;
     let mut previous = Vec::new();
     if args.resume {
         let meta = Checkpoint::read(&checkpoint)?.metadata()?;
-        (activation, pooling) = model_from_metadata(&meta, &checkpoint)?;
+        options = entry.options_from_metadata(&meta).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
         let done = checkpoint_epoch(&meta);
         // Keep the metric lines of the epochs the checkpoint holds.
         if let Ok(text) = std::fs::read_to_string(&metrics_path) {
@@ -319,13 +313,15 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
                 .collect();
         }
     }
-    let epochs = args.epochs.unwrap_or(if args.data.data.is_some() { EPOCHS_IDX } else { EPOCHS_EMBEDDED });
+    let (epochs_on_data, epochs_embedded) = entry.default_epochs;
+    let epochs = args.epochs.unwrap_or(if args.data.data.is_some() { epochs_on_data } else { epochs_embedded });
     let (optimizer, default_lr) = match args.optimizer {
         OptimizerArg::Sgd => (OptimizerKind::Sgd, 0.01),
         OptimizerArg::Adam => (OptimizerKind::Adam, 0.003),
     };
     let lr = args.lr.unwrap_or(default_lr);
-    let epoch_steps = train_set.len().div_ceil(args.batch.max(1));
+    let (train_len, test_len) = (splits.train.len(), splits.test.len());
+    let epoch_steps = train_len.div_ceil(args.batch.max(1));
     let total_steps = epochs * epoch_steps;
     let schedule = match args.schedule {
         ScheduleArg::Sgdr => LrSchedule::CosineRestarts { period: epoch_steps, decay: 0.8, min: 0.0 },
@@ -334,15 +330,14 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
         ScheduleArg::Step => LrSchedule::Step { every: total_steps.div_ceil(4), gamma: 0.5 },
     };
 
-    let mut net: Sequential = lenet5(activation, pooling, args.seed)?;
-    let params = count_params(&mut net);
+    let mut model = entry.build(&options, args.batch.max(1), args.seed)?;
+    let params = model.params().count();
     if !args.json {
         println!(
-            "LeNet-5 ({}, {} pooling): {params} parameters | data: {source}, {} train / {} test | {} on {} thread(s) | {epochs} epochs, batch {}, {} lr {lr}",
-            activation_name(activation),
-            pooling_name(pooling),
-            train_set.len(),
-            test_set.len(),
+            "{} ({}): {params} parameters | data: {}, {train_len} train / {test_len} test | {} on {} thread(s) | {epochs} epochs, batch {}, {} lr {lr}",
+            entry.title,
+            describe_options(&options),
+            splits.source,
             gemm.isa(),
             gemm.threads(),
             args.batch,
@@ -352,14 +347,9 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
             }
         );
     }
-    debug_assert_eq!(params, LENET5_PARAMS);
-    let metadata = HashMap::from([
-        ("model".to_string(), "lenet5".to_string()),
-        ("activation".to_string(), activation_name(activation).to_string()),
-        ("pooling".to_string(), pooling_name(pooling).to_string()),
-        ("data".to_string(), source.clone()),
-        ("seed".to_string(), args.seed.to_string()),
-    ]);
+    let mut metadata = entry.metadata(&options);
+    metadata.insert("data".into(), splits.source.clone());
+    metadata.insert("seed".into(), args.seed.to_string());
     let cfg = TrainConfig {
         epochs,
         batch: args.batch,
@@ -368,7 +358,6 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
         weight_decay: args.weight_decay,
         schedule,
         seed: args.seed,
-        preprocess: Preprocess::MNIST,
         checkpoint: Some(checkpoint.clone()),
         resume: args.resume,
         metadata,
@@ -380,10 +369,11 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
         bar: None,
         lines: previous,
         metrics_path: metrics_path.clone(),
-        plot_path: args.out.join("training.png"),
+        plot_path: out.join("training.png"),
+        title: entry.title.to_uppercase(),
         error: None,
     };
-    let history = train_classifier(&mut net, gemm, &train_set, &test_set, &cfg, &mut observer);
+    let history = train::train(&mut model, entry.objective, gemm, &*splits.train, &*splits.test, &cfg, &mut observer);
     if let Some(bar) = observer.bar.take() {
         bar.abandon();
     }
@@ -397,16 +387,18 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
     } else {
         history.iter().map(|m| m.train_seconds).sum::<f64>() / history.len() as f64
     };
+    let per_second = if seconds_per_epoch > 0.0 { train_len as f64 / seconds_per_epoch } else { 0.0 };
     let summary = json!({
-        "model": "lenet5",
+        "model": entry.name,
         "test_accuracy": last["test_accuracy"],
         "test_loss": last["test_loss"],
         "train_accuracy": last["train_accuracy"],
         "epochs": last["epoch"],
         "seconds_per_epoch": seconds_per_epoch,
-        "images_per_second": if seconds_per_epoch > 0.0 { train_set.len() as f64 / seconds_per_epoch } else { 0.0 },
+        "images_per_second": per_second,
+        "examples_per_second": per_second,
         "params": params,
-        "data": source,
+        "data": splits.source,
         "isa": gemm.isa().name(),
         "threads": gemm.threads(),
         "checkpoint": checkpoint.display().to_string(),
@@ -428,30 +420,34 @@ pub fn train(cmd: TrainCommand) -> CmdResult {
     Ok(())
 }
 
-pub fn eval(cmd: EvalCommand) -> CmdResult {
-    let EvalCommand::Lenet5(args) = cmd;
+pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
+    let ModelCommand { entry, args, .. } = cmd;
     let gemm = gemm_config(args.threads)?;
     let ck = Checkpoint::read(&args.weights)?;
-    let meta = ck.metadata()?;
-    let (activation, pooling) = model_from_metadata(&meta, &args.weights)?;
-    let mut net = lenet5(activation, pooling, 0)?;
-    ck.load_into(&mut net, None)?;
-    let (_, test_set, source) = load_data(&args.data)?;
-    let e = evaluate(&mut net, gemm, &test_set, &Preprocess::MNIST, args.batch)?;
+    let options =
+        entry.options_from_metadata(&ck.metadata()?).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+    let mut model = entry.build(&options, args.batch.max(1), 0)?;
+    ck.load(&mut [Part::Params(train::MODEL_PREFIX, model.params_mut())])?;
+    let splits = entry.load_data(&args.data.request())?;
+    let e = evaluate(&model, gemm, &entry.objective, &*splits.test, args.batch)?;
     if args.json {
         let out = json!({
-            "model": "lenet5",
+            "model": entry.name,
             "test_accuracy": e.accuracy,
             "test_loss": e.loss,
-            "images": test_set.len(),
-            "data": source,
+            "images": e.examples,
+            "examples": e.examples,
+            "data": splits.source,
             "confusion": e.confusion,
         });
         println!("{out}");
         return Ok(());
     }
-    println!("LeNet-5 {} on {source}: {} test images", args.weights.display(), test_set.len());
+    println!("{} {} on {}: {} test examples", entry.title, args.weights.display(), splits.source, e.examples);
     println!("test accuracy {:.2}%  loss {:.4}", 100.0 * e.accuracy, e.loss);
+    if e.confusion.is_empty() {
+        return Ok(());
+    }
     println!("confusion matrix (rows: true class, columns: predicted)");
     print!("     ");
     (0..e.confusion.len()).for_each(|c| print!("{c:>6}"));

@@ -9,43 +9,19 @@ mod common;
 
 use common::{gemm_configs, random_vec};
 use simdnn::kernels::gemm::{sgemm, sgemm_packed, Epilogue, GemmConfig, MatMut, MatRef, PackedB};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator, counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, SeqCst);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, SeqCst);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
-/// Allocations made by `f`.
 fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(SeqCst);
-    f();
-    ALLOCATIONS.load(SeqCst) - before
+    counting::allocations(f).0
 }
 
 #[test]
 fn repeated_gemm_calls_do_not_allocate() {
+    let _serial = counting::serial();
     // Square, wide and narrow (A read in place, dot-product columns), a GEMV each way,
     // transposed B, a bias and ReLU epilogue, beta != 0.
     let shapes = [(97, 131, 203), (301, 257, 531), (64, 49, 576), (1, 300, 200), (300, 1, 200), (33, 40, 17)];

@@ -112,6 +112,42 @@ impl Drop for Scratch {
     }
 }
 
+thread_local! {
+    static INDICES: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+}
+
+/// This thread's list of indices (a kernel's precomputed offsets), empty, borrowed until
+/// the guard drops: reused call after call instead of allocated.
+pub(crate) struct IndexScratch(Vec<usize>);
+
+impl IndexScratch {
+    pub(crate) fn take() -> IndexScratch {
+        let mut v = INDICES.with(Cell::take);
+        v.clear();
+        IndexScratch(v)
+    }
+}
+
+impl std::ops::Deref for IndexScratch {
+    type Target = Vec<usize>;
+    fn deref(&self) -> &Vec<usize> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for IndexScratch {
+    fn deref_mut(&mut self) -> &mut Vec<usize> {
+        &mut self.0
+    }
+}
+
+impl Drop for IndexScratch {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        let _ = INDICES.try_with(|c| c.set(v));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

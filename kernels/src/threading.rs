@@ -78,19 +78,63 @@ pub(crate) fn for_each_task(threads: usize, n_tasks: usize, task: impl Fn(usize)
 
 /// Runs `f(i, chunk)` for the `chunk_len`-long chunks of `buf` (the last may be shorter),
 /// one task per chunk on up to `threads` threads: parallel work on disjoint parts of one
-/// output, in safe code. Callers size chunks so there are at most `threads` of them.
+/// output, allocating nothing. Callers size chunks so there are at most `threads` of them.
 pub(crate) fn for_each_chunk_mut<T: Send>(
     threads: usize,
     buf: &mut [T],
     chunk_len: usize,
     f: impl Fn(usize, &mut [T]) + Sync + Send,
 ) {
-    // Each chunk sits behind its own lock, taken once by the one task that owns it.
-    let chunks: Vec<Mutex<&mut [T]>> = buf.chunks_mut(chunk_len.max(1)).map(Mutex::new).collect();
+    let chunks = DisjointChunks::new(buf, chunk_len);
     for_each_task(threads, chunks.len(), |i| {
-        let mut chunk = chunks[i].lock().unwrap_or_else(|e| e.into_inner());
-        f(i, &mut chunk)
+        // SAFETY: `for_each_task` runs each index once, so each chunk is taken once.
+        f(i, unsafe { chunks.take(i) })
     });
+}
+
+/// A buffer cut into `chunk_len`-long chunks (the last may be shorter) that tasks take by
+/// index, each chunk by one task: what `chunks_mut` gives, without collecting the chunks
+/// into a list to share between threads.
+pub(crate) struct DisjointChunks<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    chunk_len: usize,
+    _buf: std::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: a DisjointChunks hands out disjoint `&mut [T]`, so sharing it between threads is
+// sharing `&mut [T]`s, which is sound for `T: Send`.
+unsafe impl<T: Send> Sync for DisjointChunks<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for DisjointChunks<'_, T> {}
+
+impl<'a, T> DisjointChunks<'a, T> {
+    pub(crate) fn new(buf: &'a mut [T], chunk_len: usize) -> Self {
+        DisjointChunks {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            chunk_len: chunk_len.max(1),
+            _buf: std::marker::PhantomData,
+        }
+    }
+
+    /// The number of chunks.
+    pub(crate) fn len(&self) -> usize {
+        self.len.div_ceil(self.chunk_len)
+    }
+
+    /// Chunk `i` (empty past the end).
+    ///
+    /// # Safety
+    /// Each `i` may be taken at most once while the chunks live.
+    pub(crate) unsafe fn take(&self, i: usize) -> &'a mut [T] {
+        let start = i.saturating_mul(self.chunk_len).min(self.len);
+        let end = start.saturating_add(self.chunk_len).min(self.len);
+        // SAFETY: `start..end` lies within the buffer, which the `'a` borrow keeps alive and
+        // exclusive to this value; the caller takes each chunk once, so no two `&mut`
+        // overlap.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), end - start) }
+    }
 }
 
 /// [`for_each_chunk_mut`] for fallible work: every chunk runs, and one of the errors (if any)

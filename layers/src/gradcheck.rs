@@ -1,12 +1,15 @@
-//! Finite-difference gradient checking: the analytic gradients of a layer's backward pass
+//! Finite-difference gradient checking: the analytic gradients of a model's backward pass
 //! against central differences of its forward pass.
 //!
-//! The scalar checked is `L = sum(r * y)` for a fixed random `r`, so `dL/dy = r` exercises
-//! every output. Each input and parameter coordinate is nudged by `±eps` and
-//! `(L(+eps) - L(-eps)) / 2 eps` compared with the analytic derivative.
+//! The scalar checked is `L = sum(r * y)` for one output `y` and a fixed random `r`, so
+//! `dL/dy = r` exercises every output value. Each input and parameter coordinate is nudged
+//! by `±eps` and `(L(+eps) - L(-eps)) / 2 eps` compared with the analytic derivative.
 
+use crate::graph::{Feed, Model, State};
 use crate::init::{rng, uniform};
-use crate::layer::{zero_grads, Ctx, Layer};
+use crate::op::Ctx;
+use crate::param::Grads;
+use crate::tensor::IntTensor;
 use crate::{LayerError, Tensor};
 
 /// The worst disagreement found, and where.
@@ -26,25 +29,73 @@ pub fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
     t
 }
 
-fn weighted_sum(y: &Tensor, r: &Tensor) -> f64 {
-    y.data().iter().zip(r.data()).map(|(&a, &b)| a as f64 * b as f64).sum()
+/// The graph inputs of a check: f32 inputs (their gradients are checked too) and integer
+/// ones.
+#[derive(Clone)]
+pub struct CheckInputs {
+    pub f32: Vec<(String, Tensor)>,
+    pub int: Vec<(String, IntTensor)>,
 }
 
-/// Checks up to `max_coords` coordinates of the input and of each parameter of `layer`.
-pub fn check_layer(
-    layer: &mut dyn Layer,
+impl CheckInputs {
+    pub fn new() -> CheckInputs {
+        CheckInputs { f32: Vec::new(), int: Vec::new() }
+    }
+    pub fn with(mut self, name: &str, t: Tensor) -> Self {
+        self.f32.push((name.to_string(), t));
+        self
+    }
+    pub fn with_int(mut self, name: &str, t: IntTensor) -> Self {
+        self.int.push((name.to_string(), t));
+        self
+    }
+}
+
+impl Default for CheckInputs {
+    fn default() -> Self {
+        CheckInputs::new()
+    }
+}
+
+fn run(
+    model: &Model,
     ctx: &Ctx,
-    x: &Tensor,
+    state: &mut State,
+    inputs: &CheckInputs,
+    output: &str,
+    r: Option<&Tensor>,
+) -> Result<(f64, Vec<usize>), LayerError> {
+    let feed: Vec<(&str, Feed)> = inputs
+        .f32
+        .iter()
+        .map(|(n, t)| (n.as_str(), Feed::from(t)))
+        .chain(inputs.int.iter().map(|(n, t)| (n.as_str(), Feed::from(t))))
+        .collect();
+    model.forward(ctx, state, feed.as_slice())?;
+    let y = model.output(state, output)?;
+    let l = r.map_or(0.0, |r| y.data.iter().zip(r.data()).map(|(&a, &b)| a as f64 * b as f64).sum());
+    Ok((l, y.shape.to_vec()))
+}
+
+/// Checks up to `max_coords` coordinates of every f32 input and of every trainable
+/// parameter of `model`, differentiating output `output`.
+pub fn check_model(
+    model: &mut Model,
+    ctx: &Ctx,
+    inputs: &mut CheckInputs,
+    output: &str,
     eps: f32,
     max_coords: usize,
     seed: u64,
 ) -> Result<GradCheckReport, LayerError> {
-    let y_shape = layer.forward(ctx, x)?.shape().to_vec();
-    let r = random_tensor(&y_shape, seed);
-    zero_grads(layer);
-    let dx = layer.backward(ctx, x, &r)?.clone();
-    let mut analytic_params = Vec::new();
-    layer.visit_params("", &mut |name, p| analytic_params.push((name.to_string(), p.grad.clone())));
+    let mut state = State::new();
+    state.keep_input_grads(true);
+    let (_, shape) = run(model, ctx, &mut state, inputs, output, None)?;
+    let r = random_tensor(&shape, seed);
+    let mut grads = Grads::new(model.params());
+    model.backward(ctx, &mut state, &mut grads, &[(output, r.as_ref())])?;
+    let input_grads: Vec<Option<Vec<f32>>> =
+        inputs.f32.iter().map(|(n, _)| model.input_grad(&state, n).map(|g| g.data.to_vec())).collect();
 
     let mut report = GradCheckReport { max_error: 0.0, worst: String::new(), checked: 0 };
     let mut record = |what: String, analytic: f32, numeric: f64| {
@@ -57,42 +108,37 @@ pub fn check_layer(
         }
     };
 
-    let mut xp = x.clone();
-    for i in coords(x.len(), max_coords) {
-        let v = x.data()[i];
-        let mut at = |d: f32| -> Result<f64, LayerError> {
-            xp.data_mut()[i] = v + d;
-            Ok(weighted_sum(layer.forward(ctx, &xp)?, &r))
-        };
-        let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps as f64);
-        xp.data_mut()[i] = v;
-        record(format!("input[{i}]"), dx.data()[i], numeric);
+    for (k, analytic) in input_grads.iter().enumerate() {
+        let len = inputs.f32[k].1.len();
+        for i in coords(len, max_coords) {
+            let v = inputs.f32[k].1.data()[i];
+            let mut at = |d: f32| -> Result<f64, LayerError> {
+                inputs.f32[k].1.data_mut()[i] = v + d;
+                Ok(run(model, ctx, &mut state, inputs, output, Some(&r))?.0)
+            };
+            let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps as f64);
+            inputs.f32[k].1.data_mut()[i] = v;
+            let a = analytic.as_ref().map_or(0.0, |g| g[i]);
+            record(format!("input {}[{i}]", inputs.f32[k].0), a, numeric);
+        }
     }
 
-    for (p_index, (name, grad)) in analytic_params.iter().enumerate() {
-        for i in coords(grad.len(), max_coords) {
+    let ids: Vec<_> = model.params().ids().filter(|&id| grads.get(id).is_some()).collect();
+    for id in ids {
+        let analytic = grads.get(id).expect("filtered").data().to_vec();
+        let name = model.params().name(id).to_string();
+        for i in coords(analytic.len(), max_coords) {
             let mut at = |d: f32| -> Result<f64, LayerError> {
-                nudge(layer, p_index, i, d);
-                let l = weighted_sum(layer.forward(ctx, x)?, &r);
-                nudge(layer, p_index, i, -d);
+                model.params_mut().value_mut(id).data_mut()[i] += d;
+                let l = run(model, ctx, &mut state, inputs, output, Some(&r))?.0;
+                model.params_mut().value_mut(id).data_mut()[i] -= d;
                 Ok(l)
             };
             let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps as f64);
-            record(format!("{name}[{i}]"), grad.data()[i], numeric);
+            record(format!("{name}[{i}]"), analytic[i], numeric);
         }
     }
     Ok(report)
-}
-
-/// Adds `d` to element `i` of parameter number `p_index`.
-fn nudge(layer: &mut dyn Layer, p_index: usize, i: usize, d: f32) {
-    let mut k = 0;
-    layer.visit_params("", &mut |_, p| {
-        if k == p_index {
-            p.value.data_mut()[i] += d;
-        }
-        k += 1;
-    });
 }
 
 /// Every index when there are at most `max` of them, else `max` spread evenly.

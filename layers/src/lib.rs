@@ -1,56 +1,40 @@
-//! Layers with forward and backward passes on simdnn's kernels, losses, optimizers and
-//! initialisers.
-//!
-//! A [`Layer`] owns its output and its input gradient, reusing their storage from batch to
-//! batch. [`Sequential`] chains layers; [`Residual`] and [`Concat`] nest stacks into the
-//! directed acyclic graphs of ResNet, DenseNet and SqueezeNet. Backward passes accumulate
-//! parameter gradients ([`zero_grads`] clears them); every backward pass is checked against
-//! finite differences ([`gradcheck`]).
+//! Models as graphs of operations on simdnn's kernels: tensors, parameters, the [`Op`]s
+//! (convolution, pooling, linear, activations, normalisation, losses, ...), the graph that
+//! plans and runs them forward and backward, optimizers, initialisers and a gradient
+//! checker. ARCHITECTURE.md at the top of the repository is the map.
 //!
 //! ```
-//! use simdnn_layers::{init, Activation, Conv2d, Conv2dSpec, Ctx, Flatten, Init, Layer, Linear, Sequential, Tensor};
+//! use simdnn_layers::graph::Sequential;
+//! use simdnn_layers::ops::{Activation, Conv2d, Conv2dSpec, Flatten, Linear};
+//! use simdnn_layers::{Ctx, Feed, Init, State, Tensor};
 //! use simdnn_kernels::gemm::GemmConfig;
-//! let mut rng = init::rng(7);
-//! let mut net = Sequential::new()
-//!     .add("conv", Conv2d::new(Conv2dSpec::new(1, 4, 3).pad(1), Init::He, &mut rng)?.with_relu())
+//! let model = Sequential::new("image", &[2, 1, 8, 8], 7)
+//!     .layer("conv", |p| Ok(Conv2d::new(p, Conv2dSpec::new(1, 4, 3).pad(1), Init::He)?.with_relu()))
 //!     .add("flat", Flatten::new())
-//!     .add("fc", Linear::new(4 * 8 * 8, 10, Init::Glorot, &mut rng)?)
-//!     .add("act", Activation::tanh());
-//! let ctx = Ctx::eval(GemmConfig::from_env()?);
-//! let y = net.forward(&ctx, &Tensor::zeros(&[2, 1, 8, 8]))?;
-//! assert_eq!(y.shape(), &[2, 10]);
+//!     .layer("fc", |p| Linear::new(p, 4 * 8 * 8, 10, Init::Glorot))
+//!     .add("act", Activation::tanh())
+//!     .build("y")?;
+//! let (ctx, mut state) = (Ctx::eval(GemmConfig::from_env()?), State::new());
+//! let x = Tensor::zeros(&[2, 1, 8, 8]);
+//! model.forward(&ctx, &mut state, &[("image", Feed::from(&x))])?;
+//! assert_eq!(model.output(&state, "y")?.shape, &[2, 10]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod activation;
-mod batch_norm;
-mod conv2d;
-mod dropout;
 mod error;
 pub mod gradcheck;
-mod graph;
+pub mod graph;
 pub mod init;
-mod layer;
-mod linear;
-mod loss;
+pub mod op;
+pub mod ops;
 pub mod optim;
-mod pool;
-mod reshape;
-mod sequential;
+pub mod param;
 mod tensor;
 
-pub use activation::{Activation, ActivationKind, Softmax};
-pub use batch_norm::BatchNorm;
-pub use conv2d::{Conv2d, Conv2dSpec};
-pub use dropout::Dropout;
 pub use error::LayerError;
-pub use graph::{Concat, Residual};
+pub use graph::{Feed, Feeds, GraphBuilder, Inputs, MemoryReport, Model, NodeSummary, Sequential, State};
 pub use init::Init;
-pub use layer::{count_params, join_name, zero_grads, Ctx, Layer, Mode, Param};
-pub use linear::Linear;
-pub use loss::{argmax_rows, BceWithLogits, MeanSquaredError, SoftmaxCrossEntropy};
-pub use optim::{Adam, LrSchedule, Optimizer, Sgd};
-pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, PoolSpec};
-pub use reshape::{Flatten, Identity};
-pub use sequential::Sequential;
-pub use tensor::Tensor;
+pub use op::{Ctx, Mode, Op};
+pub use optim::{Adam, LrSchedule, Optimizer, Select, Sgd};
+pub use param::{Fill, Grads, ParamId, ParamScope, Params};
+pub use tensor::{DType, IntTensor, LayerName, Tensor, TensorRef, ValueRef};

@@ -1,7 +1,8 @@
-//! Checkpoints in the safetensors format: a network's parameters and buffers, an
-//! optimizer's state and string metadata, written atomically.
+//! Checkpoints in the safetensors format: the parameters and buffers of one or more models,
+//! the state of their optimizers, and string metadata, written atomically.
 
-use simdnn_layers::{Layer, LayerError, Optimizer, Tensor};
+use simdnn_layers::param::{in_scope, join_name};
+use simdnn_layers::{LayerError, Optimizer, Params, Tensor};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
@@ -19,6 +20,8 @@ pub enum CheckpointError {
     Missing { path: PathBuf, name: String },
     #[error("{path}: tensor {name} has shape {got:?} and type {dtype}, the model expects f32 {expected:?}")]
     Mismatch { path: PathBuf, name: String, expected: Vec<usize>, got: Vec<usize>, dtype: String },
+    #[error("{path}: tensor {name} is not part of the model (a checkpoint of another configuration?)")]
+    Unexpected { path: PathBuf, name: String },
     #[error("{path}: tensor {name} holds a NaN or infinite value")]
     NonFinite { path: PathBuf, name: String },
     #[error(transparent)]
@@ -51,31 +54,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Every tensor of a network (`model.` + parameter or buffer name) and optimizer
-/// (`optim.` + state name), copied out in visiting order.
-fn collect(net: &mut dyn Layer, opt: Option<&mut dyn Optimizer>) -> Vec<(String, Tensor)> {
-    let mut out = Vec::new();
-    net.visit_params("", &mut |n, p| out.push((format!("model.{n}"), p.value.clone())));
-    net.visit_buffers("", &mut |n, t| out.push((format!("model.{n}"), t.clone())));
-    if let Some(opt) = opt {
-        opt.visit_state(&mut |n, t| out.push((format!("optim.{n}"), t.clone())));
-    }
-    out
+/// What a checkpoint holds: models' weights and optimizers' state, each under its own name
+/// prefix (`model.c1.weight`, `optim.adam_m.c1.weight`; a GAN's `generator.*`,
+/// `discriminator.*`, `opt_g.*`, `opt_d.*`).
+pub enum Part<'a> {
+    Params(&'a str, &'a mut Params),
+    Optimizer(&'a str, &'a mut dyn Optimizer),
 }
 
-/// Saves `net` (and `opt`, if given) with `metadata` to `path`, atomically.
-pub fn save(
-    path: &Path,
-    net: &mut dyn Layer,
-    opt: Option<&mut dyn Optimizer>,
-    metadata: HashMap<String, String>,
-) -> Result<(), CheckpointError> {
-    let tensors = collect(net, opt);
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
-        .iter()
-        .map(|(n, t)| (n.clone(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape().to_vec()))
-        .collect();
-    let views = bytes
+impl Part<'_> {
+    fn prefix(&self) -> &str {
+        match self {
+            Part::Params(p, _) | Part::Optimizer(p, _) => p,
+        }
+    }
+
+    /// Visits the part's tensors with their full names.
+    fn visit(&mut self, f: &mut dyn FnMut(String, &mut Tensor)) {
+        match self {
+            Part::Params(prefix, params) => params.visit_mut(&mut |n, t| f(join_name(prefix, n), t)),
+            Part::Optimizer(prefix, opt) => opt.visit_state(&mut |n, t| f(join_name(prefix, n), t)),
+        }
+    }
+}
+
+/// Saves `parts` with `metadata` to `path`, atomically.
+pub fn save(path: &Path, parts: &mut [Part], metadata: HashMap<String, String>) -> Result<(), CheckpointError> {
+    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+    for part in parts.iter_mut() {
+        part.visit(&mut |name, t| {
+            tensors.push((name, t.data().iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape().to_vec()))
+        });
+    }
+    let views = tensors
         .iter()
         .map(|(n, b, s)| {
             let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
@@ -114,40 +125,53 @@ impl Checkpoint {
         Ok(meta.metadata().clone().unwrap_or_default())
     }
 
-    /// Copies the checkpoint's tensors into `net` (and `opt`), checking that every tensor the
-    /// model expects is present with the same shape, in f32, and finite.
-    pub fn load_into(&self, net: &mut dyn Layer, opt: Option<&mut dyn Optimizer>) -> Result<(), CheckpointError> {
+    /// Copies the checkpoint's tensors into `parts`. Every tensor a part expects must be
+    /// present with the same shape, in f32, and finite, and the checkpoint may hold no
+    /// tensor under a part's prefix that the part lacks: the error names the first
+    /// mismatch. Nothing is changed unless everything fits.
+    pub fn load(&self, parts: &mut [Part]) -> Result<(), CheckpointError> {
         let st = self.tensors()?;
-        let mut result = Ok(());
-        let mut load = |name: String, t: &mut Tensor| {
-            if result.is_ok() {
-                result = self.copy_one(&st, &name, t);
-            }
-        };
-        net.visit_params("", &mut |n, p| load(format!("model.{n}"), &mut p.value));
-        net.visit_buffers("", &mut |n, t| load(format!("model.{n}"), t));
-        if let Some(opt) = opt {
-            opt.visit_state(&mut |n, t| load(format!("optim.{n}"), t));
+        let mut expected = Vec::new();
+        for part in parts.iter_mut() {
+            part.visit(&mut |name, t| expected.push((name, t.shape().to_vec())));
         }
-        result
+        for (name, shape) in &expected {
+            self.check_one(&st, name, shape)?;
+        }
+        let prefixes: Vec<&str> = parts.iter().map(Part::prefix).collect();
+        let mut names = st.names();
+        names.sort();
+        let extra = names
+            .into_iter()
+            .find(|n| prefixes.iter().any(|p| in_scope(n, p) && *n != *p) && !expected.iter().any(|(e, _)| e == *n));
+        if let Some(name) = extra {
+            return Err(CheckpointError::Unexpected { path: self.path.clone(), name: name.to_string() });
+        }
+        for part in parts.iter_mut() {
+            part.visit(&mut |name, t| {
+                let view = st.tensor(&name).expect("checked above");
+                for (v, b) in t.data_mut().iter_mut().zip(view.data().chunks_exact(4)) {
+                    *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+            });
+        }
+        Ok(())
     }
 
-    fn copy_one(&self, st: &safetensors::SafeTensors, name: &str, t: &mut Tensor) -> Result<(), CheckpointError> {
+    fn check_one(&self, st: &safetensors::SafeTensors, name: &str, shape: &[usize]) -> Result<(), CheckpointError> {
         let view =
             st.tensor(name).map_err(|_| CheckpointError::Missing { path: self.path.clone(), name: name.into() })?;
-        if view.dtype() != safetensors::Dtype::F32 || view.shape() != t.shape() {
+        if view.dtype() != safetensors::Dtype::F32 || view.shape() != shape {
             return Err(CheckpointError::Mismatch {
                 path: self.path.clone(),
                 name: name.into(),
-                expected: t.shape().to_vec(),
+                expected: shape.to_vec(),
                 got: view.shape().to_vec(),
                 dtype: format!("{:?}", view.dtype()),
             });
         }
-        for (v, b) in t.data_mut().iter_mut().zip(view.data().chunks_exact(4)) {
-            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-        if t.data().iter().any(|v| !v.is_finite()) {
+        let finite = view.data().chunks_exact(4).all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());
+        if !finite {
             return Err(CheckpointError::NonFinite { path: self.path.clone(), name: name.into() });
         }
         Ok(())

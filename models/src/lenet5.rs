@@ -9,9 +9,10 @@
 //! computed as the equivalent fully connected layer over the 400 flattened values (the
 //! same weights and result, one GEMM instead of a one-pixel convolution per image).
 
-use simdnn_layers::{
-    init, Activation, AvgPool2d, Conv2d, Conv2dSpec, Flatten, Init, LayerError, Linear, MaxPool2d, PoolSpec, Sequential,
+use simdnn_layers::ops::{
+    Activation, AvgPool2d, Conv2d, Conv2dSpec, Flatten, Linear, MaxPool2d, PoolSpec, SoftmaxCrossEntropy,
 };
+use simdnn_layers::{Init, LayerError, Model, ParamScope, Sequential};
 
 /// Parameters of the network built by [`lenet5`], whatever its activation and pooling.
 pub const LENET5_PARAMS: usize = 61_706;
@@ -34,42 +35,43 @@ pub enum LeNetPooling {
 }
 
 /// LeNet-5 with the given activation and pooling, weights drawn from `seed` (He for ReLU,
-/// Glorot for tanh).
-pub fn lenet5(activation: LeNetActivation, pooling: LeNetPooling, seed: u64) -> Result<Sequential, LayerError> {
-    let mut rng = init::rng(seed);
+/// Glorot for tanh), for batches like `batch` (any batch size runs).
+///
+/// Inputs: `image` `[batch, 1, 32, 32]` and integer `label` `[batch]`. Outputs: `logits`
+/// `[batch, 10]` and `loss`, the mean softmax cross-entropy. Parameters are named after the
+/// paper's layers: `c1.weight`, `c1.bias`, ..., `output.bias`.
+pub fn lenet5(
+    activation: LeNetActivation,
+    pooling: LeNetPooling,
+    batch: usize,
+    seed: u64,
+) -> Result<Model, LayerError> {
     let relu = activation == LeNetActivation::Relu;
     let init = if relu { Init::He } else { Init::Glorot };
-    let conv = |c: usize, k: usize, rng: &mut init::Rng| -> Result<Conv2d, LayerError> {
-        let layer = Conv2d::new(Conv2dSpec::new(c, k, 5), init, rng)?;
+    let conv = |p: &mut ParamScope, c: usize, k: usize| {
+        let layer = Conv2d::new(p, Conv2dSpec::new(c, k, 5), init)?;
         Ok(if relu { layer.with_relu() } else { layer })
     };
-    let linear = |i: usize, o: usize, act: bool, rng: &mut init::Rng| -> Result<Linear, LayerError> {
-        let layer = Linear::new(i, o, if act { init } else { Init::Glorot }, rng)?;
-        Ok(if relu && act { layer.with_relu() } else { layer })
+    let linear = |p: &mut ParamScope, i: usize, o: usize| {
+        let layer = Linear::new(p, i, o, init)?;
+        Ok(if relu { layer.with_relu() } else { layer })
     };
-    let pool = || -> Box<dyn simdnn_layers::Layer> {
-        match pooling {
-            LeNetPooling::Avg => Box::new(AvgPool2d::new(PoolSpec::new(2, 2))),
-            LeNetPooling::Max => Box::new(MaxPool2d::new(PoolSpec::new(2, 2))),
-        }
+    let squash = |net: Sequential, name: &str| if relu { net } else { net.add(name, Activation::tanh()) };
+    let pool = |net: Sequential, name: &str| match pooling {
+        LeNetPooling::Avg => net.add(name, AvgPool2d::new(PoolSpec::new(2, 2))),
+        LeNetPooling::Max => net.add(name, MaxPool2d::new(PoolSpec::new(2, 2))),
     };
-    let mut net = Sequential::new();
-    let act = |net: &mut Sequential, name: &str| {
-        if !relu {
-            net.push(name, Box::new(Activation::tanh()));
-        }
-    };
-    net.push("c1", Box::new(conv(1, 6, &mut rng)?));
-    act(&mut net, "c1_tanh");
-    net.push("s2", pool());
-    net.push("c3", Box::new(conv(6, 16, &mut rng)?));
-    act(&mut net, "c3_tanh");
-    net.push("s4", pool());
-    net.push("flatten", Box::new(Flatten::new()));
-    net.push("c5", Box::new(linear(400, 120, true, &mut rng)?));
-    act(&mut net, "c5_tanh");
-    net.push("f6", Box::new(linear(120, 84, true, &mut rng)?));
-    act(&mut net, "f6_tanh");
-    net.push("output", Box::new(linear(84, 10, false, &mut rng)?));
-    Ok(net)
+    let [c, h, w] = LENET5_INPUT;
+    let net = Sequential::new("image", &[batch, c, h, w], seed).layer("c1", |p| conv(p, 1, 6));
+    let net = pool(squash(net, "c1_tanh"), "s2").layer("c3", |p| conv(p, 6, 16));
+    let net = pool(squash(net, "c3_tanh"), "s4").add("flatten", Flatten::new()).layer("c5", |p| linear(p, 400, 120));
+    let net = squash(squash(net, "c5_tanh").layer("f6", |p| linear(p, 120, 84)), "f6_tanh")
+        .layer("output", |p| Linear::new(p, 84, 10, Init::Glorot));
+    let (mut graph, logits) = net.into_graph()?;
+    graph
+        .int_input("label", &[batch])
+        .add("loss", SoftmaxCrossEntropy::new(), &[&logits, "label"])
+        .output("logits", &logits)
+        .output("loss", "loss");
+    graph.build()
 }

@@ -1,18 +1,35 @@
-//! The training loop for image classifiers: mini-batch gradient descent with softmax
-//! cross-entropy, evaluation on a held-out set after each epoch, checkpoints, resume, and
-//! a stop with a clear error when the loss stops being finite.
+//! The training loop, generic over the model, its loss and its data: mini-batch gradient
+//! descent on the model's loss output, evaluation on a held-out set after each epoch,
+//! checkpoints, resume, and a stop with a clear error when the loss stops being finite.
 
-use crate::checkpoint::{self, Checkpoint, CheckpointError};
-use crate::data::{epoch_order, ImageSet, Preprocess};
+use crate::checkpoint::{self, Checkpoint, CheckpointError, Part};
+use crate::data::epoch_order;
+use crate::dataset::Dataset;
 use simdnn_kernels::gemm::GemmConfig;
-use simdnn_layers::{
-    argmax_rows, zero_grads, Adam, Ctx, Layer, LayerError, LrSchedule, Optimizer, Sequential, Sgd, SoftmaxCrossEntropy,
-    Tensor,
-};
+use simdnn_layers::ops::argmax_rows;
+use simdnn_layers::{Adam, Ctx, Grads, Inputs, LayerError, LrSchedule, Model, Optimizer, Select, Sgd, State};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 use thiserror::Error;
+
+/// What a model's outputs and inputs mean to the trainer: the scalar output it minimises,
+/// and, for classifiers, the logits and labels accuracy is counted from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Objective {
+    /// A scalar output (shape `[]`): the batch's mean loss.
+    pub loss: &'static str,
+    pub classify: Option<Classify>,
+}
+
+/// Rows of output `logits` (`[rows, classes]`) against the integer input `labels`
+/// (`[rows]`): accuracy and the confusion matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classify {
+    pub logits: &'static str,
+    pub labels: &'static str,
+    pub classes: usize,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
@@ -30,8 +47,7 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     pub schedule: LrSchedule,
     pub seed: u64,
-    pub preprocess: Preprocess,
-    /// Where `checkpoint.safetensors` is written after each epoch (none: no checkpoints).
+    /// Where the checkpoint is written after each epoch (none: no checkpoints).
     pub checkpoint: Option<PathBuf>,
     /// Continue from the checkpoint instead of starting afresh.
     pub resume: bool,
@@ -39,7 +55,7 @@ pub struct TrainConfig {
     pub metadata: HashMap<String, String>,
 }
 
-/// One epoch's results.
+/// One epoch's results (accuracies are 0 for a model that does not classify).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochMetrics {
     /// 1-based.
@@ -50,7 +66,7 @@ pub struct EpochMetrics {
     pub test_accuracy: f64,
     /// Wall time of the training pass (evaluation excluded).
     pub train_seconds: f64,
-    pub images_per_second: f64,
+    pub examples_per_second: f64,
     pub lr: f32,
 }
 
@@ -60,12 +76,18 @@ pub trait Observer {
     fn epoch_done(&mut self, _metrics: &EpochMetrics) {}
 }
 
-/// Accuracy and loss on a set, with the confusion matrix (`[true][predicted]`).
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Loss and accuracy on a set, with the confusion matrix (`[true][predicted]`, empty for a
+/// model that does not classify).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     pub loss: f64,
     pub accuracy: f64,
     pub confusion: Vec<Vec<usize>>,
+    pub examples: usize,
 }
 
 #[derive(Debug, Error)]
@@ -83,46 +105,89 @@ pub enum TrainError {
     Config(String),
 }
 
-/// Runs the network over `set` in evaluation mode.
-pub fn evaluate(
-    net: &mut Sequential,
-    cfg: GemmConfig,
-    set: &ImageSet,
-    pre: &Preprocess,
-    batch: usize,
-) -> Result<Evaluation, TrainError> {
-    let ctx = Ctx::eval(cfg);
-    let (mut x, mut labels) = (Tensor::default(), Vec::new());
-    let mut ce = SoftmaxCrossEntropy::new();
-    let mut confusion = vec![vec![0; set.classes]; set.classes];
-    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-    let indices: Vec<usize> = (0..set.len()).collect();
-    for chunk in indices.chunks(batch.max(1)) {
-        pre.fill(set, chunk, &mut x, &mut labels);
-        let logits = net.forward(&ctx, &x)?;
-        loss_sum += ce.forward(ctx.isa(), logits, &labels)? as f64 * chunk.len() as f64;
-        for (&p, &t) in argmax_rows(logits)?.iter().zip(&labels) {
-            correct += usize::from(p == t);
-            if let Some(cell) = confusion.get_mut(t).and_then(|row| row.get_mut(p)) {
+/// The checkpoint prefixes of the trained model and its optimizer.
+pub const MODEL_PREFIX: &str = "model";
+pub const OPTIMIZER_PREFIX: &str = "optim";
+
+/// Counts a batch's correct predictions (and fills the confusion matrix, when given).
+struct Scorer {
+    predicted: Vec<usize>,
+}
+
+impl Scorer {
+    fn score(
+        &mut self,
+        classify: &Classify,
+        model: &Model,
+        state: &State,
+        inputs: &Inputs,
+        mut confusion: Option<&mut Vec<Vec<usize>>>,
+    ) -> Result<usize, LayerError> {
+        argmax_rows(model.output(state, classify.logits)?, &mut self.predicted)?;
+        let labels =
+            inputs.int(classify.labels).ok_or_else(|| LayerError::MissingInput { name: classify.labels.into() })?;
+        let mut correct = 0;
+        for (&p, &t) in self.predicted.iter().zip(labels.data()) {
+            correct += usize::from(p as i64 == t);
+            if let Some(cell) = confusion.as_deref_mut().and_then(|c| c.get_mut(t as usize)?.get_mut(p)) {
                 *cell += 1;
             }
         }
+        Ok(correct)
     }
-    let n = set.len().max(1) as f64;
-    Ok(Evaluation { loss: loss_sum / n, accuracy: correct as f64 / n, confusion })
 }
 
-fn make_optimizer(cfg: &TrainConfig, net: &mut Sequential) -> Result<Box<dyn Optimizer>, LayerError> {
-    Ok(match cfg.optimizer {
-        OptimizerKind::Sgd => {
-            let mut o = Sgd::new().with_momentum(0.9, true)?.with_weight_decay(cfg.weight_decay)?;
-            o.prepare(net);
-            Box::new(o)
+/// The scalar loss of the last pass.
+fn loss_of(model: &Model, state: &State, objective: &Objective) -> Result<f32, LayerError> {
+    let loss = model.output(state, objective.loss)?;
+    match loss.data {
+        [l] => Ok(*l),
+        _ => Err(LayerError::InputShape {
+            layer: format!("loss output {:?}", objective.loss),
+            expected: "a scalar (shape [])".into(),
+            got: loss.shape.to_vec(),
+        }),
+    }
+}
+
+/// Runs `model` over `data` in evaluation mode, in batches of `batch`.
+pub fn evaluate(
+    model: &Model,
+    gemm: GemmConfig,
+    objective: &Objective,
+    data: &dyn Dataset,
+    batch: usize,
+) -> Result<Evaluation, TrainError> {
+    let ctx = Ctx::eval(gemm);
+    let (mut state, mut inputs) = (State::new(), Inputs::new());
+    let mut scorer = Scorer { predicted: Vec::new() };
+    let classes = objective.classify.map_or(0, |c| c.classes);
+    let mut confusion = vec![vec![0; classes]; classes];
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(batch.max(1)) {
+        data.fill(chunk, &mut inputs)?;
+        model.forward(&ctx, &mut state, &inputs)?;
+        loss_sum += loss_of(model, &state, objective)? as f64 * chunk.len() as f64;
+        if let Some(classify) = &objective.classify {
+            correct += scorer.score(classify, model, &state, &inputs, Some(&mut confusion))?;
         }
+    }
+    let n = data.len().max(1) as f64;
+    Ok(Evaluation { loss: loss_sum / n, accuracy: correct as f64 / n, confusion, examples: data.len() })
+}
+
+fn make_optimizer(cfg: &TrainConfig, model: &Model) -> Result<Box<dyn Optimizer>, LayerError> {
+    let params = model.params();
+    Ok(match cfg.optimizer {
+        OptimizerKind::Sgd => Box::new(
+            Sgd::new()
+                .with_momentum(0.9, true)?
+                .with_weight_decay(cfg.weight_decay)?
+                .attach(params, Select::Trainable)?,
+        ),
         OptimizerKind::Adam => {
-            let mut o = Adam::new().with_weight_decay(cfg.weight_decay)?;
-            o.prepare(net);
-            Box::new(o)
+            Box::new(Adam::new().with_weight_decay(cfg.weight_decay)?.attach(params, Select::Trainable)?)
         }
     })
 }
@@ -132,14 +197,85 @@ pub fn checkpoint_epoch(meta: &HashMap<String, String>) -> usize {
     meta.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0)
 }
 
-/// Trains `net` on `train` for `cfg.epochs` epochs (in total, counting those a resumed
+/// One training run's buffers, reused batch after batch: after the first batches (a full
+/// one and the epoch's last), a step allocates nothing.
+pub struct Trainer<'m> {
+    model: &'m mut Model,
+    objective: Objective,
+    optimizer: Box<dyn Optimizer>,
+    ctx: Ctx,
+    state: State,
+    grads: Grads,
+    inputs: Inputs,
+    scorer: Scorer,
+}
+
+/// A training step's loss and correct predictions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepResult {
+    pub loss: f32,
+    pub correct: usize,
+}
+
+impl<'m> Trainer<'m> {
+    pub fn new(
+        model: &'m mut Model,
+        objective: Objective,
+        gemm: GemmConfig,
+        cfg: &TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let optimizer = make_optimizer(cfg, model)?;
+        let grads = Grads::new(model.params());
+        Ok(Trainer {
+            model,
+            objective,
+            optimizer,
+            ctx: Ctx::train(gemm),
+            state: State::new(),
+            grads,
+            inputs: Inputs::new(),
+            scorer: Scorer { predicted: Vec::new() },
+        })
+    }
+
+    /// The model and optimizer as checkpoint parts.
+    fn parts(&mut self) -> [Part<'_>; 2] {
+        [
+            Part::Params(MODEL_PREFIX, self.model.params_mut()),
+            Part::Optimizer(OPTIMIZER_PREFIX, self.optimizer.as_mut()),
+        ]
+    }
+
+    /// One step on the examples `indices` of `data` with learning rate `lr`. A non-finite
+    /// loss is returned without updating the weights.
+    pub fn step(&mut self, data: &dyn Dataset, indices: &[usize], lr: f32) -> Result<StepResult, TrainError> {
+        data.fill(indices, &mut self.inputs)?;
+        let model = &*self.model;
+        model.forward(&self.ctx, &mut self.state, &self.inputs)?;
+        let loss = loss_of(model, &self.state, &self.objective)?;
+        if !loss.is_finite() {
+            return Ok(StepResult { loss, correct: 0 });
+        }
+        let correct = match &self.objective.classify {
+            Some(c) => self.scorer.score(c, model, &self.state, &self.inputs, None)?,
+            None => 0,
+        };
+        self.grads.zero();
+        model.backward_from(&self.ctx, &mut self.state, &mut self.grads, self.objective.loss)?;
+        self.optimizer.step(self.model.params_mut(), &self.grads, lr)?;
+        Ok(StepResult { loss, correct })
+    }
+}
+
+/// Trains `model` on `train` for `cfg.epochs` epochs (in total, counting those a resumed
 /// checkpoint already did), evaluating on `test` after each. Returns every epoch's metrics
 /// run in this call.
-pub fn train_classifier(
-    net: &mut Sequential,
+pub fn train(
+    model: &mut Model,
+    objective: Objective,
     gemm: GemmConfig,
-    train: &ImageSet,
-    test: &ImageSet,
+    train: &dyn Dataset,
+    test: &dyn Dataset,
     cfg: &TrainConfig,
     observer: &mut dyn Observer,
 ) -> Result<Vec<EpochMetrics>, TrainError> {
@@ -149,20 +285,16 @@ pub fn train_classifier(
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
         return Err(TrainError::Config(format!("the learning rate must be a positive number, got {}", cfg.lr)));
     }
-    let mut opt = make_optimizer(cfg, net)?;
+    let mut trainer = Trainer::new(model, objective, gemm, cfg)?;
     let mut first_epoch = 0;
     if cfg.resume {
         let path =
             cfg.checkpoint.as_ref().ok_or_else(|| TrainError::Config("--resume needs an output directory".into()))?;
         let ck = Checkpoint::read(path)?;
-        ck.load_into(net, Some(opt.as_mut()))?;
+        ck.load(&mut trainer.parts())?;
         first_epoch = checkpoint_epoch(&ck.metadata()?);
     }
-    net.skip_input_grad();
-    let ctx = Ctx::train(gemm);
     let batches = train.len().div_ceil(cfg.batch);
-    let (mut x, mut labels) = (Tensor::default(), Vec::new());
-    let mut ce = SoftmaxCrossEntropy::new();
     let mut history = Vec::new();
     for epoch in first_epoch..cfg.epochs {
         let order = epoch_order(train.len(), cfg.seed, epoch);
@@ -170,24 +302,19 @@ pub fn train_classifier(
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = cfg.lr;
         for (b, chunk) in order.chunks(cfg.batch).enumerate() {
-            cfg.preprocess.fill(train, chunk, &mut x, &mut labels);
-            zero_grads(net);
-            let logits = net.forward(&ctx, &x)?;
-            correct += argmax_rows(logits)?.iter().zip(&labels).filter(|(p, t)| p == t).count();
-            let (loss, grad) = ce.forward_backward(ctx.isa(), logits, &labels)?;
-            if !loss.is_finite() {
-                let kept = cfg.checkpoint.clone().filter(|p| p.exists());
-                return Err(TrainError::NonFiniteLoss { epoch: epoch + 1, batch: b + 1, loss, kept });
-            }
-            net.backward(&ctx, &x, grad)?;
             lr = cfg.schedule.lr(cfg.lr, epoch * batches + b);
-            opt.step(net, lr)?;
-            loss_sum += loss as f64 * chunk.len() as f64;
+            let step = trainer.step(train, chunk, lr)?;
+            if !step.loss.is_finite() {
+                let kept = cfg.checkpoint.clone().filter(|p| p.exists());
+                return Err(TrainError::NonFiniteLoss { epoch: epoch + 1, batch: b + 1, loss: step.loss, kept });
+            }
+            loss_sum += step.loss as f64 * chunk.len() as f64;
+            correct += step.correct;
             seen += chunk.len();
-            observer.batch_done(epoch + 1, b + 1, batches, loss, correct as f64 / seen as f64);
+            observer.batch_done(epoch + 1, b + 1, batches, step.loss, correct as f64 / seen as f64);
         }
         let train_seconds = start.elapsed().as_secs_f64();
-        let eval = evaluate(net, gemm, test, &cfg.preprocess, cfg.batch.max(256))?;
+        let eval = evaluate(trainer.model, gemm, &objective, test, cfg.batch.max(256))?;
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / seen as f64,
@@ -195,14 +322,14 @@ pub fn train_classifier(
             test_loss: eval.loss,
             test_accuracy: eval.accuracy,
             train_seconds,
-            images_per_second: seen as f64 / train_seconds,
+            examples_per_second: seen as f64 / train_seconds,
             lr,
         };
         if let Some(path) = &cfg.checkpoint {
             let mut meta = cfg.metadata.clone();
             meta.insert("epoch".into(), (epoch + 1).to_string());
             meta.insert("test_accuracy".into(), eval.accuracy.to_string());
-            checkpoint::save(path, net, Some(opt.as_mut()), meta)?;
+            checkpoint::save(path, &mut trainer.parts(), meta)?;
         }
         observer.epoch_done(&metrics);
         history.push(metrics);

@@ -19,7 +19,7 @@ use super::direct::pack_weight_blocks;
 use super::{Conv2dGeom, ForwardArgs};
 use crate::gemm::GemmConfig;
 use crate::isa::{instances, Simd, WithSimd};
-use crate::scratch::{Scratch, Slot};
+use crate::scratch::{IndexScratch, Scratch, Slot};
 use crate::threading::{for_each_chunk_mut, for_each_task, AlignedSplit};
 use std::ops::Range;
 
@@ -88,7 +88,7 @@ impl WithSimd for RowsOp<'_> {
         let mut buf = Scratch::take(Slot::Direct, cg * ph.channel_len() + taps * kg_pad);
         let (input, wt) = buf.split_at_mut(cg * ph.channel_len());
         // Where each tap reads, relative to its output row's first input row.
-        let mut offsets = Vec::with_capacity(taps);
+        let mut offsets = IndexScratch::take();
         for c in 0..cg {
             for r in 0..g.kernel_h {
                 for t in 0..g.kernel_w {

@@ -64,8 +64,6 @@ pub(crate) fn avg_pool_backward(g: &Pool2dGeom, count_pad: bool, dy: &[f32], dx:
     let (oh_n, ow_n) = (g.out_h(), g.out_w());
     let (plane_in, plane_out) = (g.in_h * g.in_w, oh_n * ow_n);
     let mut t = Scratch::take(Slot::Pool, g.in_h * ow_n);
-    let cols: Vec<_> =
-        (0..ow_n).map(|ow| Pool2dGeom::window(ow, g.stride_w, g.pad_w, g.kernel_w, g.in_w, count_pad)).collect();
     for p in 0..g.planes() {
         let (dyp, dxp) = (&dy[p * plane_out..][..plane_out], &mut dx[p * plane_in..][..plane_in]);
         t.fill(0.0);
@@ -81,7 +79,8 @@ pub(crate) fn avg_pool_backward(g: &Pool2dGeom, count_pad: bool, dy: &[f32], dx:
         dxp.fill(0.0);
         for ih in 0..g.in_h {
             let dx_row = &mut dxp[ih * g.in_w..][..g.in_w];
-            for (ow, &(lo, hi, div)) in cols.iter().enumerate() {
+            for ow in 0..ow_n {
+                let (lo, hi, div) = Pool2dGeom::window(ow, g.stride_w, g.pad_w, g.kernel_w, g.in_w, count_pad);
                 let v = t[ih * ow_n + ow] / div as f32;
                 dx_row[lo..hi].iter_mut().for_each(|d| *d += v);
             }

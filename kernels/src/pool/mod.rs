@@ -29,11 +29,10 @@ pub(crate) const KERNELS: &[&[Instance]] = &[max::INSTANCES, avg::INSTANCES];
 use crate::conv::Conv2dGeom;
 use crate::gemm::GemmConfig;
 use crate::isa::Instance;
-use crate::threading::for_each_task;
+use crate::threading::{for_each_task, DisjointChunks};
 use crate::KernelError;
 use avg::{avg_pool_backward, AvgPoolOp, GlobalAvgOp};
 use max::MaxPoolOp;
-use std::sync::Mutex;
 
 fn check_io(g: &Pool2dGeom, x_len: usize, y_len: usize) -> Result<(), KernelError> {
     Conv2dGeom::check_len("pooling input", g.input_len(), x_len)?;
@@ -59,20 +58,14 @@ fn for_each_plane_run(cfg: &GemmConfig, all: Planes, f: impl Fn(Planes) + Sync +
     let planes = g.planes();
     let threads = if x.len() < MIN_PARALLEL { 1 } else { cfg.threads().min(planes) };
     let per_task = planes.div_ceil(threads.max(1)).max(1);
-    let mut argmax_runs = argmax.map(|a| a.chunks_mut(per_task * plane_out));
-    let runs: Vec<Mutex<Option<Planes>>> = x
-        .chunks(per_task * plane_in)
-        .zip(y.chunks_mut(per_task * plane_out))
-        .map(|(x, y)| {
-            let geom = Pool2dGeom { batch: 1, channels: x.len() / plane_in, ..g };
-            let argmax = argmax_runs.as_mut().and_then(|runs| runs.next());
-            Mutex::new(Some(Planes { geom, x, y, argmax }))
-        })
-        .collect();
-    for_each_task(threads, runs.len(), |i| {
-        if let Some(run) = runs[i].lock().unwrap_or_else(|e| e.into_inner()).take() {
-            f(run);
-        }
+    let ys = DisjointChunks::new(y, per_task * plane_out);
+    let argmaxes = argmax.map(|a| DisjointChunks::new(a, per_task * plane_out));
+    for_each_task(threads, ys.len(), |i| {
+        let x = x.chunks(per_task * plane_in).nth(i).unwrap_or_default();
+        let geom = Pool2dGeom { batch: 1, channels: x.len() / plane_in.max(1), ..g };
+        // SAFETY: `for_each_task` runs each index once, so each chunk is taken once.
+        let (y, argmax) = unsafe { (ys.take(i), argmaxes.as_ref().map(|a| a.take(i))) };
+        f(Planes { geom, x, y, argmax })
     });
 }
 

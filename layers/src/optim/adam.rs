@@ -2,8 +2,9 @@
 //! second moments; weight decay either added to the gradient (Adam's L2) or applied to the
 //! weights directly (AdamW's decoupled decay).
 
-use super::{check_weight_decay, for_each_param, Optimizer, StateSlots};
-use crate::{Layer, LayerError, Tensor};
+use super::{check_weight_decay, Optimizer, Select, Slots};
+use crate::param::{Grads, Params};
+use crate::{LayerError, Tensor};
 
 pub struct Adam {
     beta1: f32,
@@ -13,12 +14,12 @@ pub struct Adam {
     decoupled: bool,
     /// Steps taken, as a one-element tensor so that it is checkpointed with the moments.
     steps: Tensor,
-    m: StateSlots,
-    v: StateSlots,
+    moments: Slots,
 }
 
 impl Adam {
-    /// Adam with `betas = (0.9, 0.999)`, `eps = 1e-8`, no weight decay.
+    /// Adam with `betas = (0.9, 0.999)`, `eps = 1e-8`, no weight decay; then
+    /// [`Adam::attach`].
     pub fn new() -> Self {
         Adam {
             beta1: 0.9,
@@ -27,8 +28,7 @@ impl Adam {
             weight_decay: 0.0,
             decoupled: false,
             steps: Tensor::zeros(&[1]),
-            m: StateSlots::default(),
-            v: StateSlots::default(),
+            moments: Slots::default(),
         }
     }
 
@@ -50,10 +50,10 @@ impl Adam {
         Ok(Adam { weight_decay: check_weight_decay(weight_decay)?, ..self })
     }
 
-    /// Allocates the moment state now (before loading a checkpoint into it).
-    pub fn prepare(&mut self, net: &mut dyn Layer) {
-        self.m.prepare(net);
-        self.v.prepare(net);
+    /// Attaches the optimizer to the parameters `select` picks (moments allocated now, so a
+    /// checkpoint can be loaded into them before the first step).
+    pub fn attach(self, params: &Params, select: Select) -> Result<Self, LayerError> {
+        Ok(Adam { moments: Slots::attach(params, select, &["adam_m", "adam_v"])?, ..self })
     }
 }
 
@@ -64,33 +64,28 @@ impl Default for Adam {
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, net: &mut dyn Layer, lr: f32) -> Result<(), LayerError> {
+    fn step(&mut self, params: &mut Params, grads: &Grads, lr: f32) -> Result<(), LayerError> {
         let t = self.steps.data()[0] as i32 + 1;
         self.steps.data_mut()[0] = t as f32;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        let correct1 = 1.0 - b1.powi(t);
-        let step = lr / correct1;
+        let (b1, b2, eps, wd_all, decoupled) = (self.beta1, self.beta2, self.eps, self.weight_decay, self.decoupled);
+        let step = lr / (1.0 - b1.powi(t));
         let inv_sqrt_correct2 = 1.0 / (1.0 - b2.powi(t)).sqrt();
-        let (m_slots, v_slots) = (&mut self.m, &mut self.v);
-        for_each_param(net, |i, name, p| {
-            let wd = if p.decay { self.weight_decay } else { 0.0 };
-            let (l2, decay) = if self.decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
-            let m = m_slots.get(i, name, &p.value)?;
-            let v = v_slots.get(i, name, &p.value)?;
-            let values = p.value.data_mut().iter_mut().zip(p.grad.data());
+        self.moments.each(params, grads, |w, g, decays, state| {
+            let wd = if decays { wd_all } else { 0.0 };
+            let (l2, decay) = if decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
+            let [m, v] = state else { return };
+            let values = w.iter_mut().zip(g);
             for ((w, &g), (m, v)) in values.zip(m.data_mut().iter_mut().zip(v.data_mut())) {
                 let g = g + l2 * *w;
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;
                 *w = *w * decay - step * *m / ((*v).sqrt() * inv_sqrt_correct2 + eps);
             }
-            Ok(())
         })
     }
 
     fn visit_state(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
         f("adam_steps", &mut self.steps);
-        self.m.visit("adam_m", f);
-        self.v.visit("adam_v", f);
+        self.moments.visit(f);
     }
 }

@@ -1,7 +1,9 @@
-//! Optimizers over a network's parameters, and learning-rate schedules.
+//! Optimizers over a model's parameters, and learning-rate schedules.
 //!
-//! An optimizer keeps per-parameter state (momentum, moments) in the order the network
-//! visits its parameters, named after them so the state can be checkpointed.
+//! An optimizer updates the parameters it was attached to (by name, see [`Select`]) and
+//! keeps its state (momentum, moments) keyed by their names, so a checkpoint holding
+//! several models and optimizers (a GAN's `generator.*`, `discriminator.*`, `opt_g.*`,
+//! `opt_d.*`) loads into them whatever their order.
 
 mod adam;
 mod schedule;
@@ -11,58 +13,97 @@ pub use adam::Adam;
 pub use schedule::LrSchedule;
 pub use sgd::Sgd;
 
-use crate::{Layer, LayerError, Tensor};
+use crate::param::{in_scope, Grads, ParamId, Params};
+use crate::{LayerError, Tensor};
 
 /// Updates parameters from their accumulated gradients.
 pub trait Optimizer: Send {
-    /// One update of every parameter of `net` with learning rate `lr`. Gradients are left
-    /// as they are (see [`crate::zero_grads`]).
-    fn step(&mut self, net: &mut dyn Layer, lr: f32) -> Result<(), LayerError>;
+    /// One update, with learning rate `lr`, of every attached parameter that has a gradient
+    /// (a parameter frozen since is left alone). Gradients are left as they are.
+    fn step(&mut self, params: &mut Params, grads: &Grads, lr: f32) -> Result<(), LayerError>;
 
     /// Visits the optimizer's state tensors with names (for checkpoints).
     fn visit_state(&mut self, f: &mut dyn FnMut(&str, &mut Tensor));
 }
 
-/// One state tensor per parameter, created on the first step, and checked against the
-/// parameter's shape on every step (a network that changed shape is an error).
-#[derive(Default)]
-pub(crate) struct StateSlots {
-    names: Vec<String>,
-    tensors: Vec<Tensor>,
+/// Which parameters an optimizer updates.
+#[derive(Clone, Copy, Debug)]
+pub enum Select<'a> {
+    /// Every trainable parameter.
+    Trainable,
+    /// The trainable parameters named `prefix` or `prefix.*`.
+    Prefix(&'a str),
+    /// These parameters, each of which must exist and be trainable.
+    Names(&'a [&'a str]),
 }
 
-impl StateSlots {
-    /// The state tensor for parameter number `i`, named `name`, shaped like `value`.
-    pub(crate) fn get(&mut self, i: usize, name: &str, value: &Tensor) -> Result<&mut Tensor, LayerError> {
-        if i == self.tensors.len() {
-            self.names.push(name.to_string());
-            self.tensors.push(Tensor::zeros(value.shape()));
-        }
-        let t = &mut self.tensors[i];
-        if t.shape() != value.shape() {
-            return Err(LayerError::ParamShape {
-                name: name.into(),
-                expected: value.shape().to_vec(),
-                got: t.shape().to_vec(),
-            });
-        }
-        Ok(t)
+/// The attached parameters and `kinds` state tensors for each, named `{kind}.{param}`.
+#[derive(Default)]
+pub(crate) struct Slots {
+    ids: Vec<ParamId>,
+    names: Vec<String>,
+    /// `state[i][k]`: state `k` of parameter `i`.
+    state: Vec<Vec<Tensor>>,
+    kinds: Vec<&'static str>,
+}
+
+impl Slots {
+    /// Zero state of each kind for the parameters `select` picks; an error naming an
+    /// unknown or frozen parameter.
+    pub(crate) fn attach(params: &Params, select: Select, kinds: &[&'static str]) -> Result<Slots, LayerError> {
+        let ids: Vec<ParamId> = match select {
+            Select::Trainable => params.ids().filter(|&id| params.is_trainable(id)).collect(),
+            Select::Prefix(p) => {
+                params.ids().filter(|&id| params.is_trainable(id) && in_scope(params.name(id), p)).collect()
+            }
+            Select::Names(names) => names
+                .iter()
+                .map(|n| {
+                    let id = params.id(n).ok_or_else(|| LayerError::UnknownParam { name: n.to_string() })?;
+                    if params.is_trainable(id) {
+                        Ok(id)
+                    } else {
+                        Err(LayerError::FrozenParam { name: n.to_string() })
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let names = ids.iter().map(|&id| params.name(id).to_string()).collect();
+        let state =
+            ids.iter().map(|&id| kinds.iter().map(|_| Tensor::zeros(params.value(id).shape())).collect()).collect();
+        Ok(Slots { ids, names, state, kinds: kinds.to_vec() })
     }
 
-    pub(crate) fn visit(&mut self, kind: &str, f: &mut dyn FnMut(&str, &mut Tensor)) {
-        for (name, t) in self.names.iter().zip(&mut self.tensors) {
-            f(&format!("{kind}.{name}"), t);
+    /// Runs `f(value, grad, decays, states)` for each attached parameter with a gradient,
+    /// after checking that the parameters are still the ones attached (same names and
+    /// shapes).
+    pub(crate) fn each(
+        &mut self,
+        params: &mut Params,
+        grads: &Grads,
+        mut f: impl FnMut(&mut [f32], &[f32], bool, &mut [Tensor]),
+    ) -> Result<(), LayerError> {
+        for (i, &id) in self.ids.iter().enumerate() {
+            if id.index() >= params.len() || params.name(id) != self.names[i] {
+                return Err(LayerError::UnknownParam { name: self.names[i].clone() });
+            }
+            if let Some(s) = self.state[i].iter().find(|s| s.shape() != params.value(id).shape()) {
+                let (expected, got) = (params.value(id).shape().to_vec(), s.shape().to_vec());
+                return Err(LayerError::ParamShape { name: self.names[i].clone(), expected, got });
+            }
+            let Some(g) = grads.get(id) else { continue };
+            let decays = params.decays(id);
+            f(params.value_mut(id).data_mut(), g.data(), decays, &mut self.state[i]);
         }
+        Ok(())
     }
 
-    /// Allocates the state for every parameter of `net` now (so a checkpoint can be loaded
-    /// into it before the first step).
-    pub(crate) fn prepare(&mut self, net: &mut dyn Layer) {
-        let mut i = 0;
-        net.visit_params("", &mut |name, p| {
-            let _ = self.get(i, name, &p.value);
-            i += 1;
-        });
+    pub(crate) fn visit(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
+        for (k, kind) in self.kinds.iter().enumerate() {
+            for (name, s) in self.names.iter().zip(&mut self.state) {
+                f(&format!("{kind}.{name}"), &mut s[k]);
+            }
+        }
     }
 }
 
@@ -73,20 +114,4 @@ pub(crate) fn check_weight_decay(weight_decay: f32) -> Result<f32, LayerError> {
     } else {
         Err(LayerError::BadHyperParameter { what: "weight decay", expected: ">= 0", got: weight_decay as f64 })
     }
-}
-
-/// Visits `net`'s parameters in order with their index; stops at the first error.
-pub(crate) fn for_each_param(
-    net: &mut dyn Layer,
-    mut f: impl FnMut(usize, &str, &mut crate::Param) -> Result<(), LayerError>,
-) -> Result<(), LayerError> {
-    let mut i = 0;
-    let mut result = Ok(());
-    net.visit_params("", &mut |name, p| {
-        if result.is_ok() {
-            result = f(i, name, p);
-        }
-        i += 1;
-    });
-    result
 }

@@ -1,8 +1,9 @@
-//! Mini-batches of an [`ImageSet`] as normalised, padded NCHW tensors.
+//! Mini-batches of an [`ImageSet`] as normalised, padded NCHW tensors with integer labels.
 
 use super::ImageSet;
+use crate::dataset::Dataset;
 use simdnn_layers::init::{rng, shuffle};
-use simdnn_layers::Tensor;
+use simdnn_layers::{Inputs, IntTensor, LayerError, Tensor};
 
 /// How bytes become network inputs: `(pixel / 255 - mean) / std`, with `pad` background
 /// pixels added on every side (MNIST's 28x28 becomes LeNet-5's 32x32 with `pad = 2`).
@@ -23,11 +24,17 @@ impl Preprocess {
         [1, set.rows + 2 * self.pad, set.cols + 2 * self.pad]
     }
 
-    /// Fills `x` (`[indices.len(), 1, H, W]`) and `labels` with the images `indices` of `set`.
-    pub fn fill(&self, set: &ImageSet, indices: &[usize], x: &mut Tensor, labels: &mut Vec<usize>) {
+    /// Fills `x` (`[indices.len(), 1, H, W]`) and `labels` (`[indices.len()]`) with the
+    /// images `indices` of `set`.
+    pub fn fill(
+        &self,
+        set: &ImageSet,
+        indices: &[usize],
+        x: &mut Tensor,
+        labels: &mut IntTensor,
+    ) -> Result<(), LayerError> {
         let [_, h, w] = self.image_shape(set);
         x.resize(&[indices.len(), 1, h, w]);
-        labels.clear();
         let scale = 1.0 / (255.0 * self.std);
         let background = -self.mean / self.std;
         for (dst, &i) in x.data_mut().chunks_exact_mut(h * w).zip(indices) {
@@ -38,8 +45,29 @@ impl Preprocess {
                     *d = p as f32 * scale + background;
                 }
             }
-            labels.push(set.labels[i] as usize);
         }
+        labels.assign(&[indices.len()], indices.iter().map(|&i| i64::from(set.labels[i])))
+    }
+}
+
+/// An [`ImageSet`] as a [`Dataset`]: images into input `image`, labels into input `label`.
+pub struct LabelledImages {
+    pub set: ImageSet,
+    pub preprocess: Preprocess,
+}
+
+impl LabelledImages {
+    pub const IMAGE: &str = "image";
+    pub const LABEL: &str = "label";
+}
+
+impl Dataset for LabelledImages {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+    fn fill(&self, indices: &[usize], inputs: &mut Inputs) -> Result<(), LayerError> {
+        let (images, labels) = inputs.f32_and_int_mut(Self::IMAGE, Self::LABEL);
+        self.preprocess.fill(&self.set, indices, images, labels)
     }
 }
 

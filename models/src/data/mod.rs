@@ -13,7 +13,7 @@ mod idx;
 
 use std::path::PathBuf;
 
-pub use batch::{epoch_order, Preprocess};
+pub use batch::{epoch_order, LabelledImages, Preprocess};
 pub use digits::synthetic_digits;
 pub use idx::{load_idx_dir, parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
 

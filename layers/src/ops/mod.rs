@@ -1,0 +1,56 @@
+//! The operations nodes compute, each with its forward and backward pass in one file.
+
+mod activation;
+mod arith;
+mod batch_norm;
+mod concat;
+mod conv2d;
+mod dropout;
+mod embedding;
+mod linear;
+mod loss;
+mod pool;
+mod shape;
+
+pub use activation::{Activation, ActivationKind, Softmax};
+pub use arith::{Add, Mul};
+pub use batch_norm::BatchNorm;
+pub use concat::{Concat, Split};
+pub use conv2d::{Conv2d, Conv2dSpec};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
+pub use linear::Linear;
+pub use loss::{argmax_rows, BceWithLogits, MeanSquaredError, SoftmaxCrossEntropy};
+pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, PoolSpec};
+pub use shape::{Flatten, Identity, Reshape};
+
+use crate::op::OpCtx;
+use crate::tensor::{LayerName, TensorRef, ValueRef};
+use crate::{LayerError, Tensor};
+use simdnn_kernels::eltwise;
+
+/// The single f32 input of an op named `layer` (formatted only for an error).
+pub(crate) fn one_f32<'a>(layer: impl LayerName, inputs: &[ValueRef<'a>]) -> Result<TensorRef<'a>, LayerError> {
+    match inputs {
+        [x] => x.f32(layer),
+        _ => Err(LayerError::InputCount { layer: layer.name(), expected: "1".into(), got: inputs.len() }),
+    }
+}
+
+/// `dy` through a ReLU fused into an op's output `y` (zero where `y <= 0`), written into
+/// `buf`; or `dy` itself when no ReLU is fused.
+pub(crate) fn through_fused_relu<'a>(
+    cx: &OpCtx,
+    relu: bool,
+    y: TensorRef<'a>,
+    dy: TensorRef<'a>,
+    buf: &'a mut Tensor,
+) -> Result<&'a [f32], LayerError> {
+    crate::tensor::check_grad("fused relu", y.shape, dy.shape)?;
+    if !relu {
+        return Ok(dy.data);
+    }
+    buf.resize(dy.shape);
+    eltwise::relu_backward(cx.isa(), y.data, dy.data, buf.data_mut())?;
+    Ok(buf.data())
+}

@@ -1,0 +1,219 @@
+//! Pooling: max (optionally fused with a preceding ReLU), average, global average.
+
+use super::one_f32;
+use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::param::Params;
+use crate::tensor::{check_grad, nchw, LayerName, ValueRef};
+use crate::{LayerError, Tensor};
+use simdnn_kernels::pool::{self, Pool2dGeom};
+
+/// Window, stride, padding and ceil mode of a pooling layer (square windows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSpec {
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub ceil_mode: bool,
+}
+
+impl PoolSpec {
+    pub fn new(kernel: usize, stride: usize) -> Self {
+        PoolSpec { kernel, stride, pad: 0, ceil_mode: false }
+    }
+    pub fn pad(self, pad: usize) -> Self {
+        PoolSpec { pad, ..self }
+    }
+    pub fn ceil_mode(self) -> Self {
+        PoolSpec { ceil_mode: true, ..self }
+    }
+
+    fn geom(&self, layer: impl LayerName, shape: &[usize]) -> Result<Pool2dGeom, LayerError> {
+        let [n, c, h, w] = nchw(layer, shape)?;
+        let g =
+            Pool2dGeom::new(n, c, (h, w), self.kernel, self.stride).pad(self.pad, self.pad).ceil_mode(self.ceil_mode);
+        g.validate()?;
+        Ok(g)
+    }
+
+    fn describe(&self, what: &str) -> String {
+        let mut d = format!("{what} {}x{} stride {}", self.kernel, self.kernel, self.stride);
+        if self.pad > 0 {
+            d += &format!(" pad {}", self.pad);
+        }
+        if self.ceil_mode {
+            d += " ceil";
+        }
+        d
+    }
+
+    fn infer(&self, layer: &str, inputs: &[ValueInfo]) -> Result<Vec<ValueInfo>, LayerError> {
+        expect_f32(layer, inputs, 1)?;
+        Ok(vec![ValueInfo::f32(&pooled_shape(&self.geom(layer, &inputs[0].shape)?))])
+    }
+}
+
+fn pooled_shape(g: &Pool2dGeom) -> [usize; 4] {
+    [g.batch, g.channels, g.out_h(), g.out_w()]
+}
+
+/// Max pooling; with [`MaxPool2d::with_relu`], `max(0, max over the window)` in one pass.
+/// Training keeps each maximum's position (the op state) for backward.
+pub struct MaxPool2d {
+    spec: PoolSpec,
+    relu: bool,
+}
+
+impl MaxPool2d {
+    pub fn new(spec: PoolSpec) -> Self {
+        MaxPool2d { spec, relu: false }
+    }
+    /// Rectifies the input first (ReLU then max pooling, fused: the input is read once).
+    pub fn with_relu(self) -> Self {
+        MaxPool2d { relu: true, ..self }
+    }
+}
+
+impl Op for MaxPool2d {
+    fn describe(&self) -> String {
+        self.spec.describe(if self.relu { "relu+maxpool" } else { "maxpool" })
+    }
+
+    fn infer(&self, inputs: &[ValueInfo], _: &Params) -> Result<Vec<ValueInfo>, LayerError> {
+        self.spec.infer(&self.describe(), inputs)
+    }
+
+    fn forward(
+        &self,
+        cx: &OpCtx,
+        inputs: &[ValueRef],
+        outputs: &mut [Tensor],
+        state: &mut OpState,
+    ) -> Result<(), LayerError> {
+        let x = one_f32("maxpool", inputs)?;
+        let g = self.spec.geom(|| self.describe(), x.shape)?;
+        let y = &mut outputs[0];
+        y.resize(&pooled_shape(&g));
+        let argmax = if cx.is_train() {
+            state.indices.resize(g.output_len(), 0);
+            Some(&mut state.indices[..])
+        } else {
+            None
+        };
+        let f = if self.relu { pool::relu_max_pool2d_forward } else { pool::max_pool2d_forward };
+        f(cx.cfg(), &g, x.data, y.data_mut(), argmax)?;
+        Ok(())
+    }
+
+    fn backward(&self, _: &OpCtx, io: Backward) -> Result<(), LayerError> {
+        let Some(dx) = io.d_inputs[0].as_deref_mut() else { return Ok(()) };
+        let (x, y, dy) = (io.inputs[0].f32("maxpool")?, io.outputs[0], io.d_outputs[0]);
+        check_grad(|| self.describe(), y.shape, dy.shape)?;
+        let g = self.spec.geom(|| self.describe(), x.shape)?;
+        dx.resize(x.shape);
+        if self.relu {
+            pool::relu_max_pool2d_backward(&g, y.data, dy.data, &io.state.indices, dx.data_mut())?;
+        } else {
+            pool::max_pool2d_backward(&g, dy.data, &io.state.indices, dx.data_mut())?;
+        }
+        Ok(())
+    }
+}
+
+/// Average pooling. `count_pad` follows PyTorch's `count_include_pad` (default true).
+pub struct AvgPool2d {
+    spec: PoolSpec,
+    count_pad: bool,
+}
+
+impl AvgPool2d {
+    pub fn new(spec: PoolSpec) -> Self {
+        AvgPool2d { spec, count_pad: true }
+    }
+    /// Divides by the number of input elements in the window, not counting padding.
+    pub fn exclude_pad(self) -> Self {
+        AvgPool2d { count_pad: false, ..self }
+    }
+}
+
+impl Op for AvgPool2d {
+    fn describe(&self) -> String {
+        self.spec.describe("avgpool")
+    }
+
+    fn infer(&self, inputs: &[ValueInfo], _: &Params) -> Result<Vec<ValueInfo>, LayerError> {
+        self.spec.infer(&self.describe(), inputs)
+    }
+
+    fn forward(
+        &self,
+        cx: &OpCtx,
+        inputs: &[ValueRef],
+        outputs: &mut [Tensor],
+        _: &mut OpState,
+    ) -> Result<(), LayerError> {
+        let x = one_f32("avgpool", inputs)?;
+        let g = self.spec.geom(|| self.describe(), x.shape)?;
+        let y = &mut outputs[0];
+        y.resize(&pooled_shape(&g));
+        pool::avg_pool2d_forward(cx.cfg(), &g, self.count_pad, x.data, y.data_mut())?;
+        Ok(())
+    }
+
+    fn backward(&self, _: &OpCtx, io: Backward) -> Result<(), LayerError> {
+        let Some(dx) = io.d_inputs[0].as_deref_mut() else { return Ok(()) };
+        let (x, dy) = (io.inputs[0].f32("avgpool")?, io.d_outputs[0]);
+        check_grad(|| self.describe(), io.outputs[0].shape, dy.shape)?;
+        let g = self.spec.geom(|| self.describe(), x.shape)?;
+        dx.resize(x.shape);
+        pool::avg_pool2d_backward(&g, self.count_pad, dy.data, dx.data_mut())?;
+        Ok(())
+    }
+}
+
+/// The mean of each channel plane: `[n, c, h, w] -> [n, c]` (ready for a
+/// [`crate::ops::Linear`]).
+#[derive(Default)]
+pub struct GlobalAvgPool;
+
+impl GlobalAvgPool {
+    pub fn new() -> Self {
+        GlobalAvgPool
+    }
+}
+
+impl Op for GlobalAvgPool {
+    fn describe(&self) -> String {
+        "global avgpool".into()
+    }
+
+    fn infer(&self, inputs: &[ValueInfo], _: &Params) -> Result<Vec<ValueInfo>, LayerError> {
+        expect_f32("global avgpool", inputs, 1)?;
+        let [n, c, _, _] = nchw("global avgpool", &inputs[0].shape)?;
+        Ok(vec![ValueInfo::f32(&[n, c])])
+    }
+
+    fn forward(
+        &self,
+        cx: &OpCtx,
+        inputs: &[ValueRef],
+        outputs: &mut [Tensor],
+        _: &mut OpState,
+    ) -> Result<(), LayerError> {
+        let x = one_f32("global avgpool", inputs)?;
+        let [n, c, h, w] = nchw("global avgpool", x.shape)?;
+        let y = &mut outputs[0];
+        y.resize(&[n, c]);
+        pool::global_avg_pool_forward(cx.cfg(), h * w, x.data, y.data_mut())?;
+        Ok(())
+    }
+
+    fn backward(&self, _: &OpCtx, io: Backward) -> Result<(), LayerError> {
+        let Some(dx) = io.d_inputs[0].as_deref_mut() else { return Ok(()) };
+        let (x, dy) = (io.inputs[0].f32("global avgpool")?, io.d_outputs[0]);
+        check_grad("global avgpool", io.outputs[0].shape, dy.shape)?;
+        let [_, _, h, w] = nchw("global avgpool", x.shape)?;
+        dx.resize(x.shape);
+        pool::global_avg_pool_backward(h * w, dy.data, dx.data_mut())?;
+        Ok(())
+    }
+}

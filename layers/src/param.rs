@@ -1,0 +1,300 @@
+//! A model's weights: named parameters (trainable or frozen) and buffers (running
+//! statistics), addressed by id, and the gradients a backward pass adds into.
+//!
+//! Operations hold [`ParamId`]s, not tensors, so one parameter may be read by many nodes (an
+//! RNN cell unrolled over time, tied embeddings): backward adds every use's gradient into
+//! the same [`Grads`] entry.
+
+use crate::init::{Init, Rng};
+use crate::{LayerError, Tensor};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A parameter of a [`Params`] store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamId(usize);
+
+impl ParamId {
+    /// The parameter's position in its store (creation order).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A buffer (non-trainable state such as running statistics) of a [`Params`] store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BufferId(usize);
+
+/// How a new tensor is filled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fill {
+    Zeros,
+    Constant(f32),
+    /// Drawn by `init` with the given fan-in and fan-out.
+    Random {
+        init: Init,
+        fan_in: usize,
+        fan_out: usize,
+    },
+}
+
+struct Entry {
+    name: String,
+    value: Tensor,
+    trainable: bool,
+    /// Whether weight decay applies (weights yes; biases and normalisation scales no).
+    decay: bool,
+}
+
+/// The parameters and buffers of one model, in creation order.
+#[derive(Default)]
+pub struct Params {
+    entries: Vec<Entry>,
+    buffers: Vec<(String, RwLock<Tensor>)>,
+    /// Bumped by every mutable access to a value, so caches of derived weights (prepared
+    /// convolutions) know when they are stale.
+    version: u64,
+}
+
+impl Params {
+    pub fn new() -> Params {
+        Params::default()
+    }
+
+    fn check_new(&self, name: &str) -> Result<(), LayerError> {
+        if self.entries.iter().any(|e| e.name == name) || self.buffers.iter().any(|(n, _)| n == name) {
+            return Err(LayerError::DuplicateName { name: name.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Adds a trainable parameter.
+    pub fn add(&mut self, name: &str, value: Tensor, decay: bool) -> Result<ParamId, LayerError> {
+        self.check_new(name)?;
+        self.entries.push(Entry { name: name.to_string(), value, trainable: true, decay });
+        self.version += 1;
+        Ok(ParamId(self.entries.len() - 1))
+    }
+
+    /// Adds a buffer.
+    pub fn add_buffer(&mut self, name: &str, value: Tensor) -> Result<BufferId, LayerError> {
+        self.check_new(name)?;
+        self.buffers.push((name.to_string(), RwLock::new(value)));
+        Ok(BufferId(self.buffers.len() - 1))
+    }
+
+    /// The number of parameters (not values).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every parameter id, in creation order.
+    pub fn ids(&self) -> impl Iterator<Item = ParamId> {
+        (0..self.entries.len()).map(ParamId)
+    }
+
+    pub fn id(&self, name: &str) -> Option<ParamId> {
+        self.entries.iter().position(|e| e.name == name).map(ParamId)
+    }
+    pub fn name(&self, id: ParamId) -> &str {
+        &self.entries[id.0].name
+    }
+    pub fn value(&self, id: ParamId) -> &Tensor {
+        &self.entries[id.0].value
+    }
+    pub fn value_mut(&mut self, id: ParamId) -> &mut Tensor {
+        self.version += 1;
+        &mut self.entries[id.0].value
+    }
+    pub fn is_trainable(&self, id: ParamId) -> bool {
+        self.entries[id.0].trainable
+    }
+    pub fn decays(&self, id: ParamId) -> bool {
+        self.entries[id.0].decay
+    }
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Freezes (`trainable = false`) or unfreezes the parameters named `prefix` or
+    /// `prefix.*` (every parameter for `""`); returns how many matched.
+    pub fn set_trainable(&mut self, prefix: &str, trainable: bool) -> usize {
+        let mut n = 0;
+        for e in &mut self.entries {
+            if in_scope(&e.name, prefix) {
+                e.trainable = trainable;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The number of values of the parameters (the count a model summary reports).
+    pub fn count(&self) -> usize {
+        self.entries.iter().map(|e| e.value.len()).sum()
+    }
+
+    /// The number of values of trainable parameters.
+    pub fn trainable_count(&self) -> usize {
+        self.entries.iter().filter(|e| e.trainable).map(|e| e.value.len()).sum()
+    }
+
+    pub fn buffer_id(&self, name: &str) -> Option<BufferId> {
+        self.buffers.iter().position(|(n, _)| n == name).map(BufferId)
+    }
+    pub fn buffer(&self, id: BufferId) -> RwLockReadGuard<'_, Tensor> {
+        self.buffers[id.0].1.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn buffer_mut(&self, id: BufferId) -> RwLockWriteGuard<'_, Tensor> {
+        self.buffers[id.0].1.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Visits every parameter value, then every buffer, with its name (checkpoints).
+    pub fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
+        self.version += 1;
+        for e in &mut self.entries {
+            f(&e.name, &mut e.value);
+        }
+        for (name, b) in &mut self.buffers {
+            f(name, b.get_mut().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
+    /// Visits every parameter value, then every buffer, with its name.
+    pub fn visit(&self, f: &mut dyn FnMut(&str, &Tensor)) {
+        for e in &self.entries {
+            f(&e.name, &e.value);
+        }
+        for (name, b) in &self.buffers {
+            f(name, &b.read().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+}
+
+/// Whether `name` is `prefix` or lies under it (`prefix.`…); everything is under `""`.
+pub fn in_scope(name: &str, prefix: &str) -> bool {
+    prefix.is_empty() || name == prefix || name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// `prefix.name`, or `name` at the top level.
+pub fn join_name(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Creates the parameters of one layer, named under the layer's name (`conv1.weight`).
+pub struct ParamScope<'a> {
+    params: &'a mut Params,
+    prefix: String,
+    rng: &'a mut Rng,
+}
+
+impl<'a> ParamScope<'a> {
+    pub fn new(params: &'a mut Params, prefix: &str, rng: &'a mut Rng) -> ParamScope<'a> {
+        ParamScope { params, prefix: prefix.to_string(), rng }
+    }
+
+    /// The scope's name prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A new trainable parameter `prefix.name` of `shape`, filled by `fill`.
+    pub fn param(&mut self, name: &str, shape: &[usize], fill: Fill, decay: bool) -> Result<ParamId, LayerError> {
+        let t = self.tensor(shape, fill);
+        self.params.add(&join_name(&self.prefix, name), t, decay)
+    }
+
+    /// A new buffer `prefix.name`.
+    pub fn buffer(&mut self, name: &str, shape: &[usize], fill: Fill) -> Result<BufferId, LayerError> {
+        let t = self.tensor(shape, fill);
+        self.params.add_buffer(&join_name(&self.prefix, name), t)
+    }
+
+    /// The generator (for layers that draw more than their parameters, such as a dropout seed).
+    pub fn rng(&mut self) -> &mut Rng {
+        self.rng
+    }
+
+    fn tensor(&mut self, shape: &[usize], fill: Fill) -> Tensor {
+        let mut t = Tensor::zeros(shape);
+        match fill {
+            Fill::Zeros => {}
+            Fill::Constant(v) => t.data_mut().fill(v),
+            Fill::Random { init, fan_in, fan_out } => init.fill(fan_in, fan_out, t.data_mut(), self.rng),
+        }
+        t
+    }
+}
+
+/// The gradients of one model's trainable parameters, added into by backward passes.
+/// Frozen parameters have no gradient tensor, so no operation computes one.
+#[derive(Default)]
+pub struct Grads {
+    tensors: Vec<Option<Tensor>>,
+    /// Gradients handed to operations to add into: a measure of the weight-gradient work
+    /// backward passes did (frozen parameters get none).
+    handed_out: usize,
+}
+
+impl Grads {
+    /// Zero gradients for every trainable parameter of `params`.
+    pub fn new(params: &Params) -> Grads {
+        let mut g = Grads::default();
+        g.sync(params);
+        g
+    }
+
+    /// Follows changes of `params` (parameters added, frozen or unfrozen), keeping existing
+    /// gradients of parameters still trainable.
+    pub fn sync(&mut self, params: &Params) {
+        self.tensors.resize_with(params.len(), || None);
+        for id in params.ids() {
+            let slot = &mut self.tensors[id.0];
+            match (params.is_trainable(id), slot.is_some()) {
+                (true, false) => *slot = Some(Tensor::zeros(params.value(id).shape())),
+                (false, true) => *slot = None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Sets every gradient to zero.
+    pub fn zero(&mut self) {
+        for t in self.tensors.iter_mut().flatten() {
+            t.data_mut().fill(0.0);
+        }
+    }
+
+    /// Whether `id` takes a gradient (it is trainable).
+    pub fn wants(&self, id: ParamId) -> bool {
+        self.tensors.get(id.0).is_some_and(|t| t.is_some())
+    }
+
+    /// The gradient of `id` to add into, `None` for a frozen parameter.
+    pub fn get_mut(&mut self, id: ParamId) -> Option<&mut Tensor> {
+        let t = self.tensors.get_mut(id.0)?.as_mut()?;
+        self.handed_out += 1;
+        Some(t)
+    }
+
+    /// How many times [`Grads::get_mut`] has handed out a gradient: each is one weight
+    /// gradient an operation computed.
+    pub fn handed_out(&self) -> usize {
+        self.handed_out
+    }
+
+    pub fn get(&self, id: ParamId) -> Option<&Tensor> {
+        self.tensors.get(id.0)?.as_ref()
+    }
+
+    /// The largest absolute gradient value (for diagnostics and NaN checks).
+    pub fn max_abs(&self) -> f32 {
+        self.tensors.iter().flatten().flat_map(|t| t.data()).fold(0.0, |m, v| m.max(v.abs()))
+    }
+}

@@ -1,0 +1,642 @@
+//! Every operation's backward pass against finite differences (on every ISA path and on two
+//! threads), each run as a node of a graph; fused epilogues against separate nodes; the
+//! losses, optimizers against hand-computed updates, schedules, dropout, batch
+//! normalisation, and bad-input errors.
+
+mod common;
+
+use common::gemm_configs;
+use simdnn::kernels::gemm::GemmConfig;
+use simdnn::kernels::Isa;
+use simdnn::layers::gradcheck::{check_model, random_tensor, CheckInputs};
+use simdnn::layers::ops::*;
+use simdnn::layers::*;
+
+/// Finite differences in f32 with `eps = 1e-2` agree to about 1e-3 on smooth ops.
+const TOL: f64 = 5e-3;
+
+fn contexts() -> Vec<Ctx> {
+    let mut c: Vec<Ctx> = gemm_configs(1).into_iter().map(Ctx::train).collect();
+    c.push(Ctx::train(GemmConfig::new(Isa::current().unwrap(), 2).unwrap()));
+    c
+}
+
+/// Builds a graph reading input `x` of `x`'s shape into output `y`, with `body` adding the
+/// nodes (the last one named `op`), and checks its gradients on every context.
+fn check_with(name: &str, inputs: CheckInputs, body: &dyn Fn(&mut GraphBuilder)) {
+    for ctx in contexts() {
+        let mut g = GraphBuilder::new(7);
+        for (n, t) in &inputs.f32 {
+            g.input(n, t.shape());
+        }
+        for (n, t) in &inputs.int {
+            g.int_input(n, t.shape());
+        }
+        body(&mut g);
+        g.output("y", "op");
+        let mut model = g.build().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut inputs = CheckInputs { f32: inputs.f32.clone(), int: inputs.int.clone() };
+        let r = check_model(&mut model, &ctx, &mut inputs, "y", 1e-2, 60, 99).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(r.checked > 0, "{name}: nothing checked");
+        assert!(
+            r.max_error < TOL,
+            "{name} on {:?} x{}: {} (error {:.2e})",
+            ctx.isa(),
+            ctx.cfg.threads(),
+            r.worst,
+            r.max_error
+        );
+    }
+}
+
+/// [`check_with`] for an op of one input.
+fn check(name: &str, x: &Tensor, body: &dyn Fn(&mut GraphBuilder)) {
+    check_with(name, CheckInputs::new().with("x", x.clone()), body)
+}
+
+/// Values spread at least 0.02 apart and away from zero, so `±eps` nudges cross no kink of
+/// ReLU or max pooling.
+fn separated(shape: &[usize], seed: u64) -> Tensor {
+    let mut t = random_tensor(shape, seed);
+    let n = t.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| t.data()[a].total_cmp(&t.data()[b]));
+    for (rank, &i) in order.iter().enumerate() {
+        let v = 0.05 + 0.03 * rank as f32;
+        t.data_mut()[i] = if rank % 2 == 0 { v } else { -v };
+    }
+    t
+}
+
+#[test]
+fn conv2d_gradients() {
+    let specs = [
+        Conv2dSpec::new(3, 4, 3).pad(1),
+        Conv2dSpec::new(2, 3, 5).stride(2).pad(2),
+        Conv2dSpec::new(4, 6, 3).groups(2).dilation(2).pad(1),
+        Conv2dSpec::new(3, 5, 1).no_bias(),
+    ];
+    for spec in specs {
+        let x = random_tensor(&[2, spec.in_channels, 7, 6], 1);
+        check(&format!("{spec:?}"), &x, &|g| {
+            g.layer("op", |p| Conv2d::new(p, spec, Init::He), &["x"]);
+        });
+    }
+}
+
+/// Fused ReLU epilogues (convolution, linear, add, max pooling) against the same op
+/// followed by a ReLU node: finite differences would straddle the kink wherever a
+/// pre-activation is near 0, so the fused ops are checked by equality instead.
+#[test]
+fn fused_relu_equals_op_then_relu() {
+    type Body = fn(&mut GraphBuilder, bool);
+    let cases: [(&str, Body, Vec<usize>); 4] = [
+        (
+            "conv",
+            |g, fused| {
+                g.layer(
+                    "a",
+                    |p| {
+                        Conv2d::new(p, Conv2dSpec::new(3, 4, 3), Init::He)
+                            .map(|c| if fused { c.with_relu() } else { c })
+                    },
+                    &["x"],
+                );
+            },
+            vec![2, 3, 6, 6],
+        ),
+        (
+            "linear",
+            |g, fused| {
+                g.layer("a", |p| Linear::new(p, 6, 5, Init::He).map(|l| if fused { l.with_relu() } else { l }), &["x"]);
+            },
+            vec![2, 3, 6],
+        ),
+        (
+            "add",
+            |g, fused| {
+                g.add("a", if fused { Add::new().with_relu() } else { Add::new() }, &["x", "x2"]);
+            },
+            vec![2, 3, 6],
+        ),
+        (
+            "maxpool",
+            |g, fused| {
+                let pool = MaxPool2d::new(PoolSpec::new(2, 2));
+                g.add("a", if fused { pool.with_relu() } else { pool }, &["x"]);
+            },
+            vec![2, 3, 6, 6],
+        ),
+    ];
+    for ctx in contexts() {
+        for (name, body, shape) in &cases {
+            let run = |fused: bool| {
+                let mut g = GraphBuilder::new(3);
+                g.input("x", shape).input("x2", shape);
+                body(&mut g, fused);
+                if fused {
+                    g.add("y", Identity::new(), &["a"]);
+                } else {
+                    g.add("y", Activation::relu(), &["a"]);
+                }
+                g.output("y", "y");
+                let model = g.build().unwrap();
+                let (x, x2) = (random_tensor(shape, 2), random_tensor(shape, 4));
+                let mut state = State::new();
+                state.keep_input_grads(true);
+                model.forward(&ctx, &mut state, &[("x", Feed::from(&x)), ("x2", Feed::from(&x2))]).unwrap();
+                let y = model.output(&state, "y").unwrap().data.to_vec();
+                let dy = random_tensor(model.output(&state, "y").unwrap().shape, 3);
+                let mut grads = Grads::new(model.params());
+                model.backward(&ctx, &mut state, &mut grads, &[("y", dy.as_ref())]).unwrap();
+                let dx = model.input_grad(&state, "x").unwrap().data.to_vec();
+                let dw: Vec<Vec<f32>> = model.params().ids().map(|id| grads.get(id).unwrap().data().to_vec()).collect();
+                (y, dx, dw)
+            };
+            assert_eq!(run(true), run(false), "{name} on {:?}", ctx.isa());
+        }
+    }
+}
+
+#[test]
+fn pooling_gradients() {
+    let x = separated(&[2, 3, 7, 7], 3);
+    check("maxpool", &x, &|g| {
+        g.add("op", MaxPool2d::new(PoolSpec::new(3, 2).pad(1)), &["x"]);
+    });
+    check("relu+maxpool", &x, &|g| {
+        g.add("op", MaxPool2d::new(PoolSpec::new(2, 2)).with_relu(), &["x"]);
+    });
+    check("maxpool ceil", &x, &|g| {
+        g.add("op", MaxPool2d::new(PoolSpec::new(2, 2).ceil_mode()), &["x"]);
+    });
+    let x = random_tensor(&[2, 3, 7, 6], 4);
+    check("avgpool", &x, &|g| {
+        g.add("op", AvgPool2d::new(PoolSpec::new(3, 2).pad(1)), &["x"]);
+    });
+    check("avgpool no pad", &x, &|g| {
+        g.add("op", AvgPool2d::new(PoolSpec::new(3, 2).pad(1).ceil_mode()).exclude_pad(), &["x"]);
+    });
+    check("global avgpool", &x, &|g| {
+        g.add("op", GlobalAvgPool::new(), &["x"]);
+    });
+}
+
+#[test]
+fn dense_and_elementwise_gradients() {
+    let x = random_tensor(&[5, 7], 5);
+    check("linear", &x, &|g| {
+        g.layer("op", |p| Linear::new(p, 7, 4, Init::Glorot), &["x"]);
+    });
+    // Linear over the last axis of a rank-4 input (every leading index a row).
+    check("linear rank 4", &random_tensor(&[2, 3, 2, 7], 15), &|g| {
+        g.layer("op", |p| Linear::new(p, 7, 4, Init::Glorot), &["x"]);
+    });
+    let xs = separated(&[5, 7], 6);
+    check("linear+relu", &xs, &|g| {
+        g.layer("op", |p| Ok(Linear::new(p, 7, 4, Init::He)?.with_relu()), &["x"]);
+    });
+    check("relu", &xs, &|g| {
+        g.add("op", Activation::relu(), &["x"]);
+    });
+    check("leaky relu", &xs, &|g| {
+        g.add("op", Activation::leaky_relu(0.2), &["x"]);
+    });
+    check("sigmoid", &x, &|g| {
+        g.add("op", Activation::sigmoid(), &["x"]);
+    });
+    check("tanh", &x, &|g| {
+        g.add("op", Activation::tanh(), &["x"]);
+    });
+    check("softmax", &x, &|g| {
+        g.add("op", Softmax::new(), &["x"]);
+    });
+    let x4 = random_tensor(&[2, 3, 2, 2], 7);
+    check("flatten", &x4, &|g| {
+        g.add("op", Flatten::new(), &["x"]);
+    });
+    check("reshape", &x4, &|g| {
+        g.add("op", Reshape::new(&[0, 6, 2]), &["x"]);
+    });
+    check("identity", &x4, &|g| {
+        g.add("op", Identity::new(), &["x"]);
+    });
+}
+
+#[test]
+fn two_input_and_multi_output_gradients() {
+    let (a, b) = (random_tensor(&[2, 3, 4], 30), random_tensor(&[2, 3, 4], 31));
+    let two = || CheckInputs::new().with("a", a.clone()).with("b", b.clone());
+    check_with("add", two(), &|g| {
+        g.add("op", Add::new(), &["a", "b"]);
+    });
+    check_with("mul", two(), &|g| {
+        g.add("op", Mul::new(), &["a", "b"]);
+    });
+    check_with("mul of a value with itself", two(), &|g| {
+        g.add("op", Mul::new(), &["a", "a"]);
+    });
+    for axis in 0..3 {
+        check_with(&format!("concat axis {axis}"), two(), &|g| {
+            g.add("op", Concat::new(axis), &["a", "b", "a"]);
+        });
+    }
+    // Split into three along the last axis; the outputs recombined unevenly so each part's
+    // gradient differs.
+    check_with("split", two(), &|g| {
+        g.add("parts", Split::new(2, &[1, 2, 1]), &["a"]).add("s", Mul::new(), &["parts:0", "parts:2"]).add(
+            "op",
+            Concat::new(2),
+            &["parts:1", "s", "parts:1"],
+        );
+    });
+}
+
+#[test]
+fn embedding_gradients() {
+    let ids = IntTensor::from_slice(&[2, 3], &[4, 0, 4, 2, 1, 3]).unwrap();
+    check_with("embedding", CheckInputs::new().with_int("ids", ids), &|g| {
+        g.layer("op", |p| Embedding::new(p, 5, 3), &["ids"]);
+    });
+}
+
+#[test]
+fn batch_norm_gradients() {
+    for shape in [vec![6, 4], vec![3, 4, 3, 2]] {
+        let x = random_tensor(&shape, 8);
+        check("batchnorm train", &x, &|g| {
+            g.layer("op", |p| BatchNorm::new(p, 4), &["x"]);
+        });
+    }
+    // Backward needs a training-mode forward pass (evaluation shares buffers between values).
+    let ctx = contexts()[0];
+    let mut g = GraphBuilder::new(1);
+    g.input("x", &[6, 4]).layer("bn", |p| BatchNorm::new(p, 4), &["x"]).output("y", "bn");
+    let model = g.build().unwrap();
+    let (x, mut state) = (random_tensor(&[6, 4], 8), State::new());
+    model.forward(&Ctx::eval(ctx.cfg), &mut state, &[("x", Feed::from(&x))]).unwrap();
+    let err = model.backward_from(&ctx, &mut state, &mut Grads::new(model.params()), "y");
+    assert!(matches!(err, Err(LayerError::NoForward)));
+}
+
+#[test]
+fn batch_norm_normalises_and_tracks_statistics() {
+    let ctx = contexts()[0];
+    let mut x = random_tensor(&[8, 2, 3, 3], 9);
+    x.data_mut().iter_mut().for_each(|v| *v = 3.0 * *v + 5.0);
+    let mut g = GraphBuilder::new(1);
+    g.input("x", x.shape()).layer("bn", |p| BatchNorm::new(p, 2), &["x"]).output("y", "bn");
+    let model = g.build().unwrap();
+    let mut state = State::new();
+    model.forward(&ctx, &mut state, &[("x", Feed::from(&x))]).unwrap();
+    let y = model.output(&state, "y").unwrap();
+    for c in 0..2 {
+        let vals: Vec<f32> = y.data.chunks_exact(18).flat_map(|img| img[c * 9..c * 9 + 9].to_vec()).collect();
+        let mean = vals.iter().sum::<f32>() / vals.len() as f32;
+        let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / vals.len() as f32;
+        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3, "channel {c}: mean {mean}, var {var}");
+    }
+    let bn = model.op("bn").unwrap().as_any().downcast_ref::<BatchNorm>().unwrap();
+    let (_, _, rm, _, _) = bn.statistics(model.params());
+    assert!(rm.iter().all(|&m| (m - 0.5).abs() < 0.1), "running mean moved by momentum 0.1 toward ~5: {rm:?}");
+}
+
+#[test]
+fn dropout_scales_survivors_and_routes_gradients_through_the_mask() {
+    let ctx = contexts()[0];
+    let x = Tensor::from_slice(&[1, 10000], &vec![1.0; 10000]).unwrap();
+    let mut g = GraphBuilder::new(1);
+    g.input("x", x.shape()).add("d", Dropout::new(0.3, 1).unwrap(), &["x"]).output("y", "d");
+    let model = g.build().unwrap();
+    let mut state = State::new();
+    state.keep_input_grads(true);
+    model.forward(&ctx, &mut state, &[("x", Feed::from(&x))]).unwrap();
+    let y = model.output(&state, "y").unwrap().data.to_vec();
+    let dropped = y.iter().filter(|&&v| v == 0.0).count();
+    assert!((2700..3300).contains(&dropped), "dropped {dropped} of 10000 at p = 0.3");
+    assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-6));
+    let dy = random_tensor(&[1, 10000], 2);
+    model.backward(&ctx, &mut state, &mut Grads::new(model.params()), &[("y", dy.as_ref())]).unwrap();
+    let dx = model.input_grad(&state, "x").unwrap();
+    for ((&g, &d), &yv) in dx.data.iter().zip(dy.data()).zip(&y) {
+        assert_eq!(g, d * yv, "the gradient passes exactly where the value did, with the same scale");
+    }
+    model.forward(&Ctx::eval(ctx.cfg), &mut state, &[("x", Feed::from(&x))]).unwrap();
+    assert_eq!(model.output(&state, "y").unwrap().data, x.data(), "inactive in eval mode");
+    assert!(Dropout::new(1.0, 0).is_err() && Dropout::new(-0.1, 0).is_err());
+}
+
+/// A graph computing `loss(z, target)` with `z` as an input, its value and input gradient.
+fn loss_graph(op: impl Op, z: &Tensor, target: Feed) -> (f32, Vec<f32>) {
+    let ctx = contexts()[0];
+    let mut g = GraphBuilder::new(1);
+    g.input("z", z.shape());
+    match target {
+        Feed::Int(t) => g.int_input("t", t.shape()),
+        Feed::F32(t) => g.input("t", t.shape),
+    };
+    g.add("loss", op, &["z", "t"]).output("loss", "loss");
+    let model = g.build().unwrap();
+    let mut state = State::new();
+    state.keep_input_grads(true);
+    model.forward(&ctx, &mut state, &[("z", Feed::from(z)), ("t", target)]).unwrap();
+    let loss = model.output(&state, "loss").unwrap().data[0];
+    model.backward_from(&ctx, &mut state, &mut Grads::new(model.params()), "loss").unwrap();
+    (loss, model.input_grad(&state, "z").unwrap().data.to_vec())
+}
+
+#[test]
+fn loss_gradients() {
+    let z = random_tensor(&[4, 5], 11);
+    let labels = IntTensor::from_slice(&[4], &[0, 4, 2, 2]).unwrap();
+    let t = random_tensor(&[4, 5], 12);
+    let mut t01 = random_tensor(&[4, 5], 13);
+    t01.data_mut().iter_mut().for_each(|v| *v = (*v + 1.0) / 2.0);
+    type Loss<'a> = Box<dyn Fn(&Tensor) -> (f32, Vec<f32>) + 'a>;
+    let cases: [(&str, Loss); 3] = [
+        ("cross-entropy", Box::new(|z: &Tensor| loss_graph(SoftmaxCrossEntropy::new(), z, Feed::from(&labels)))),
+        ("mse", Box::new(|z: &Tensor| loss_graph(MeanSquaredError::new(), z, Feed::from(&t)))),
+        ("bce", Box::new(|z: &Tensor| loss_graph(BceWithLogits::new(), z, Feed::from(&t01)))),
+    ];
+    for (name, f) in cases {
+        let (_, analytic) = f(&z);
+        for (i, &a) in analytic.iter().enumerate() {
+            let mut zp = z.clone();
+            zp.data_mut()[i] += 1e-2;
+            let up = f(&zp).0 as f64;
+            zp.data_mut()[i] -= 2e-2;
+            let numeric = (up - f(&zp).0 as f64) / 2e-2;
+            let a = a as f64;
+            assert!((a - numeric).abs() < 2e-3 * (1.0 + numeric.abs()), "{name}[{i}]: analytic {a}, numeric {numeric}");
+        }
+    }
+}
+
+#[test]
+fn losses_are_stable_and_exact_on_known_values() {
+    // Logits of 1e4: a naive softmax overflows; the loss of the right class is ~0, of a
+    // wrong class the logit gap.
+    let z = Tensor::from_slice(&[2, 3], &[1e4, 0.0, -1e4, 1e4, 0.0, -1e4]).unwrap();
+    let labels = IntTensor::from_slice(&[2], &[0, 1]).unwrap();
+    let (loss, g) = loss_graph(SoftmaxCrossEntropy::new(), &z, Feed::from(&labels));
+    assert!((loss - 5e3).abs() < 1.0, "mean of 0 and 1e4: {loss}");
+    assert!(g.iter().all(|v| v.is_finite()));
+    // Uniform logits: log(classes).
+    let u = Tensor::zeros(&[3, 10]);
+    let l3 = IntTensor::from_slice(&[3], &[1, 2, 3]).unwrap();
+    assert!((loss_graph(SoftmaxCrossEntropy::new(), &u, Feed::from(&l3)).0 - 10f32.ln()).abs() < 1e-6);
+    let big = Tensor::from_slice(&[1, 2], &[100.0, -100.0]).unwrap();
+    let t = Tensor::from_slice(&[1, 2], &[0.0, 1.0]).unwrap();
+    let (l, _) = loss_graph(BceWithLogits::new(), &big, Feed::from(&t));
+    assert!((l - 100.0).abs() < 1e-3, "bce of two logits 100 wrong by 100: {l}");
+}
+
+#[test]
+fn bad_labels_are_errors_when_run() {
+    let ctx = contexts()[0];
+    let mut g = GraphBuilder::new(1);
+    g.input("z", &[2, 3])
+        .int_input("t", &[2])
+        .add("loss", SoftmaxCrossEntropy::new(), &["z", "t"])
+        .output("loss", "loss");
+    let model = g.build().unwrap();
+    let z = Tensor::zeros(&[2, 3]);
+    let run = |labels: &[i64]| {
+        let t = IntTensor::from_slice(&[labels.len()], labels).unwrap();
+        model.forward(&ctx, &mut State::new(), &[("z", Feed::from(&z)), ("t", Feed::from(&t))])
+    };
+    assert!(run(&[0, 2]).is_ok());
+    assert!(matches!(run(&[0, 3]), Err(LayerError::InNode { .. })), "label range");
+    assert!(run(&[0, -1]).unwrap_err().to_string().contains("out of range"));
+    assert!(run(&[0]).is_err(), "label count");
+}
+
+/// A store holding one scalar weight `w`, with gradient `g`.
+fn scalar(w: f32, g: f32) -> (Params, Grads) {
+    let mut params = Params::new();
+    params.add("w", Tensor::from_slice(&[1], &[w]).unwrap(), true).unwrap();
+    let mut grads = Grads::new(&params);
+    grads.get_mut(params.id("w").unwrap()).unwrap().data_mut()[0] = g;
+    (params, grads)
+}
+
+fn value(params: &Params) -> f32 {
+    params.value(params.id("w").unwrap()).data()[0]
+}
+
+fn set_grad(params: &Params, grads: &mut Grads, g: f32) {
+    grads.get_mut(params.id("w").unwrap()).unwrap().data_mut()[0] = g;
+}
+
+#[test]
+fn optimizers_match_hand_computed_updates() {
+    // SGD with momentum 0.9, weight decay 0.1, lr 0.5, gradients 1 then 2, w0 = 1.
+    let (mut p, mut g) = scalar(1.0, 1.0);
+    let mut sgd = Sgd::new()
+        .with_momentum(0.9, false)
+        .unwrap()
+        .with_weight_decay(0.1)
+        .unwrap()
+        .attach(&p, Select::Trainable)
+        .unwrap();
+    sgd.step(&mut p, &g, 0.5).unwrap(); // g = 1.1, v = 1.1, w = 1 - 0.55 = 0.45
+    assert!((value(&p) - 0.45).abs() < 1e-6);
+    set_grad(&p, &mut g, 2.0);
+    sgd.step(&mut p, &g, 0.5).unwrap(); // g = 2.045, v = 0.99 + 2.045 = 3.035, w = 0.45 - 1.5175
+    assert!((value(&p) - (0.45 - 1.5175)).abs() < 1e-5);
+
+    // Nesterov: w -= lr (g + mu v).
+    let (mut p, g) = scalar(1.0, 1.0);
+    let mut nag = Sgd::new().with_momentum(0.5, true).unwrap().attach(&p, Select::Trainable).unwrap();
+    nag.step(&mut p, &g, 0.1).unwrap(); // v = 1, w = 1 - 0.1 * 1.5
+    assert!((value(&p) - 0.85).abs() < 1e-6);
+
+    // Adam's first step moves by lr * g / (|g| + eps) = lr.
+    let (mut p, g) = scalar(1.0, -3.0);
+    let mut adam = Adam::new().attach(&p, Select::Trainable).unwrap();
+    adam.step(&mut p, &g, 0.01).unwrap();
+    assert!((value(&p) - 1.01).abs() < 1e-6);
+    // AdamW decays the weight by lr * wd before the adaptive step.
+    let (mut p, g) = scalar(2.0, 1.0);
+    let mut adamw = Adam::adamw(0.5).unwrap().attach(&p, Select::Trainable).unwrap();
+    adamw.step(&mut p, &g, 0.1).unwrap(); // 2 * (1 - 0.05) - 0.1
+    assert!((value(&p) - 1.8).abs() < 1e-6);
+    assert!(Sgd::new().with_momentum(1.5, false).is_err() && Adam::new().with_betas(1.0, 0.9).is_err());
+}
+
+#[test]
+fn schedules() {
+    let step = LrSchedule::Step { every: 10, gamma: 0.5 };
+    assert_eq!((step.lr(1.0, 9), step.lr(1.0, 10), step.lr(1.0, 25)), (1.0, 0.5, 0.25));
+    let cos = LrSchedule::Cosine { total: 100, min: 0.0 };
+    assert!((cos.lr(1.0, 0) - 1.0).abs() < 1e-6 && (cos.lr(1.0, 50) - 0.5).abs() < 1e-6 && cos.lr(1.0, 100) < 1e-6);
+    assert_eq!(LrSchedule::Constant.lr(0.3, 1000), 0.3);
+    let sgdr = LrSchedule::CosineRestarts { period: 10, decay: 0.5, min: 0.0 };
+    assert!((sgdr.lr(1.0, 0) - 1.0).abs() < 1e-6 && (sgdr.lr(1.0, 5) - 0.5).abs() < 1e-6 && sgdr.lr(1.0, 9) < 0.03);
+    assert!(
+        (sgdr.lr(1.0, 10) - 0.5).abs() < 1e-6 && (sgdr.lr(1.0, 25) - 0.125).abs() < 1e-6,
+        "restarts at half the peak"
+    );
+}
+
+/// A small CNN trained for a few steps: its weights after.
+fn train_small(seed: u64, threads: usize) -> Vec<f32> {
+    let ctx = Ctx::train(GemmConfig::new(Isa::current().unwrap(), threads).unwrap());
+    let (mut g, last) = Sequential::new("x", &[4, 1, 8, 8], seed)
+        .layer("c", |p| Ok(Conv2d::new(p, Conv2dSpec::new(1, 4, 3), Init::He)?.with_relu()))
+        .add("p", MaxPool2d::new(PoolSpec::new(2, 2)))
+        .add("d", Dropout::new(0.2, seed).unwrap())
+        .add("f", Flatten::new())
+        .layer("l", |p| Linear::new(p, 4 * 3 * 3, 3, Init::Glorot))
+        .into_graph()
+        .unwrap();
+    g.int_input("t", &[4]).add("loss", SoftmaxCrossEntropy::new(), &[&last, "t"]).output("loss", "loss");
+    let mut model = g.build().unwrap();
+    let mut opt = Adam::new().attach(model.params(), Select::Trainable).unwrap();
+    let (mut state, mut grads) = (State::new(), Grads::new(model.params()));
+    let t = IntTensor::from_slice(&[4], &[0, 1, 2, 1]).unwrap();
+    for step in 0..5 {
+        let x = random_tensor(&[4, 1, 8, 8], 100 + step);
+        grads.zero();
+        model.forward(&ctx, &mut state, &[("x", Feed::from(&x)), ("t", Feed::from(&t))]).unwrap();
+        model.backward_from(&ctx, &mut state, &mut grads, "loss").unwrap();
+        opt.step(model.params_mut(), &grads, 0.01).unwrap();
+    }
+    let mut w = Vec::new();
+    model.params().visit(&mut |_, t| w.extend_from_slice(t.data()));
+    w
+}
+
+#[test]
+fn training_is_deterministic_for_a_seed_and_thread_count() {
+    for threads in [1, 2] {
+        assert_eq!(train_small(3, threads), train_small(3, threads), "{threads} threads");
+    }
+    assert_ne!(train_small(3, 1), train_small(4, 1));
+}
+
+#[test]
+fn bad_shapes_are_errors_when_built() {
+    let build = |shape: &[usize], body: &dyn Fn(&mut GraphBuilder)| {
+        let mut g = GraphBuilder::new(1);
+        g.input("x", shape);
+        body(&mut g);
+        g.output("y", "op");
+        g.build()
+    };
+    let conv = |g: &mut GraphBuilder| {
+        g.layer("op", |p| Conv2d::new(p, Conv2dSpec::new(3, 4, 3), Init::He), &["x"]);
+    };
+    assert!(build(&[1, 3, 5, 5], &conv).is_ok());
+    assert!(build(&[1, 2, 5, 5], &conv).unwrap_err().to_string().contains("\"op\""), "channels, naming the node");
+    assert!(build(&[1, 3, 2, 2], &conv).is_err(), "kernel larger than input");
+    assert!(build(&[3, 5, 5], &conv).is_err(), "not 4-D");
+    let bad_spec = |spec: Conv2dSpec| {
+        move |g: &mut GraphBuilder| {
+            g.layer("op", |p| Conv2d::new(p, spec, Init::He), &["x"]);
+        }
+    };
+    assert!(build(&[1, 3, 5, 5], &bad_spec(Conv2dSpec::new(3, 4, 3).groups(2))).is_err(), "groups");
+    assert!(build(&[1, 3, 5, 5], &bad_spec(Conv2dSpec::new(3, 4, 0))).is_err(), "zero kernel");
+    let linear = |g: &mut GraphBuilder| {
+        g.layer("op", |p| Linear::new(p, 4, 2, Init::He), &["x"]);
+    };
+    assert!(build(&[2, 5], &linear).is_err());
+    assert!(build(&[2, 4], &|g| {
+        g.layer("op", |p| Linear::new(p, 0, 2, Init::He), &["x"]);
+    })
+    .is_err());
+    assert!(Tensor::from_slice(&[2, 2], &[1.0; 3]).is_err());
+    assert!(matches!(Sequential::new("x", &[1], 1).build("y"), Err(LayerError::EmptySequential)));
+    assert!(build(&[1, 1, 4, 4], &|g| {
+        g.add("op", MaxPool2d::new(PoolSpec::new(3, 1).pad(2)), &["x"]);
+    })
+    .is_err());
+    assert!(build(&[2, 4], &|g| {
+        g.layer("op", |p| BatchNorm::new(p, 3), &["x"]);
+    })
+    .is_err());
+    assert!(
+        build(&[2, 3, 4], &|g| {
+            g.add("op", Add::new(), &["x", "x2"]);
+        })
+        .is_err(),
+        "an unknown name"
+    );
+    let two = |g: &mut GraphBuilder| {
+        g.input("x2", &[2, 3, 5]).add("op", Add::new(), &["x", "x2"]);
+    };
+    assert!(matches!(build(&[2, 3, 4], &two), Err(LayerError::InNode { .. })), "elementwise shapes");
+}
+
+/// `y = 2x` with a backward pass that forgets the factor: the checker must catch it.
+struct WrongBackward;
+
+impl Op for WrongBackward {
+    fn describe(&self) -> String {
+        "wrong".into()
+    }
+    fn infer(&self, inputs: &[op::ValueInfo], _: &Params) -> Result<Vec<op::ValueInfo>, LayerError> {
+        Ok(inputs.to_vec())
+    }
+    fn forward(
+        &self,
+        _: &op::OpCtx,
+        inputs: &[ValueRef],
+        outputs: &mut [Tensor],
+        _: &mut op::OpState,
+    ) -> Result<(), LayerError> {
+        let x = inputs[0].f32("wrong")?;
+        outputs[0].resize(x.shape);
+        outputs[0].data_mut().iter_mut().zip(x.data).for_each(|(y, &v)| *y = 2.0 * v);
+        Ok(())
+    }
+    fn backward(&self, _: &op::OpCtx, io: op::Backward) -> Result<(), LayerError> {
+        if let Some(dx) = io.d_inputs[0].as_deref_mut() {
+            dx.resize(io.d_outputs[0].shape);
+            dx.data_mut().copy_from_slice(io.d_outputs[0].data);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn gradient_checker_catches_a_wrong_backward_pass() {
+    let mut g = GraphBuilder::new(1);
+    g.input("x", &[2, 3]).add("op", WrongBackward, &["x"]).output("y", "op");
+    let mut model = g.build().unwrap();
+    let mut inputs = CheckInputs::new().with("x", random_tensor(&[2, 3], 1));
+    let r = check_model(&mut model, &contexts()[0], &mut inputs, "y", 1e-2, 10, 1).unwrap();
+    assert!(r.max_error > 0.3, "{r:?}");
+}
+
+/// In evaluation mode a convolution reuses weights prepared once (the Winograd filter
+/// transform), and prepares them again whenever its parameters may have changed or the
+/// input size does.
+#[test]
+fn eval_convolution_reprepares_when_weights_or_sizes_change() {
+    let cfg = contexts()[0].cfg;
+    let mut g = GraphBuilder::new(5);
+    g.input("x", &[1, 16, 16, 16])
+        .layer("c", |p| Conv2d::new(p, Conv2dSpec::new(16, 16, 3).pad(1), Init::He), &["x"])
+        .output("y", "c");
+    let mut model = g.build().unwrap();
+    let run = |model: &Model, ctx: Ctx, x: &Tensor| {
+        let mut state = State::new();
+        model.forward(&ctx, &mut state, &[("x", Feed::from(x))]).unwrap();
+        model.output(&state, "y").unwrap().data.to_vec()
+    };
+    let x = random_tensor(&[1, 16, 16, 16], 60);
+    let y1 = run(&model, Ctx::eval(cfg), &x);
+    let close = |a: &[f32], b: &[f32], k: f32| a.iter().zip(b).all(|(p, q)| (p - k * q).abs() < 1e-3);
+    assert!(close(&y1, &run(&model, Ctx::train(cfg), &x), 1.0), "prepared inference agrees with the per-call path");
+    assert_eq!(y1, run(&model, Ctx::eval(cfg), &x), "the second call reuses the preparation");
+    let w = model.params().id("c.weight").unwrap();
+    model.params_mut().value_mut(w).data_mut().iter_mut().for_each(|v| *v *= 2.0);
+    let y2 = run(&model, Ctx::eval(cfg), &x);
+    assert!(close(&y2, &y1, 2.0), "new weights are seen (bias is zero, so the output doubles)");
+    let bigger = random_tensor(&[2, 16, 20, 12], 61);
+    let y3 = run(&model, Ctx::eval(cfg), &bigger);
+    assert_eq!(y3.len(), 2 * 16 * 20 * 12);
+    assert!(close(&y3, &run(&model, Ctx::train(cfg), &bigger), 1.0));
+}

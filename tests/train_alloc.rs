@@ -1,0 +1,78 @@
+//! Training allocates nothing per batch once the first batches (a full one and an epoch's
+//! smaller last one) have sized every buffer: LeNet-5 steps through the generic trainer,
+//! and inference passes, counted by a global allocator (so this binary holds these tests
+//! only).
+
+#[path = "common/counting.rs"]
+mod counting;
+
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
+
+use simdnn::kernels::gemm::GemmConfig;
+use simdnn::kernels::Isa;
+use simdnn::layers::{Ctx, Inputs, LrSchedule, State};
+use simdnn::models::data::{epoch_order, synthetic_digits};
+use simdnn::models::registry;
+use simdnn::models::train::{OptimizerKind, TrainConfig, Trainer};
+use std::collections::HashMap;
+
+fn config(optimizer: OptimizerKind) -> TrainConfig {
+    TrainConfig {
+        epochs: 1,
+        batch: 16,
+        lr: 1e-3,
+        optimizer,
+        weight_decay: 1e-4,
+        schedule: LrSchedule::Constant,
+        seed: 1,
+        checkpoint: None,
+        resume: false,
+        metadata: HashMap::new(),
+    }
+}
+
+#[test]
+fn training_steps_allocate_nothing_after_the_first_batches() {
+    let _serial = counting::serial();
+    let entry = registry::find("lenet5").unwrap();
+    let splits = entry.load_data(&registry::DataRequest { dir: None, synthetic_train: 40, synthetic_test: 8 }).unwrap();
+    for (threads, optimizer, activation) in [(1, OptimizerKind::Adam, "relu"), (2, OptimizerKind::Sgd, "tanh")] {
+        let gemm = GemmConfig::new(Isa::current().unwrap(), threads).unwrap();
+        let options = entry.options([("activation", activation), ("pooling", "avg")]).unwrap();
+        let mut model = entry.build(&options, 16, 1).unwrap();
+        let mut trainer = Trainer::new(&mut model, entry.objective, gemm, &config(optimizer)).unwrap();
+        let orders: Vec<Vec<usize>> = (0..3).map(|e| epoch_order(40, 1, e)).collect();
+        let mut epoch = |order: &[usize]| {
+            for chunk in order.chunks(16) {
+                let step = trainer.step(&*splits.train, chunk, 1e-3).unwrap();
+                assert!(step.loss.is_finite());
+            }
+        };
+        epoch(&orders[0]); // batches of 16, 16 and 8: every buffer sized
+        let (count, ()) = counting::allocations(|| {
+            epoch(&orders[1]);
+            epoch(&orders[2]);
+        });
+        assert_eq!(count, 0, "{threads} thread(s), {optimizer:?}, {activation}");
+    }
+}
+
+#[test]
+fn inference_passes_allocate_nothing_after_the_first() {
+    let _serial = counting::serial();
+    let entry = registry::find("lenet5").unwrap();
+    let model = entry.build(&entry.options([]).unwrap(), 8, 1).unwrap();
+    let (_, test) = synthetic_digits(1, 24, 3);
+    let data = simdnn::models::data::LabelledImages { set: test, preprocess: simdnn::models::data::Preprocess::MNIST };
+    let ctx = Ctx::eval(GemmConfig::new(Isa::current().unwrap(), 2).unwrap());
+    let (mut state, mut inputs) = (State::new(), Inputs::new());
+    let indices: Vec<usize> = (0..24).collect();
+    let mut pass = |chunk: &[usize]| {
+        simdnn::models::Dataset::fill(&data, chunk, &mut inputs).unwrap();
+        model.forward(&ctx, &mut state, &inputs).unwrap();
+    };
+    pass(&indices[..8]);
+    let (count, ()) = counting::allocations(|| indices.chunks(8).for_each(&mut pass));
+    assert_eq!(count, 0);
+}
