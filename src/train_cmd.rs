@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use simdnn::kernels::gemm::GemmConfig;
 use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::Isa;
-use simdnn::layers::LrSchedule;
+use simdnn::layers::{LrSchedule, Mode};
 use simdnn::models::checkpoint::{write_atomic, Checkpoint, Part};
 use simdnn::models::registry::{self, DataRequest, ModelEntry, Options, MODELS};
 use simdnn::models::train::{self, checkpoint_epoch, evaluate, EpochMetrics, Observer, OptimizerKind, TrainConfig};
@@ -430,6 +430,7 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
     ck.load(&mut [Part::Params(train::MODEL_PREFIX, model.params_mut())])?;
     let splits = entry.load_data(&args.data.request())?;
     let e = evaluate(&model, gemm, &entry.objective, &*splits.test, args.batch)?;
+    let memory = model.memory_plan(&[], Mode::Eval)?;
     if args.json {
         let out = json!({
             "model": entry.name,
@@ -439,12 +440,21 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
             "examples": e.examples,
             "data": splits.source,
             "confusion": e.confusion,
+            "batch": args.batch,
+            "activation_bytes": memory.peak_bytes,
+            "activation_bytes_unshared": memory.total_bytes,
         });
         println!("{out}");
         return Ok(());
     }
     println!("{} {} on {}: {} test examples", entry.title, args.weights.display(), splits.source, e.examples);
     println!("test accuracy {:.2}%  loss {:.4}", 100.0 * e.accuracy, e.loss);
+    println!(
+        "activation memory at batch {}: {} KiB planned ({} KiB if no value shared a buffer)",
+        args.batch,
+        memory.peak_bytes / 1024,
+        memory.total_bytes / 1024
+    );
     if e.confusion.is_empty() {
         return Ok(());
     }

@@ -66,6 +66,9 @@ fn train_resume_and_eval() {
     let e = last_json(&simdnn(&args));
     assert_eq!(e["test_accuracy"], v["test_accuracy"], "eval reproduces the training run's test accuracy");
     let confusion = e["confusion"].as_array().unwrap();
+    let (planned, unshared) =
+        (e["activation_bytes"].as_u64().unwrap(), e["activation_bytes_unshared"].as_u64().unwrap());
+    assert!(planned > 0 && planned < unshared, "{e}");
     assert_eq!(confusion.len(), 10);
     let total: u64 = confusion.iter().flat_map(|r| r.as_array().unwrap()).map(|c| c.as_u64().unwrap()).sum();
     assert_eq!(total, 200);

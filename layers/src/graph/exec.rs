@@ -163,6 +163,7 @@ pub struct State {
     needs: Vec<bool>,
     /// Per node input: a gradient to add into one already written.
     temps: Vec<Vec<Tensor>>,
+    /// Zeros, the gradient of outputs nothing differentiated.
     zeros: Tensor,
 }
 
@@ -442,8 +443,9 @@ impl Model {
             written[v] = true;
         }
         let max_len = node_max_output(g, layout);
-        zeros.resize(&[max_len]);
-        zeros.data_mut().fill(0.0);
+        if zeros.len() < max_len {
+            *zeros = Tensor::zeros(&[max_len]); // only ever read: zeroed once
+        }
         let cx = OpCtx { ctx: *ctx, params: &self.params };
         for (n, node) in g.nodes.iter().enumerate().rev() {
             if !node.outputs.iter().any(|&v| written[v] && needs[v]) {
@@ -451,6 +453,17 @@ impl Model {
             }
             if !node.inputs.iter().any(|&v| needs[v]) && !g.params_of(n).iter().any(|&p| grads.wants(p)) {
                 continue;
+            }
+            // A view's gradient is its output's under the input's shape: handed over, not
+            // copied, when it is the input's first (every reader of the output has run).
+            if let Some(i) = node.op.view_of() {
+                let (x, y) = (node.inputs[i], node.outputs[0]);
+                if needs[x] && !written[x] && written[y] && vgrads[y].len() == layout.infos[x].len() {
+                    vgrads.swap(x, y);
+                    vgrads[x].reshape(&layout.infos[x].shape)?;
+                    (written[x], written[y]) = (true, false);
+                    continue;
+                }
             }
             // Input gradients: written in place the first time a value gets one, else into
             // a temporary that is added in.
