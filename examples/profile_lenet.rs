@@ -5,7 +5,8 @@ use simdnn::kernels::gemm::GemmConfig;
 use simdnn::kernels::Isa;
 use simdnn::layers::gradcheck::random_tensor;
 use simdnn::layers::{Adam, Ctx, Feed, Grads, IntTensor, Optimizer, Select, State};
-use simdnn::models::{lenet5, LeNetActivation, LeNetPooling};
+use simdnn::models::registry::{self, Head};
+use simdnn::models::zoo::Convention;
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -16,7 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads = std::env::args().nth(1).map_or(Ok(2), |s| s.parse())?;
     let ctx = Ctx::train(GemmConfig::new(Isa::current()?, threads)?);
     let batch = 64;
-    let mut model = lenet5(LeNetActivation::Relu, LeNetPooling::Max, batch, 1)?;
+    let entry = registry::find("lenet5")?;
+    let mut model = entry.build(&entry.options([])?, &entry.native, batch, 1, Convention::Torchvision, Head::Loss)?;
     let x = random_tensor(&[batch, 1, 32, 32], 1);
     let labels = IntTensor::from_slice(&[batch], &(0..batch as i64).map(|i| i % 10).collect::<Vec<_>>())?;
     let mut opt = Adam::new().attach(model.params(), Select::Trainable)?;

@@ -1,7 +1,11 @@
 //! The `simdnn` command line.
 
 mod bench;
+mod classify_cmd;
+mod infer_cmd;
 mod plot;
+mod show_cmd;
+mod summary_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +35,26 @@ enum Command {
         #[command(subcommand)]
         model: train_cmd::ModelCommand<train_cmd::EvalArgs>,
     },
+    /// Layer by layer: output shapes, parameters and multiply-accumulates of a model.
+    Summary {
+        #[command(subcommand)]
+        model: train_cmd::ModelCommand<summary_cmd::SummaryArgs>,
+    },
+    /// Logits of a batch of images (safetensors in and out) with trained weights.
+    Infer {
+        #[command(subcommand)]
+        model: train_cmd::ModelCommand<infer_cmd::InferArgs>,
+    },
+    /// The most probable classes of a PNG or JPEG image.
+    Classify {
+        #[command(subcommand)]
+        model: train_cmd::ModelCommand<classify_cmd::ClassifyArgs>,
+    },
+    /// Draw a layer's feature maps for an image (and the first layer's filters) as PNG grids.
+    Show {
+        #[command(subcommand)]
+        model: train_cmd::ModelCommand<show_cmd::ShowArgs>,
+    },
     /// Show the instruction sets this CPU supports and the one in use.
     Info {
         /// Print one JSON object.
@@ -46,6 +70,10 @@ fn main() -> ExitCode {
         Command::Info { json } => bench::info(json).map_err(Into::into),
         Command::Train { model } => train_cmd::train(model),
         Command::Eval { model } => train_cmd::eval(model),
+        Command::Summary { model } => summary_cmd::summary(model),
+        Command::Infer { model } => infer_cmd::infer(model),
+        Command::Classify { model } => classify_cmd::classify(model),
+        Command::Show { model } => show_cmd::show(model),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,7 +24,8 @@ pub struct EpochPoint {
 ///
 /// Points whose value is NaN, infinite or of magnitude above 1e300 are left out; an empty `points` gives empty axes.
 pub fn write_training_plot(path: &Path, title: &str, points: &[EpochPoint]) -> io::Result<()> {
-    let png = encode_png(&render(title, points))?;
+    let canvas = render(title, points);
+    let png = encode_png(canvas.width, canvas.height, &canvas.pixels)?;
     write_atomic(path, &png)
 }
 
@@ -401,13 +402,14 @@ fn glyph(ch: char) -> [u8; 7] {
 }
 
 /// Encodes the canvas as an 8-bit RGB PNG.
-fn encode_png(canvas: &Canvas) -> io::Result<Vec<u8>> {
+/// An 8-bit RGB PNG of `pixels` (`width * height * 3` bytes, row after row).
+pub fn encode_png(width: usize, height: usize, pixels: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, canvas.width as u32, canvas.height as u32);
+    let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header()?;
-    writer.write_image_data(&canvas.pixels)?;
+    writer.write_image_data(pixels)?;
     writer.finish()?;
     Ok(out)
 }

@@ -13,8 +13,9 @@ use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::Isa;
 use simdnn::layers::{LrSchedule, Mode};
 use simdnn::models::checkpoint::{write_atomic, Checkpoint, Part};
-use simdnn::models::registry::{self, DataRequest, ModelEntry, Options, MODELS};
+use simdnn::models::registry::{self, DataRequest, Head, ModelEntry, Options, Shape, MODELS};
 use simdnn::models::train::{self, checkpoint_epoch, evaluate, EpochMetrics, Observer, OptimizerKind, TrainConfig};
+use simdnn::models::zoo::Convention;
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -32,6 +33,13 @@ pub struct ModelCommand<A> {
     args: A,
     /// The model options given on the command line.
     options: Vec<(&'static str, String)>,
+}
+
+impl<A> ModelCommand<A> {
+    /// The entry, the command's arguments, and the model options given.
+    pub fn into_parts(self) -> (&'static ModelEntry, A, Vec<(&'static str, String)>) {
+        (self.entry, self.args, self.options)
+    }
 }
 
 impl<A: ModelArgs> FromArgMatches for ModelCommand<A> {
@@ -96,16 +104,36 @@ pub struct DataArgs {
     /// Size of the embedded dataset's held-out split.
     #[arg(long, default_value_t = 2_000)]
     synthetic_test: usize,
+    /// Train and test on these classes only, relabelled 0, 1, ... in the order given
+    /// (e.g. `--keep-classes 0,6`: Fashion-MNIST's T-shirts against shirts).
+    #[arg(long, value_delimiter = ',')]
+    keep_classes: Vec<u8>,
 }
 
 impl DataArgs {
-    fn request(&self) -> DataRequest {
+    /// The data, prepared for a model reading `channels` x `input`.
+    fn request(&self, input: (usize, usize), channels: usize) -> DataRequest {
         DataRequest {
             dir: self.data.clone(),
             synthetic_train: self.synthetic_train,
             synthetic_test: self.synthetic_test,
+            input,
+            channels,
+            keep_classes: self.keep_classes.clone(),
         }
     }
+}
+
+/// The checkpoint metadata recording `--keep-classes`.
+const KEEP_CLASSES: &str = "keep_classes";
+
+fn join_classes(classes: &[u8]) -> String {
+    classes.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// `--input H W` as a pair.
+pub(crate) fn input_size(v: &Option<Vec<usize>>) -> Option<(usize, usize)> {
+    v.as_ref().and_then(|v| Some((*v.first()?, *v.get(1)?)))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -160,6 +188,12 @@ pub struct TrainArgs {
     /// Print JSON lines (one per epoch) and a final JSON object instead of text and progress bars.
     #[arg(long)]
     json: bool,
+    /// The model's input height and width; images are resized to it [default: the model's, e.g. 32 32 for LeNet-5, 224 224 for ResNet].
+    #[arg(long, num_args = 2, value_names = ["H", "W"])]
+    input: Option<Vec<usize>>,
+    /// Input channels of the model (greyscale images are repeated into each).
+    #[arg(long, default_value_t = 1)]
+    in_channels: usize,
 }
 
 impl ModelArgs for TrainArgs {
@@ -186,13 +220,13 @@ impl ModelArgs for EvalArgs {
     const TAKES_OPTIONS: bool = false;
 }
 
-fn gemm_config(threads: Option<usize>) -> Result<GemmConfig, Box<dyn Error>> {
+pub(crate) fn gemm_config(threads: Option<usize>) -> Result<GemmConfig, Box<dyn Error>> {
     Ok(GemmConfig::new(Isa::current()?, threads.map_or_else(default_threads, Ok)?)?)
 }
 
-/// `name value, name value` of a model's options, for headers.
+/// `name value, name value, ` of a model's options, for headers.
 fn describe_options(options: &Options) -> String {
-    options.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ")
+    options.iter().map(|(n, v)| format!("{n} {v}, ")).collect()
 }
 
 fn metrics_json(m: &EpochMetrics) -> Value {
@@ -293,16 +327,16 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     let ModelCommand { entry, args, options } = cmd;
     let gemm = gemm_config(args.threads)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(entry.name));
-    let splits = entry.load_data(&args.data.request())?;
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let checkpoint = out.join("checkpoint.safetensors");
     let metrics_path = out.join("metrics.jsonl");
 
     let mut options = entry.options(options.iter().map(|(n, v)| (*n, v.as_str())))?;
+    let input = input_size(&args.input).unwrap_or(entry.native.input);
+    let mut shape = Shape { in_channels: args.in_channels, classes: 0, input };
     let mut previous = Vec::new();
     if args.resume {
         let meta = Checkpoint::read(&checkpoint)?.metadata()?;
-        options = entry.options_from_metadata(&meta).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+        (options, shape) = entry.from_metadata(&meta).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
         let done = checkpoint_epoch(&meta);
         // Keep the metric lines of the epochs the checkpoint holds.
         if let Ok(text) = std::fs::read_to_string(&metrics_path) {
@@ -313,6 +347,18 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
                 .collect();
         }
     }
+    let splits = entry.load_data(&args.data.request(shape.input, shape.in_channels))?;
+    if args.resume && shape.classes != splits.classes {
+        return Err(format!(
+            "{}: a model of {} classes, the data has {}",
+            checkpoint.display(),
+            shape.classes,
+            splits.classes
+        )
+        .into());
+    }
+    shape.classes = splits.classes;
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let (epochs_on_data, epochs_embedded) = entry.default_epochs;
     let epochs = args.epochs.unwrap_or(if args.data.data.is_some() { epochs_on_data } else { epochs_embedded });
     let (optimizer, default_lr) = match args.optimizer {
@@ -330,13 +376,16 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         ScheduleArg::Step => LrSchedule::Step { every: total_steps.div_ceil(4), gamma: 0.5 },
     };
 
-    let mut model = entry.build(&options, args.batch.max(1), args.seed)?;
+    let mut model = entry.build(&options, &shape, args.batch, args.seed, Convention::Torchvision, Head::Loss)?;
     let params = model.params().count();
     if !args.json {
         println!(
-            "{} ({}): {params} parameters | data: {}, {train_len} train / {test_len} test | {} on {} thread(s) | {epochs} epochs, batch {}, {} lr {lr}",
+            "{} ({}{}x{}x{} input): {params} parameters | data: {}, {train_len} train / {test_len} test | {} on {} thread(s) | {epochs} epochs, batch {}, {} lr {lr}",
             entry.title,
             describe_options(&options),
+            shape.in_channels,
+            shape.input.0,
+            shape.input.1,
             splits.source,
             gemm.isa(),
             gemm.threads(),
@@ -347,9 +396,12 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
             }
         );
     }
-    let mut metadata = entry.metadata(&options);
+    let mut metadata = entry.metadata(&options, &shape);
     metadata.insert("data".into(), splits.source.clone());
     metadata.insert("seed".into(), args.seed.to_string());
+    if !args.data.keep_classes.is_empty() {
+        metadata.insert(KEEP_CLASSES.into(), join_classes(&args.data.keep_classes));
+    }
     let cfg = TrainConfig {
         epochs,
         batch: args.batch,
@@ -373,7 +425,8 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         title: entry.title.to_uppercase(),
         error: None,
     };
-    let history = train::train(&mut model, entry.objective, gemm, &*splits.train, &*splits.test, &cfg, &mut observer);
+    let history =
+        train::train(&mut model, entry.objective(&shape), gemm, &*splits.train, &*splits.test, &cfg, &mut observer);
     if let Some(bar) = observer.bar.take() {
         bar.abandon();
     }
@@ -424,12 +477,19 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
     let ModelCommand { entry, args, .. } = cmd;
     let gemm = gemm_config(args.threads)?;
     let ck = Checkpoint::read(&args.weights)?;
-    let options =
-        entry.options_from_metadata(&ck.metadata()?).map_err(|e| format!("{}: {e}", args.weights.display()))?;
-    let mut model = entry.build(&options, args.batch.max(1), 0)?;
+    let meta = ck.metadata()?;
+    let (options, shape) = entry.from_metadata(&meta).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+    let mut model = entry.build(&options, &shape, args.batch, 0, Convention::Torchvision, Head::Loss)?;
     ck.load(&mut [Part::Params(train::MODEL_PREFIX, model.params_mut())])?;
-    let splits = entry.load_data(&args.data.request())?;
-    let e = evaluate(&model, gemm, &entry.objective, &*splits.test, args.batch)?;
+    let mut request = args.data.request(shape.input, shape.in_channels);
+    // The classes the model was trained on, unless others are asked for.
+    if let (true, Some(kept)) = (request.keep_classes.is_empty(), meta.get(KEEP_CLASSES)) {
+        request.keep_classes = kept.split(',').map(str::parse).collect::<Result<_, _>>().map_err(|_| {
+            format!("{}: metadata {KEEP_CLASSES} = {kept:?} is not a list of classes", args.weights.display())
+        })?;
+    }
+    let splits = entry.load_data(&request)?;
+    let e = evaluate(&model, gemm, &entry.objective(&shape), &*splits.test, args.batch)?;
     let memory = model.memory_plan(&[], Mode::Eval)?;
     if args.json {
         let out = json!({

@@ -207,3 +207,76 @@ fn length_errors() {
         Err(KernelError::TensorLength { .. })
     ));
 }
+
+/// Adam and SGD updates against scalar references: every path, tails of every length,
+/// lengths split across threads (the kernels fuse multiply-adds, so agreement is to a few
+/// ulps, not bits).
+#[test]
+fn optimizer_updates_match_the_scalar_reference() {
+    use simdnn::kernels::gemm::GemmConfig;
+    use simdnn::kernels::optim::{adam_update, sgd_update, AdamStep, SgdStep};
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+        }
+    };
+    let lengths: Vec<usize> = (0..40).chain([1000, 65_536 * 2 + 7, 300_001]).collect();
+    for threads in [1, 2] {
+        for cfg in gemm_configs(threads) {
+            for &len in &lengths {
+                let (w0, g, m0, v0) = (random_vec(len, 1), random_vec(len, 2), random_vec(len, 3), random_vec(len, 4));
+                let v0: Vec<f32> = v0.iter().map(|x| x.abs()).collect();
+                let h = AdamStep {
+                    step: 0.01,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    inv_sqrt_correct2: 3.0,
+                    l2: 0.1,
+                    decay: 0.99,
+                };
+                let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+                adam_update(&cfg, &h, &mut w, &g, &mut m, &mut v).unwrap();
+                let (mut rw, mut rm, mut rv) = (w0.clone(), m0.clone(), v0.clone());
+                for i in 0..len {
+                    let gi = g[i] + h.l2 * rw[i];
+                    rm[i] = h.beta1 * rm[i] + (1.0 - h.beta1) * gi;
+                    rv[i] = h.beta2 * rv[i] + (1.0 - h.beta2) * gi * gi;
+                    rw[i] = h.decay * rw[i] - h.step * rm[i] / (rv[i].sqrt() * h.inv_sqrt_correct2 + h.eps);
+                }
+                let what = format!("adam {} len {len}", describe(&cfg));
+                close(&m, &rm, &what);
+                close(&v, &rv, &what);
+                close(&w, &rw, &what);
+                for (momentum, nesterov) in [(0.0, false), (0.9, false), (0.5, true)] {
+                    let h = SgdStep { lr: 0.1, momentum, nesterov, weight_decay: 0.01 };
+                    let (mut w, mut vel) = (w0.clone(), m0.clone());
+                    sgd_update(&cfg, &h, &mut w, &g, if momentum > 0.0 { &mut vel } else { &mut [] }).unwrap();
+                    let (mut rw, mut rvel) = (w0.clone(), m0.clone());
+                    for i in 0..len {
+                        let gi = g[i] + h.weight_decay * rw[i];
+                        let delta = if momentum > 0.0 {
+                            rvel[i] = momentum * rvel[i] + gi;
+                            if nesterov {
+                                gi + momentum * rvel[i]
+                            } else {
+                                rvel[i]
+                            }
+                        } else {
+                            gi
+                        };
+                        rw[i] -= h.lr * delta;
+                    }
+                    let what = format!("sgd {momentum} {nesterov} {} len {len}", describe(&cfg));
+                    close(&w, &rw, &what);
+                    close(&vel, &rvel, &what);
+                }
+            }
+        }
+    }
+    let cfg = GemmConfig::new(Isa::Portable, 1).unwrap();
+    let h = SgdStep { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 0.0 };
+    assert!(sgd_update(&cfg, &h, &mut [0.0; 3], &[0.0; 3], &mut [0.0; 2]).is_err(), "velocity length");
+    let a = AdamStep { step: 0.1, beta1: 0.9, beta2: 0.9, eps: 1e-8, inv_sqrt_correct2: 1.0, l2: 0.0, decay: 1.0 };
+    assert!(adam_update(&cfg, &a, &mut [0.0; 3], &[0.0; 4], &mut [0.0; 3], &mut [0.0; 3]).is_err());
+}

@@ -6,8 +6,9 @@ use simdnn::kernels::Isa;
 use simdnn::layers::ops::{Activation, Embedding, Linear, Reshape, SoftmaxCrossEntropy};
 use simdnn::layers::{GraphBuilder, Init, Inputs, LayerError, LrSchedule, Model};
 use simdnn::models::checkpoint::Checkpoint;
-use simdnn::models::registry::{self, MODELS};
+use simdnn::models::registry::{self, Head, MODELS};
 use simdnn::models::train::{self, Classify, EpochMetrics, Objective, Observer, OptimizerKind, TrainConfig};
+use simdnn::models::zoo::Convention;
 use simdnn::models::Dataset;
 use std::collections::HashMap;
 
@@ -155,18 +156,19 @@ fn the_trainer_rejects_bad_configurations() {
 }
 
 #[test]
-fn every_registered_model_builds_with_its_parameter_count() {
+fn every_option_of_a_registered_model_builds_and_round_trips_through_metadata() {
     assert!(!MODELS.is_empty());
-    for entry in MODELS {
+    for entry in MODELS.iter().filter(|e| !e.options.is_empty()) {
         for option in entry.options {
             for value in option.values {
                 let options = entry.options([(option.name, *value)]).unwrap();
-                let model = entry.build(&options, 2, 1).unwrap();
+                let shape = entry.native;
+                let model = entry.build(&options, &shape, 2, 1, Convention::Torchvision, Head::Loss).unwrap();
                 if let Some(n) = entry.params {
                     assert_eq!(model.params().count(), n, "{} with {} {value}", entry.name, option.name);
                 }
-                let meta = entry.metadata(&options);
-                assert_eq!(entry.options_from_metadata(&meta).unwrap(), options);
+                let meta = entry.metadata(&options, &shape);
+                assert_eq!(entry.from_metadata(&meta).unwrap(), (options, shape));
             }
         }
         assert!(entry.options([("no-such-option", "x")]).is_err());
@@ -175,5 +177,7 @@ fn every_registered_model_builds_with_its_parameter_count() {
     assert!(lenet.options([("pooling", "median")]).unwrap_err().to_string().contains("max"));
     assert!(registry::find("lenet6").unwrap_err().to_string().contains("lenet5"));
     let other = HashMap::from([("model".to_string(), "resnet".to_string())]);
-    assert!(lenet.options_from_metadata(&other).is_err());
+    assert!(lenet.from_metadata(&other).is_err());
+    let bad = HashMap::from([("model".to_string(), "lenet5".to_string()), ("input".to_string(), "32by32".to_string())]);
+    assert!(lenet.from_metadata(&bad).unwrap_err().to_string().contains("input"));
 }

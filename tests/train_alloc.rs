@@ -13,8 +13,9 @@ use simdnn::kernels::gemm::GemmConfig;
 use simdnn::kernels::Isa;
 use simdnn::layers::{Ctx, Inputs, LrSchedule, State};
 use simdnn::models::data::{epoch_order, synthetic_digits};
-use simdnn::models::registry;
+use simdnn::models::registry::{self, Head};
 use simdnn::models::train::{OptimizerKind, TrainConfig, Trainer};
+use simdnn::models::zoo::Convention;
 use std::collections::HashMap;
 
 fn config(optimizer: OptimizerKind) -> TrainConfig {
@@ -36,12 +37,21 @@ fn config(optimizer: OptimizerKind) -> TrainConfig {
 fn training_steps_allocate_nothing_after_the_first_batches() {
     let _serial = counting::serial();
     let entry = registry::find("lenet5").unwrap();
-    let splits = entry.load_data(&registry::DataRequest { dir: None, synthetic_train: 40, synthetic_test: 8 }).unwrap();
+    let request = registry::DataRequest {
+        dir: None,
+        synthetic_train: 40,
+        synthetic_test: 8,
+        input: (32, 32),
+        channels: 1,
+        keep_classes: Vec::new(),
+    };
+    let splits = entry.load_data(&request).unwrap();
     for (threads, optimizer, activation) in [(1, OptimizerKind::Adam, "relu"), (2, OptimizerKind::Sgd, "tanh")] {
         let gemm = GemmConfig::new(Isa::current().unwrap(), threads).unwrap();
         let options = entry.options([("activation", activation), ("pooling", "avg")]).unwrap();
-        let mut model = entry.build(&options, 16, 1).unwrap();
-        let mut trainer = Trainer::new(&mut model, entry.objective, gemm, &config(optimizer)).unwrap();
+        let mut model = entry.build(&options, &entry.native, 16, 1, Convention::Torchvision, Head::Loss).unwrap();
+        let objective = entry.objective(&entry.native);
+        let mut trainer = Trainer::new(&mut model, objective, gemm, &config(optimizer)).unwrap();
         let orders: Vec<Vec<usize>> = (0..3).map(|e| epoch_order(40, 1, e)).collect();
         let mut epoch = |order: &[usize]| {
             for chunk in order.chunks(16) {
@@ -62,7 +72,8 @@ fn training_steps_allocate_nothing_after_the_first_batches() {
 fn inference_passes_allocate_nothing_after_the_first() {
     let _serial = counting::serial();
     let entry = registry::find("lenet5").unwrap();
-    let model = entry.build(&entry.options([]).unwrap(), 8, 1).unwrap();
+    let options = entry.options([]).unwrap();
+    let model = entry.build(&options, &entry.native, 8, 1, Convention::Torchvision, Head::Loss).unwrap();
     let (_, test) = synthetic_digits(1, 24, 3);
     let data = simdnn::models::data::LabelledImages { set: test, preprocess: simdnn::models::data::Preprocess::MNIST };
     let ctx = Ctx::eval(GemmConfig::new(Isa::current().unwrap(), 2).unwrap());

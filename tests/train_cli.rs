@@ -118,3 +118,30 @@ fn trains_on_mnist_idx_files_when_present() {
     assert!(v["test_accuracy"].as_f64().unwrap() > 0.97, "one MNIST epoch: {v}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Zoo models train through the same command at a reduced input (the digits resized to
+/// it), and `eval` rebuilds them from the checkpoint's recorded shape.
+#[test]
+fn zoo_models_train_and_evaluate_from_the_command_line() {
+    let tiny = ["--synthetic-train", "48", "--synthetic-test", "16", "--threads", "2", "--epochs", "1", "--json"];
+    for (model, extra) in [
+        ("lenet5-paper", &[][..]),
+        ("resnet18", &["--input", "32", "32"][..]),
+        ("densenet121", &["--input", "32", "32", "--in-channels", "3"][..]),
+        ("squeezenodule_v2", &[][..]),
+    ] {
+        let dir = scratch(model);
+        let mut args = vec!["train", model, "--out", dir.to_str().unwrap()];
+        args.extend_from_slice(&tiny);
+        args.extend_from_slice(extra);
+        let v = last_json(&simdnn(&args));
+        assert_eq!(v["epochs"], 1, "{model}: {v}");
+        let checkpoint = dir.join("checkpoint.safetensors");
+        let mut args = vec!["eval", model, "--weights", checkpoint.to_str().unwrap()];
+        args.extend_from_slice(&tiny[..6]);
+        args.push("--json");
+        let e = last_json(&simdnn(&args));
+        assert_eq!(e["test_accuracy"], v["test_accuracy"], "{model}: eval reproduces the run's accuracy");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

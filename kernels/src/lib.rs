@@ -13,6 +13,7 @@ pub mod eltwise;
 mod error;
 pub mod gemm;
 pub mod isa;
+pub mod optim;
 pub mod peak;
 pub mod pool;
 mod scratch;

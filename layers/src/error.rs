@@ -54,6 +54,8 @@ pub enum LayerError {
     FrozenParam { name: String },
     #[error("backward needs a training-mode forward pass of the same state first")]
     NoForward,
+    #[error("the optimizer is not attached to any parameters (call attach first)")]
+    NotAttached,
 }
 
 impl LayerError {

@@ -36,5 +36,5 @@ pub use graph::{Feed, Feeds, GraphBuilder, Inputs, MemoryReport, Model, NodeSumm
 pub use init::Init;
 pub use op::{Ctx, Mode, Op};
 pub use optim::{Adam, LrSchedule, Optimizer, Select, Sgd};
-pub use param::{Fill, Grads, ParamId, ParamScope, Params};
+pub use param::{BufferId, Fill, Grads, ParamId, ParamScope, Params};
 pub use tensor::{DType, IntTensor, LayerName, Tensor, TensorRef, ValueRef};

@@ -5,7 +5,7 @@
 //! outputs, and an [`OpState`] of the caller's own, where it keeps what backward needs.
 
 use crate::init::Rng;
-use crate::param::{Grads, ParamId, Params};
+use crate::param::{BufferId, Grads, ParamId, Params};
 use crate::tensor::{DType, TensorRef, ValueRef};
 use crate::{LayerError, Tensor};
 use simdnn_kernels::gemm::GemmConfig;
@@ -131,6 +131,11 @@ pub trait Op: AsAny + Send + Sync + 'static {
 
     /// The parameters the op reads.
     fn params(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
+
+    /// The buffers the op reads (running statistics), for summaries that count them.
+    fn buffers(&self) -> Vec<BufferId> {
         Vec::new()
     }
 

@@ -35,6 +35,8 @@ pub enum Fill {
         fan_in: usize,
         fan_out: usize,
     },
+    /// `-1` or `+1`, each with probability one half.
+    Signs,
 }
 
 struct Entry {
@@ -227,6 +229,11 @@ impl<'a> ParamScope<'a> {
             Fill::Zeros => {}
             Fill::Constant(v) => t.data_mut().fill(v),
             Fill::Random { init, fan_in, fan_out } => init.fill(fan_in, fan_out, t.data_mut(), self.rng),
+            Fill::Signs => {
+                for v in t.data_mut() {
+                    *v = if crate::init::uniform(self.rng) < 0.5 { -1.0 } else { 1.0 };
+                }
+            }
         }
         t
     }

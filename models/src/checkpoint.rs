@@ -18,7 +18,9 @@ pub enum CheckpointError {
     Format { path: PathBuf, reason: String },
     #[error("{path}: tensor {name} is missing")]
     Missing { path: PathBuf, name: String },
-    #[error("{path}: tensor {name} has shape {got:?} and type {dtype}, the model expects f32 {expected:?}")]
+    #[error(
+        "{path}: tensor {name} has shape {got:?} and type {dtype}, the model expects {expected:?} (f32, f16 or bf16)"
+    )]
     Mismatch { path: PathBuf, name: String, expected: Vec<usize>, got: Vec<usize>, dtype: String },
     #[error("{path}: tensor {name} is not part of the model (a checkpoint of another configuration?)")]
     Unexpected { path: PathBuf, name: String },
@@ -82,10 +84,28 @@ impl Part<'_> {
 pub fn save(path: &Path, parts: &mut [Part], metadata: HashMap<String, String>) -> Result<(), CheckpointError> {
     let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
     for part in parts.iter_mut() {
-        part.visit(&mut |name, t| {
-            tensors.push((name, t.data().iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape().to_vec()))
-        });
+        part.visit(&mut |name, t| tensors.push((name, encode(t.data()), t.shape().to_vec())));
     }
+    write_safetensors(path, &tensors, metadata)
+}
+
+/// Saves named tensors (no metadata) to `path`, atomically: `simdnn infer`'s output.
+pub fn save_tensors(path: &Path, tensors: &[(&str, &Tensor)]) -> Result<(), CheckpointError> {
+    let tensors: Vec<_> = tensors.iter().map(|(n, t)| (n.to_string(), encode(t.data()), t.shape().to_vec())).collect();
+    write_safetensors(path, &tensors, HashMap::new())
+}
+
+/// f32 values as little-endian bytes.
+pub(crate) fn encode(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Writes f32 tensors `(name, bytes, shape)` and `metadata` to `path`, atomically.
+pub(crate) fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Vec<u8>, Vec<usize>)],
+    metadata: HashMap<String, String>,
+) -> Result<(), CheckpointError> {
     let views = tensors
         .iter()
         .map(|(n, b, s)| {
@@ -125,11 +145,35 @@ impl Checkpoint {
         Ok(meta.metadata().clone().unwrap_or_default())
     }
 
+    /// The names of the tensors the file holds, sorted.
+    pub fn names(&self) -> Result<Vec<String>, CheckpointError> {
+        let mut names: Vec<String> = self.tensors()?.names().into_iter().map(String::from).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The tensor `name`, whatever its shape (f32, or f16 or bf16 widened), checked finite.
+    pub fn tensor(&self, name: &str) -> Result<Tensor, CheckpointError> {
+        let st = self.tensors()?;
+        let view =
+            st.tensor(name).map_err(|_| CheckpointError::Missing { path: self.path.clone(), name: name.into() })?;
+        self.check_one(&st, name, view.shape())?;
+        let mut t = Tensor::zeros(view.shape());
+        decode(view.dtype(), view.data(), t.data_mut()).expect("checked above");
+        Ok(t)
+    }
+
     /// Copies the checkpoint's tensors into `parts`. Every tensor a part expects must be
-    /// present with the same shape, in f32, and finite, and the checkpoint may hold no
-    /// tensor under a part's prefix that the part lacks: the error names the first
-    /// mismatch. Nothing is changed unless everything fits.
+    /// present with the same shape, in f32 (or f16 or bf16, widened), and finite, and the
+    /// checkpoint may hold no tensor under a part's prefix that the part lacks: the error
+    /// names the first mismatch. Nothing is changed unless everything fits.
     pub fn load(&self, parts: &mut [Part]) -> Result<(), CheckpointError> {
+        self.load_skipping(parts, |_| false)
+    }
+
+    /// [`Checkpoint::load`], ignoring the file's tensors for which `skip` holds (such as
+    /// PyTorch's `num_batches_tracked` counters).
+    pub fn load_skipping(&self, parts: &mut [Part], skip: impl Fn(&str) -> bool) -> Result<(), CheckpointError> {
         let st = self.tensors()?;
         let mut expected = Vec::new();
         for part in parts.iter_mut() {
@@ -141,18 +185,16 @@ impl Checkpoint {
         let prefixes: Vec<&str> = parts.iter().map(Part::prefix).collect();
         let mut names = st.names();
         names.sort();
-        let extra = names
-            .into_iter()
-            .find(|n| prefixes.iter().any(|p| in_scope(n, p) && *n != *p) && !expected.iter().any(|(e, _)| e == *n));
+        let extra = names.into_iter().find(|n| {
+            prefixes.iter().any(|p| in_scope(n, p) && *n != *p) && !skip(n) && !expected.iter().any(|(e, _)| e == *n)
+        });
         if let Some(name) = extra {
             return Err(CheckpointError::Unexpected { path: self.path.clone(), name: name.to_string() });
         }
         for part in parts.iter_mut() {
             part.visit(&mut |name, t| {
                 let view = st.tensor(&name).expect("checked above");
-                for (v, b) in t.data_mut().iter_mut().zip(view.data().chunks_exact(4)) {
-                    *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
+                decode(view.dtype(), view.data(), t.data_mut()).expect("checked above");
             });
         }
         Ok(())
@@ -161,7 +203,7 @@ impl Checkpoint {
     fn check_one(&self, st: &safetensors::SafeTensors, name: &str, shape: &[usize]) -> Result<(), CheckpointError> {
         let view =
             st.tensor(name).map_err(|_| CheckpointError::Missing { path: self.path.clone(), name: name.into() })?;
-        if view.dtype() != safetensors::Dtype::F32 || view.shape() != shape {
+        if element_bytes(view.dtype()).is_none() || view.shape() != shape {
             return Err(CheckpointError::Mismatch {
                 path: self.path.clone(),
                 name: name.into(),
@@ -170,10 +212,66 @@ impl Checkpoint {
                 dtype: format!("{:?}", view.dtype()),
             });
         }
-        let finite = view.data().chunks_exact(4).all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());
-        if !finite {
+        let mut values = vec![0.0; shape.iter().product()];
+        decode(view.dtype(), view.data(), &mut values);
+        if !values.iter().all(|v| v.is_finite()) {
             return Err(CheckpointError::NonFinite { path: self.path.clone(), name: name.into() });
         }
         Ok(())
+    }
+}
+
+/// The bytes of one element of the floating types a checkpoint may hold.
+fn element_bytes(dtype: safetensors::Dtype) -> Option<usize> {
+    match dtype {
+        safetensors::Dtype::F32 => Some(4),
+        safetensors::Dtype::F16 | safetensors::Dtype::BF16 => Some(2),
+        _ => None,
+    }
+}
+
+/// Widens the little-endian elements `bytes` of `dtype` into `out` (exactly: every f16 and
+/// bf16 value is an f32 value). `None` for another type or a length mismatch.
+pub(crate) fn decode(dtype: safetensors::Dtype, bytes: &[u8], out: &mut [f32]) -> Option<()> {
+    let size = element_bytes(dtype)?;
+    if bytes.len() != out.len() * size {
+        return None;
+    }
+    for (v, b) in out.iter_mut().zip(bytes.chunks_exact(size)) {
+        *v = match dtype {
+            safetensors::Dtype::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            safetensors::Dtype::BF16 => f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16),
+            _ => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
+        };
+    }
+    Some(())
+}
+
+/// IEEE 754 binary16 to binary32.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = (h >> 10) & 0x1f;
+    let fraction = (h & 0x3ff) as u32;
+    match exponent {
+        // Zero and subnormals: fraction * 2^-24.
+        0 => sign * fraction as f32 * f32::powi(2.0, -24),
+        0x1f => f32::from_bits(((h as u32 & 0x8000) << 16) | 0x7f80_0000 | (fraction << 13)),
+        e => f32::from_bits(((h as u32 & 0x8000) << 16) | ((e as u32 + 112) << 23) | (fraction << 13)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_precision_widens_exactly() {
+        for (bits, value) in
+            [(0x3c00, 1.0), (0xc000, -2.0), (0x3555, 0.333_251_95), (0x0001, 5.960_464_5e-8), (0x7bff, 65504.0)]
+        {
+            assert_eq!(f16_to_f32(bits), value, "{bits:#x}");
+        }
+        assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+        assert!(f16_to_f32(0x7c00).is_infinite() && f16_to_f32(0x7e00).is_nan());
     }
 }

@@ -21,4 +21,6 @@ pub struct Splits {
     pub test: Box<dyn Dataset>,
     /// For logs and checkpoint metadata, e.g. `idx:/data/mnist`.
     pub source: String,
+    /// The number of classes of the labels.
+    pub classes: usize,
 }

@@ -4,10 +4,11 @@
 pub mod checkpoint;
 pub mod data;
 pub mod dataset;
-pub mod lenet5;
 pub mod registry;
 pub mod train;
+pub mod weights;
+pub mod zoo;
 
 pub use dataset::{Dataset, Splits};
-pub use lenet5::{lenet5, LeNetActivation, LeNetPooling, LENET5_PARAMS};
-pub use registry::{find, ModelEntry, Options, MODELS};
+pub use registry::{find, Head, ModelEntry, Options, Shape, MODELS};
+pub use zoo::lenet5::{lenet5, LeNetActivation, LeNetPooling, LENET5_PARAMS};

@@ -177,18 +177,19 @@ pub fn evaluate(
     Ok(Evaluation { loss: loss_sum / n, accuracy: correct as f64 / n, confusion, examples: data.len() })
 }
 
-fn make_optimizer(cfg: &TrainConfig, model: &Model) -> Result<Box<dyn Optimizer>, LayerError> {
+fn make_optimizer(cfg: &TrainConfig, gemm: GemmConfig, model: &Model) -> Result<Box<dyn Optimizer>, LayerError> {
     let params = model.params();
     Ok(match cfg.optimizer {
         OptimizerKind::Sgd => Box::new(
             Sgd::new()
                 .with_momentum(0.9, true)?
                 .with_weight_decay(cfg.weight_decay)?
+                .with_config(gemm)
                 .attach(params, Select::Trainable)?,
         ),
-        OptimizerKind::Adam => {
-            Box::new(Adam::new().with_weight_decay(cfg.weight_decay)?.attach(params, Select::Trainable)?)
-        }
+        OptimizerKind::Adam => Box::new(
+            Adam::new().with_weight_decay(cfg.weight_decay)?.with_config(gemm).attach(params, Select::Trainable)?,
+        ),
     })
 }
 
@@ -224,7 +225,7 @@ impl<'m> Trainer<'m> {
         gemm: GemmConfig,
         cfg: &TrainConfig,
     ) -> Result<Self, TrainError> {
-        let optimizer = make_optimizer(cfg, model)?;
+        let optimizer = make_optimizer(cfg, gemm, model)?;
         let grads = Grads::new(model.params());
         Ok(Trainer {
             model,

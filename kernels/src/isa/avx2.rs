@@ -178,6 +178,11 @@ unsafe impl Simd for Avx2 {
         unsafe { _mm256_div_ps(a, b) }
     }
     #[inline(always)]
+    fn sqrt(self, v: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        unsafe { _mm256_sqrt_ps(v) }
+    }
+    #[inline(always)]
     fn round(self, v: __m256) -> __m256 {
         // SAFETY: AVX available (token).
         unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }

@@ -162,6 +162,11 @@ unsafe impl Simd for Avx512 {
         unsafe { _mm512_div_ps(a, b) }
     }
     #[inline(always)]
+    fn sqrt(self, v: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        unsafe { _mm512_sqrt_ps(v) }
+    }
+    #[inline(always)]
     fn round(self, v: __m512) -> __m512 {
         // SAFETY: AVX-512F available (token).
         unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }

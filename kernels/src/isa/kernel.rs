@@ -53,6 +53,7 @@ impl Instance {
             crate::pool::KERNELS,
             crate::eltwise::KERNELS,
             crate::peak::KERNELS,
+            crate::optim::KERNELS,
         ]
         .into_iter()
         .flatten()

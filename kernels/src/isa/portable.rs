@@ -150,6 +150,10 @@ macro_rules! impl_simd_on_wide {
                 a / b
             }
             #[inline(always)]
+            fn sqrt(self, v: wide::$v) -> wide::$v {
+                v.sqrt()
+            }
+            #[inline(always)]
             fn round(self, v: wide::$v) -> wide::$v {
                 v.round()
             }

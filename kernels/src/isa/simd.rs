@@ -115,6 +115,8 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// The square root (IEEE, correctly rounded).
+    fn sqrt(self, v: Self::V) -> Self::V;
     /// Rounds to the nearest integer (ties to even).
     fn round(self, v: Self::V) -> Self::V;
     /// `2^n` for lanes holding integers `n` in `-126..=127` (built from the exponent bits).

@@ -115,6 +115,8 @@ pub struct NodeSummary {
     pub output_shapes: Vec<Vec<usize>>,
     /// Values of the parameters the node reads first (shared parameters count once).
     pub params: usize,
+    /// Values of its buffers (batch-norm running statistics; Keras counts them).
+    pub buffers: usize,
     pub macs: u64,
 }
 
@@ -178,6 +180,7 @@ impl Model {
                     inputs: n.inputs.iter().map(|&v| g.values[v].name.clone()).collect(),
                     output_shapes: outs.iter().map(|i| i.shape.clone()).collect(),
                     params,
+                    buffers: n.op.buffers().into_iter().map(|b| self.params.buffer(b).len()).sum(),
                     macs: n.op.macs(&ins, &outs),
                 }
             })

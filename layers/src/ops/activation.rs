@@ -16,6 +16,12 @@ pub enum ActivationKind {
     LeakyRelu(f32),
     Sigmoid,
     Tanh,
+    /// `a tanh(s x)`; LeCun et al. (1998, appendix A) chose `a = 1.7159`, `s = 2/3`, so that
+    /// `f(±1) = ±1` and the gain is largest there.
+    ScaledTanh {
+        a: f32,
+        s: f32,
+    },
 }
 
 /// `y = f(x)` elementwise, any shape.
@@ -40,6 +46,10 @@ impl Activation {
     pub fn tanh() -> Self {
         Activation::new(ActivationKind::Tanh)
     }
+    /// LeNet-5's squashing function `1.7159 tanh(2x / 3)`.
+    pub fn lecun_tanh() -> Self {
+        Activation::new(ActivationKind::ScaledTanh { a: 1.7159, s: 2.0 / 3.0 })
+    }
     pub fn kind(&self) -> ActivationKind {
         self.kind
     }
@@ -49,6 +59,7 @@ impl Op for Activation {
     fn describe(&self) -> String {
         match self.kind {
             ActivationKind::LeakyRelu(s) => format!("leaky_relu {s}"),
+            ActivationKind::ScaledTanh { a, s } => format!("{a} tanh({s} x)"),
             k => format!("{k:?}").to_lowercase(),
         }
     }
@@ -62,7 +73,7 @@ impl Op for Activation {
         cx: &OpCtx,
         inputs: &[ValueRef],
         outputs: &mut [Tensor],
-        _: &mut OpState,
+        state: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32(|| self.describe(), inputs)?;
         let y = &mut outputs[0];
@@ -76,6 +87,13 @@ impl Op for Activation {
                 for (o, &v) in y.data_mut().iter_mut().zip(x.data) {
                     *o = if v > 0.0 { v } else { s * v };
                 }
+            }
+            ActivationKind::ScaledTanh { a, s } => {
+                let scaled = state.tensor(0);
+                scaled.resize(x.shape);
+                scaled.data_mut().iter_mut().zip(x.data).for_each(|(t, &v)| *t = s * v);
+                eltwise::tanh(isa, scaled.data(), y.data_mut())?;
+                y.data_mut().iter_mut().for_each(|v| *v *= a);
             }
         }
         Ok(())
@@ -94,6 +112,12 @@ impl Op for Activation {
             ActivationKind::LeakyRelu(s) => {
                 for ((d, &g), &v) in dx.data_mut().iter_mut().zip(dy.data).zip(x.data) {
                     *d = if v > 0.0 { g } else { s * g };
+                }
+            }
+            ActivationKind::ScaledTanh { a, s } => {
+                for ((d, &g), &v) in dx.data_mut().iter_mut().zip(dy.data).zip(y.data) {
+                    let t = v / a;
+                    *d = g * a * s * (1.0 - t * t);
                 }
             }
         }

@@ -81,6 +81,10 @@ impl Op for BatchNorm {
         vec![self.gamma, self.beta]
     }
 
+    fn buffers(&self) -> Vec<BufferId> {
+        vec![self.running_mean, self.running_var]
+    }
+
     fn infer(&self, inputs: &[ValueInfo], _: &Params) -> Result<Vec<ValueInfo>, LayerError> {
         let out = same_as_input(&self.describe(), inputs)?;
         self.layout(&inputs[0].shape)?;

@@ -1,8 +1,10 @@
 //! The operations nodes compute, each with its forward and backward pass in one file.
 
 mod activation;
+mod adaptive_pool;
 mod arith;
 mod batch_norm;
+mod channels;
 mod concat;
 mod conv2d;
 mod dropout;
@@ -10,11 +12,14 @@ mod embedding;
 mod linear;
 mod loss;
 mod pool;
+mod rbf;
 mod shape;
 
 pub use activation::{Activation, ActivationKind, Softmax};
+pub use adaptive_pool::AdaptiveAvgPool2d;
 pub use arith::{Add, Mul};
 pub use batch_norm::BatchNorm;
+pub use channels::{ChannelAffine, ChannelSelect};
 pub use concat::{Concat, Split};
 pub use conv2d::{Conv2d, Conv2dSpec};
 pub use dropout::Dropout;
@@ -22,6 +27,7 @@ pub use embedding::Embedding;
 pub use linear::Linear;
 pub use loss::{argmax_rows, BceWithLogits, MeanSquaredError, SoftmaxCrossEntropy};
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, PoolSpec};
+pub use rbf::Rbf;
 pub use shape::{Flatten, Identity, Reshape};
 
 use crate::op::OpCtx;

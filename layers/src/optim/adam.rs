@@ -5,6 +5,8 @@
 use super::{check_weight_decay, Optimizer, Select, Slots};
 use crate::param::{Grads, Params};
 use crate::{LayerError, Tensor};
+use simdnn_kernels::gemm::GemmConfig;
+use simdnn_kernels::optim::{self, AdamStep};
 
 pub struct Adam {
     beta1: f32,
@@ -15,6 +17,8 @@ pub struct Adam {
     /// Steps taken, as a one-element tensor so that it is checkpointed with the moments.
     steps: Tensor,
     moments: Slots,
+    /// The kernel path and threads of the updates.
+    cfg: Option<GemmConfig>,
 }
 
 impl Adam {
@@ -29,6 +33,7 @@ impl Adam {
             decoupled: false,
             steps: Tensor::zeros(&[1]),
             moments: Slots::default(),
+            cfg: None,
         }
     }
 
@@ -50,10 +55,20 @@ impl Adam {
         Ok(Adam { weight_decay: check_weight_decay(weight_decay)?, ..self })
     }
 
+    /// Updates on this kernel path and thread count (default: the environment's, see
+    /// `GemmConfig::from_env`).
+    pub fn with_config(self, cfg: GemmConfig) -> Self {
+        Adam { cfg: Some(cfg), ..self }
+    }
+
     /// Attaches the optimizer to the parameters `select` picks (moments allocated now, so a
     /// checkpoint can be loaded into them before the first step).
     pub fn attach(self, params: &Params, select: Select) -> Result<Self, LayerError> {
-        Ok(Adam { moments: Slots::attach(params, select, &["adam_m", "adam_v"])?, ..self })
+        let cfg = Some(match self.cfg {
+            Some(c) => c,
+            None => GemmConfig::from_env()?,
+        });
+        Ok(Adam { moments: Slots::attach(params, select, &["adam_m", "adam_v"])?, cfg, ..self })
     }
 }
 
@@ -65,6 +80,7 @@ impl Default for Adam {
 
 impl Optimizer for Adam {
     fn step(&mut self, params: &mut Params, grads: &Grads, lr: f32) -> Result<(), LayerError> {
+        let cfg = self.cfg.ok_or(LayerError::NotAttached)?;
         let t = self.steps.data()[0] as i32 + 1;
         self.steps.data_mut()[0] = t as f32;
         let (b1, b2, eps, wd_all, decoupled) = (self.beta1, self.beta2, self.eps, self.weight_decay, self.decoupled);
@@ -73,14 +89,10 @@ impl Optimizer for Adam {
         self.moments.each(params, grads, |w, g, decays, state| {
             let wd = if decays { wd_all } else { 0.0 };
             let (l2, decay) = if decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
-            let [m, v] = state else { return };
-            let values = w.iter_mut().zip(g);
-            for ((w, &g), (m, v)) in values.zip(m.data_mut().iter_mut().zip(v.data_mut())) {
-                let g = g + l2 * *w;
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *w = *w * decay - step * *m / ((*v).sqrt() * inv_sqrt_correct2 + eps);
-            }
+            let [m, v] = state else { return Ok(()) };
+            let h = AdamStep { step, beta1: b1, beta2: b2, eps, inv_sqrt_correct2, l2, decay };
+            optim::adam_update(&cfg, &h, w, g, m.data_mut(), v.data_mut())?;
+            Ok(())
         })
     }
 

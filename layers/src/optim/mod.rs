@@ -81,7 +81,7 @@ impl Slots {
         &mut self,
         params: &mut Params,
         grads: &Grads,
-        mut f: impl FnMut(&mut [f32], &[f32], bool, &mut [Tensor]),
+        mut f: impl FnMut(&mut [f32], &[f32], bool, &mut [Tensor]) -> Result<(), LayerError>,
     ) -> Result<(), LayerError> {
         for (i, &id) in self.ids.iter().enumerate() {
             if id.index() >= params.len() || params.name(id) != self.names[i] {
@@ -93,7 +93,7 @@ impl Slots {
             }
             let Some(g) = grads.get(id) else { continue };
             let decays = params.decays(id);
-            f(params.value_mut(id).data_mut(), g.data(), decays, &mut self.state[i]);
+            f(params.value_mut(id).data_mut(), g.data(), decays, &mut self.state[i])?;
         }
         Ok(())
     }

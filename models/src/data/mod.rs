@@ -6,16 +6,20 @@
 //!   Fashion-MNIST, plain or gzipped;
 //! * [`synthetic_digits`] draws handwritten-looking digits from code, so that tests and demos can run
 //!   without any download.
+//!
+//! [`read_picture`] and [`picture_tensor`] prepare one PNG or JPEG for a model.
 
 mod batch;
 mod digits;
 mod idx;
+mod picture;
 
 use std::path::PathBuf;
 
 pub use batch::{epoch_order, LabelledImages, Preprocess};
 pub use digits::synthetic_digits;
 pub use idx::{load_idx_dir, parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
+pub use picture::{picture_tensor, read_picture, PictureError, IMAGENET_MEAN, IMAGENET_STD};
 
 /// A labelled set of greyscale images, u8 pixels row-major, image after image.
 ///
@@ -59,6 +63,33 @@ impl ImageSet {
         &self.images[i * n..(i + 1) * n]
     }
 
+    /// The images of `classes` only, relabelled `0..classes.len()` in the order given (a
+    /// two-class task from a ten-class set, say).
+    pub fn keep_classes(&self, classes: &[u8]) -> Result<ImageSet, DataError> {
+        let wanted = |c: u8| classes.iter().position(|&k| k == c);
+        if let Some(&bad) = classes.iter().find(|&&c| usize::from(c) >= self.classes) {
+            return Err(DataError::BadClasses {
+                classes: classes.to_vec(),
+                reason: format!("the set has no class {bad}"),
+            });
+        }
+        if (1..classes.len()).any(|i| classes[..i].contains(&classes[i])) || classes.len() < 2 {
+            return Err(DataError::BadClasses {
+                classes: classes.to_vec(),
+                reason: "give two or more distinct classes".into(),
+            });
+        }
+        let n = self.pixels_per_image();
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
+        for (i, &label) in self.labels.iter().enumerate() {
+            if let Some(new) = wanted(label) {
+                images.extend_from_slice(&self.images[i * n..(i + 1) * n]);
+                labels.push(new as u8);
+            }
+        }
+        Ok(ImageSet { images, labels, rows: self.rows, cols: self.cols, classes: classes.len() })
+    }
+
     /// How many images each class holds (`classes` entries; labels out of range are not counted).
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes];
@@ -91,6 +122,14 @@ pub enum DataError {
         what: String,
         /// The decoder's error.
         source: std::io::Error,
+    },
+    /// A class selection that the set cannot satisfy.
+    #[error("classes {classes:?}: {reason}")]
+    BadClasses {
+        /// The classes asked for.
+        classes: Vec<u8>,
+        /// What is wrong.
+        reason: String,
     },
     /// The first four bytes are not the expected IDX magic number.
     #[error("{what}: {}", magic_problem(*.expected, *.found))]
