@@ -4,6 +4,7 @@
 mod common;
 
 use simdnn::kernels::testing::{fuzz_conv, fuzz_gemm};
+use simdnn::models::testing::fuzz_weights;
 use std::path::Path;
 
 #[test]
@@ -42,5 +43,40 @@ fn conv_random_inputs() {
     for seed in 0..1500u64 {
         let bytes: Vec<u8> = common::random_vec(20, seed).iter().map(|v| ((v + 1.0) * 127.9) as u8).collect();
         fuzz_conv(&bytes);
+    }
+}
+
+#[test]
+fn weights_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/weights");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/weights exists") {
+        fuzz_weights(&std::fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n >= 5, "expected the seed corpus in {}", dir.display());
+}
+
+/// The LeNet-5 fixture with bytes of its header and data overwritten at random: each
+/// variant must load, or fail with an error.
+#[test]
+fn weights_with_random_corruptions() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lenet5.safetensors");
+    let good = std::fs::read(&path).unwrap();
+    fuzz_weights(&good);
+    let header = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    for seed in 0..300u64 {
+        let noise = common::random_vec(6, seed);
+        let mut bytes = good.clone();
+        for pair in noise.chunks_exact(2) {
+            // Mostly in the JSON header, where structure lives; some in the data.
+            let span = if pair[0] > -0.6 { header } else { bytes.len() };
+            let at = (((pair[0] + 1.0) / 2.0 * span as f32) as usize).min(span - 1);
+            bytes[at] = ((pair[1] + 1.0) * 127.9) as u8;
+        }
+        if seed % 7 == 0 {
+            bytes.truncate(bytes.len() * (seed as usize % 5 + 1) / 6);
+        }
+        fuzz_weights(&bytes);
     }
 }

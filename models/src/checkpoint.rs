@@ -128,6 +128,11 @@ pub struct Checkpoint {
 impl Checkpoint {
     pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
         let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.into(), source })?;
+        Checkpoint::from_bytes(path, bytes)
+    }
+
+    /// A checkpoint held in `bytes`, named `path` in errors.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Checkpoint, CheckpointError> {
         let ck = Checkpoint { path: path.into(), bytes };
         ck.tensors()?;
         Ok(ck)

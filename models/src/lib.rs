@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod data;
 pub mod dataset;
 pub mod registry;
+#[doc(hidden)]
+pub mod testing;
 pub mod train;
 pub mod weights;
 pub mod zoo;

@@ -89,8 +89,8 @@ pub enum RegistryError {
     BadValue { model: &'static str, option: &'static str, allowed: &'static [&'static str], got: String },
     #[error("weights of {}, not of {model}", found.as_deref().unwrap_or("an unnamed model"))]
     OtherModel { model: &'static str, found: Option<String> },
-    #[error("{model}: {what} must be at least 1")]
-    BadShape { model: &'static str, what: &'static str },
+    #[error("{model}: {what} must be from 1 to {max}")]
+    BadShape { model: &'static str, what: &'static str, max: usize },
     #[error("checkpoint metadata {key} = {value:?} is not valid")]
     BadMetadata { key: &'static str, value: String },
     #[error(transparent)]
@@ -221,13 +221,16 @@ impl ModelEntry {
         convention: Convention,
         head: Head,
     ) -> Result<(GraphBuilder, &'static [&'static str]), RegistryError> {
-        for (what, n) in [("the input channels", shape.in_channels), ("the classes", shape.classes)] {
-            if n == 0 {
-                return Err(RegistryError::BadShape { model: self.name, what });
+        let limits = [
+            ("the input channels", shape.in_channels, MAX_CHANNELS),
+            ("the classes", shape.classes, MAX_CLASSES),
+            ("the input height", shape.input.0, MAX_SIDE),
+            ("the input width", shape.input.1, MAX_SIDE),
+        ];
+        for (what, n, max) in limits {
+            if n == 0 || n > max {
+                return Err(RegistryError::BadShape { model: self.name, what, max });
             }
-        }
-        if shape.input.0 == 0 || shape.input.1 == 0 {
-            return Err(RegistryError::BadShape { model: self.name, what: "the input size" });
         }
         let spec = BuildSpec {
             in_channels: shape.in_channels,
@@ -311,6 +314,12 @@ const fn vgg(name: &'static str, title: &'static str, depth: usize, batch_norm: 
     let about = "VGG (Simonyan & Zisserman 2015): 3x3 convolutions, FC 4096-4096";
     zoo(name, title, about, Arch::Vgg { depth, batch_norm }, IMAGENET, params)
 }
+
+/// Bounds on a model's shape: generous for any real use, they keep a corrupt or hostile
+/// file's metadata from asking for terabytes of weights.
+pub const MAX_CHANNELS: usize = 4096;
+pub const MAX_CLASSES: usize = 100_000;
+pub const MAX_SIDE: usize = 16_384;
 
 /// Every registered model.
 pub static MODELS: &[ModelEntry] = &[

@@ -40,7 +40,15 @@ pub struct Weights {
 
 impl Weights {
     pub fn read(path: &Path) -> Result<Weights, WeightsError> {
-        let file = Checkpoint::read(path)?;
+        Weights::from_checkpoint(path, Checkpoint::read(path)?)
+    }
+
+    /// A weights file held in `bytes`, named `path` in errors.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Weights, WeightsError> {
+        Weights::from_checkpoint(path, Checkpoint::from_bytes(path, bytes)?)
+    }
+
+    fn from_checkpoint(path: &Path, file: Checkpoint) -> Result<Weights, WeightsError> {
         let metadata = file.metadata()?;
         let names = file.names()?;
         let scoped = format!("{MODEL_PREFIX}.");

@@ -259,3 +259,27 @@ fn list_paths(paths: &[PathBuf]) -> String {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     names.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{DataError, ImageSet};
+
+    /// Six one-pixel images of classes 0..3, twice over.
+    fn set() -> ImageSet {
+        let labels = vec![0, 1, 2, 0, 1, 2];
+        ImageSet { images: (10..16).collect(), labels, rows: 1, cols: 1, classes: 3 }
+    }
+
+    #[test]
+    fn keeping_classes_relabels_them_in_the_order_given() {
+        let kept = set().keep_classes(&[2, 0]).unwrap();
+        assert_eq!((kept.labels, kept.images, kept.classes), (vec![1, 0, 1, 0], vec![10, 12, 13, 15], 2));
+    }
+
+    #[test]
+    fn keeping_absent_repeated_or_single_classes_is_an_error() {
+        for classes in [&[0, 3][..], &[1, 1], &[1]] {
+            assert!(matches!(set().keep_classes(classes), Err(DataError::BadClasses { .. })), "{classes:?}");
+        }
+    }
+}
