@@ -163,7 +163,8 @@ pub struct TrainArgs {
     epochs: Option<usize>,
     #[arg(long, default_value_t = 16)]
     batch: usize,
-    /// Learning rate [default: 0.003 for adam, 0.01 for sgd].
+    /// Learning rate [default: for adam 0.003 for LeNet-5, 0.0003 for the deeper zoo models;
+    /// 0.01 for sgd].
     #[arg(long)]
     lr: Option<f32>,
     /// SGD is Nesterov momentum 0.9.
@@ -363,7 +364,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     let epochs = args.epochs.unwrap_or(if args.data.data.is_some() { epochs_on_data } else { epochs_embedded });
     let (optimizer, default_lr) = match args.optimizer {
         OptimizerArg::Sgd => (OptimizerKind::Sgd, 0.01),
-        OptimizerArg::Adam => (OptimizerKind::Adam, 0.003),
+        OptimizerArg::Adam => (OptimizerKind::Adam, entry.adam_lr),
     };
     let lr = args.lr.unwrap_or(default_lr);
     let (train_len, test_len) = (splits.train.len(), splits.test.len());

@@ -12,6 +12,11 @@ pub enum Init {
     /// Glorot (Xavier) uniform, `b = sqrt(6 / (fan_in + fan_out))`: for tanh and sigmoid
     /// (Glorot & Bengio, 2010).
     Glorot,
+    /// Small: `U(-b, b)` with standard deviation 0.01 (`b = 0.01 sqrt(3)`) whatever the
+    /// fans, for a last layer that should start near zero (SqueezeNet's classifier
+    /// convolution, drawn N(0, 0.01) in its reference implementation: a ReLU follows it,
+    /// and large initial class maps die under it).
+    Small,
 }
 
 impl Init {
@@ -20,6 +25,7 @@ impl Init {
         match self {
             Init::He => (6.0 / fan_in.max(1) as f32).sqrt(),
             Init::Glorot => (6.0 / (fan_in + fan_out).max(1) as f32).sqrt(),
+            Init::Small => 0.01 * 3f32.sqrt(),
         }
     }
 

@@ -217,9 +217,7 @@ impl Checkpoint {
                 dtype: format!("{:?}", view.dtype()),
             });
         }
-        let mut values = vec![0.0; shape.iter().product()];
-        decode(view.dtype(), view.data(), &mut values);
-        if !values.iter().all(|v| v.is_finite()) {
+        if !all_finite(view.dtype(), view.data()) {
             return Err(CheckpointError::NonFinite { path: self.path.clone(), name: name.into() });
         }
         Ok(())
@@ -243,13 +241,25 @@ pub(crate) fn decode(dtype: safetensors::Dtype, bytes: &[u8], out: &mut [f32]) -
         return None;
     }
     for (v, b) in out.iter_mut().zip(bytes.chunks_exact(size)) {
-        *v = match dtype {
-            safetensors::Dtype::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            safetensors::Dtype::BF16 => f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16),
-            _ => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-        };
+        *v = element(dtype, b);
     }
     Some(())
+}
+
+/// Whether every element of `bytes` (of a type [`element_bytes`] accepts) is finite,
+/// without a decoded copy.
+fn all_finite(dtype: safetensors::Dtype, bytes: &[u8]) -> bool {
+    element_bytes(dtype).is_some_and(|size| bytes.chunks_exact(size).all(|b| element(dtype, b).is_finite()))
+}
+
+/// One little-endian element of `dtype` (f32, bf16 or f16) as f32.
+#[inline]
+fn element(dtype: safetensors::Dtype, b: &[u8]) -> f32 {
+    match dtype {
+        safetensors::Dtype::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        safetensors::Dtype::BF16 => f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16),
+        _ => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
+    }
 }
 
 /// IEEE 754 binary16 to binary32.

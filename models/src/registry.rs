@@ -74,6 +74,9 @@ pub struct ModelEntry {
     pub params: Option<usize>,
     /// Epochs when none are given: on the user's data, and on the embedded default.
     pub default_epochs: (usize, usize),
+    /// Adam's default learning rate: the LeNet-5s take 0.003; the deeper networks diverge or
+    /// (SqueezeNet, whose class maps pass a ReLU) die at that rate and get 0.0003.
+    pub adam_lr: f32,
     /// What `simdnn summary` adds (where a published table differs, say).
     pub note: Option<&'static str>,
     data: fn(&DataRequest) -> Result<Splits, DataError>,
@@ -305,6 +308,7 @@ const fn zoo(
         native,
         params: Some(params),
         default_epochs: (10, 4),
+        adam_lr: 3e-4,
         note: None,
         data: digits,
     }
@@ -325,6 +329,7 @@ pub const MAX_SIDE: usize = 16_384;
 pub static MODELS: &[ModelEntry] = &[
     ModelEntry {
         options: LENET_OPTIONS,
+        adam_lr: 3e-3,
         ..zoo(
             "lenet5",
             "LeNet-5",
@@ -334,14 +339,17 @@ pub static MODELS: &[ModelEntry] = &[
             LENET5_PARAMS,
         )
     },
-    zoo(
-        "lenet5-paper",
-        "LeNet-5 (paper)",
-        "LeNet-5 as in the paper: trainable subsampling, C3's connection table, RBF output; 60,000 trainable parameters",
-        Arch::LeNet5Paper,
-        DIGITS,
-        60_840,
-    ),
+    ModelEntry {
+        adam_lr: 3e-3,
+        ..zoo(
+            "lenet5-paper",
+            "LeNet-5 (paper)",
+            "LeNet-5 as in the paper: trainable subsampling, C3's connection table, RBF output; 60,000 trainable parameters",
+            Arch::LeNet5Paper,
+            DIGITS,
+            60_840,
+        )
+    },
     zoo("alexnet", "AlexNet", "AlexNet, ungrouped 96/256/384/384/256 (the course's table)", Arch::AlexNet(AlexNetKind::Ungrouped), IMAGENET_227, 62_378_344),
     zoo("alexnet-grouped", "AlexNet (grouped)", "AlexNet as trained on two GPUs: conv2, conv4, conv5 in two groups", Arch::AlexNet(AlexNetKind::Grouped), IMAGENET_227, 60_965_224),
     zoo("alexnet-torchvision", "AlexNet (torchvision)", "torchvision's AlexNet: 64/192/384/256/256", Arch::AlexNet(AlexNetKind::Torchvision), IMAGENET, 61_100_840),

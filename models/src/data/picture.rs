@@ -61,3 +61,53 @@ pub fn picture_tensor(picture: &DynamicImage, channels: usize, (h, w): (usize, u
     }
     Ok(x)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    /// 400x200, red on the left half, blue on the right.
+    fn halves() -> DynamicImage {
+        DynamicImage::ImageRgb8(RgbImage::from_fn(
+            400,
+            200,
+            |x, _| if x < 200 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) },
+        ))
+    }
+
+    #[test]
+    fn colour_pictures_are_resized_cropped_and_normalised_the_torchvision_way() {
+        let x = picture_tensor(&halves(), 3, (224, 224)).unwrap();
+        assert_eq!(x.shape(), [1, 3, 224, 224]);
+        // The shorter side to 256: 512x256, the centre 224x224 from column 144, where the
+        // halves meet at column 256 - 144 = 112.
+        let at = |c: usize, y: usize, x_: usize| x.data()[(c * 224 + y) * 224 + x_];
+        let level = |c: usize, v: f32| (v - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        for (col, rgb) in [(100, [1.0, 0.0, 0.0]), (124, [0.0, 0.0, 1.0])] {
+            for (c, v) in rgb.into_iter().enumerate() {
+                assert!((at(c, 112, col) - level(c, v)).abs() < 1e-5, "channel {c} column {col}");
+            }
+        }
+    }
+
+    #[test]
+    fn grey_models_see_the_whole_picture_normalised_as_mnist() {
+        let x = picture_tensor(&halves(), 1, (28, 28)).unwrap();
+        assert_eq!(x.shape(), [1, 1, 28, 28]);
+        let p = Preprocess::MNIST;
+        // Luma of pure red and pure blue (ITU-R BT.601 weights, as the image crate uses).
+        let (red, blue) = (x.data()[14 * 28 + 2], x.data()[14 * 28 + 25]);
+        assert!(red > blue, "{red} {blue}");
+        assert!(red < (1.0 - p.mean) / p.std && blue > -p.mean / p.std);
+    }
+
+    #[test]
+    fn other_channel_counts_and_undecodable_files_are_errors() {
+        assert!(matches!(picture_tensor(&halves(), 2, (8, 8)), Err(PictureError::Channels { channels: 2 })));
+        let path = std::env::temp_dir().join(format!("simdnn-not-an-image-{}.png", std::process::id()));
+        std::fs::write(&path, b"not an image").unwrap();
+        assert!(matches!(read_picture(&path), Err(PictureError::Decode { .. })));
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -50,11 +50,16 @@ impl Net {
 
     /// A convolution (He-initialised) of the current value, ReLU fused if `relu`.
     pub fn conv(&mut self, name: &str, spec: Conv2dSpec, relu: bool) -> &mut Self {
+        self.conv_init(name, spec, relu, Init::He)
+    }
+
+    /// A convolution drawn by `init`, ReLU fused if `relu`.
+    pub fn conv_init(&mut self, name: &str, spec: Conv2dSpec, relu: bool, init: Init) -> &mut Self {
         let x = self.x.clone();
         self.g.layer(
             name,
             |p| {
-                let c = Conv2d::new(p, spec, Init::He)?;
+                let c = Conv2d::new(p, spec, init)?;
                 Ok(if relu { c.with_relu() } else { c })
             },
             &[&x],

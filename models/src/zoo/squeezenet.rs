@@ -20,7 +20,7 @@
 use super::net::Net;
 use super::BuildSpec;
 use simdnn_layers::ops::{Concat, Conv2dSpec, PoolSpec};
-use simdnn_layers::GraphBuilder;
+use simdnn_layers::{GraphBuilder, Init};
 
 /// A fire module's widths; an expand width of 0 leaves that branch out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +157,7 @@ pub fn squeezenet(table: &[Stage], spec: &BuildSpec) -> (GraphBuilder, String) {
         }
     }
     net.dropout("classifier.0", 0.5)
-        .conv("classifier.1", Conv2dSpec::new(channels, spec.classes, 1), true)
+        .conv_init("classifier.1", Conv2dSpec::new(channels, spec.classes, 1), true, Init::Small)
         .adaptive_avg_pool("classifier.3", 1, 1)
         .flatten("flatten");
     net.finish()
