@@ -8,6 +8,9 @@ use simdnn::kernels::isa::Instance;
 use simdnn::kernels::pool::{self, Pool2dGeom};
 use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::{eltwise, peak, Isa, KernelError};
+use simdnn::layers::{Ctx, Feed, LayerError, State, Tensor};
+use simdnn::models::registry::{self, Head, RegistryError, Shape, IMAGE_INPUT};
+use simdnn::models::zoo::Convention;
 use std::time::{Duration, Instant};
 
 #[derive(Subcommand)]
@@ -24,6 +27,33 @@ pub enum BenchCommand {
     Pool(PoolArgs),
     /// ReLU over a slice, in GB/s read plus written, beside a plain copy of the same bytes.
     Relu(ReluArgs),
+    /// Inference of a zoo model (random weights) on a batch: milliseconds per batch, images
+    /// per second, GFLOP/s from its multiply-accumulates.
+    Model(ModelArgs),
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// A registered model, e.g. resnet50 (`simdnn summary MODEL` describes it).
+    model: String,
+    /// Images per batch.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Input channels [default: the model's].
+    #[arg(long)]
+    in_channels: Option<usize>,
+    /// Classes [default: the model's].
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Input height and width [default: the model's].
+    #[arg(long, num_args = 2, value_names = ["H", "W"])]
+    input: Option<Vec<usize>>,
+    /// Run the graph as built, without folding batch norms and fusing ReLUs into the
+    /// convolutions before them (as `infer` does).
+    #[arg(long)]
+    unfused: bool,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Args)]
@@ -143,6 +173,10 @@ pub struct GemmArgs {
 pub enum BenchError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Model(#[from] RegistryError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
     #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col, winograd, direct, direct-rows)")]
     UnknownAlgo(String),
 }
@@ -169,7 +203,7 @@ struct Timing {
 }
 
 /// Runs `f` once to warm up, then until `min` has passed (at least 5 times).
-fn time_runs(min: Duration, mut f: impl FnMut() -> Result<(), KernelError>) -> Result<Timing, KernelError> {
+fn time_runs<E>(min: Duration, mut f: impl FnMut() -> Result<(), E>) -> Result<Timing, E> {
     f()?;
     let mut times = Vec::new();
     let start = Instant::now();
@@ -200,7 +234,59 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Conv(args) => bench_conv(args),
         BenchCommand::Pool(args) => bench_pool(args),
         BenchCommand::Relu(args) => bench_relu(args),
+        BenchCommand::Model(args) => bench_model(args),
     }
+}
+
+fn bench_model(args: ModelArgs) -> Result<(), BenchError> {
+    let cfg = args.common.config()?;
+    let entry = registry::find(&args.model)?;
+    let shape = Shape {
+        in_channels: args.in_channels.unwrap_or(entry.native.in_channels),
+        classes: args.classes.unwrap_or(entry.native.classes),
+        input: args.input.as_ref().map_or(entry.native.input, |v| (v[0], v[1])),
+    };
+    let batch = args.batch.max(1);
+    let mut model = entry.build(&entry.options([])?, &shape, batch, 1, Convention::Torchvision, Head::Logits)?;
+    let macs: u64 = model.summary(&[])?.iter().map(|l| l.macs).sum();
+    if !args.unfused {
+        model.prepare_inference()?;
+    }
+    let dims = [batch, shape.in_channels, shape.input.0, shape.input.1];
+    let x = Tensor::from_slice(&dims, &fill(dims.iter().product(), 1))?;
+    let (ctx, mut state) = (Ctx::eval(cfg), State::new());
+    let min = Duration::from_millis(args.common.min_ms);
+    let t = time_runs(min, || model.forward(&ctx, &mut state, &[(IMAGE_INPUT, Feed::from(&x))]))?;
+    let secs = t.median.as_secs_f64();
+    let (gflops, per_second) = (2.0 * macs as f64 / secs / 1e9, batch as f64 / secs);
+    if args.common.json {
+        let v = json!({
+            "op": "model",
+            "model": entry.name,
+            "batch": batch,
+            "input": dims,
+            "median_ms": secs * 1e3,
+            "fastest_ms": t.fastest.as_secs_f64() * 1e3,
+            "images_per_second": per_second,
+            "gflops": gflops,
+            "macs": macs,
+            "runs": t.runs,
+            "isa": cfg.isa().name(),
+            "threads": cfg.threads(),
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{} inference, batch {batch}, input {dims:?}: median {:.2} ms ({:.1} images/s, {gflops:.1} GFLOP/s), {} runs, {} on {} thread(s)",
+            entry.title,
+            secs * 1e3,
+            per_second,
+            t.runs,
+            cfg.isa().name(),
+            cfg.threads()
+        );
+    }
+    Ok(())
 }
 
 /// GB/s of a plain copy of `len` f32 (read + write) split across `cfg`'s threads, the
@@ -366,7 +452,7 @@ fn bench_peak(args: CommonArgs) -> Result<(), BenchError> {
     let mut sink = 0.0;
     let t = time_runs(min, || {
         sink += peak::fma_chains(cfg.isa(), cfg.threads(), iters)?;
-        Ok(())
+        Ok::<(), KernelError>(())
     })?;
     std::hint::black_box(sink);
     let (secs, reps) = (t.median.as_secs_f64(), t.runs);

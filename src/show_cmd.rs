@@ -60,6 +60,7 @@ pub fn show(cmd: ModelCommand<ShowArgs>) -> Result<(), Box<dyn Error>> {
         }
     };
     weights.load(&mut model)?;
+    model.prepare_inference()?; // leaves the shown layer's own output alone
     let x = picture_tensor(&picture, shape.in_channels, shape.input)?;
     let mut state = State::new();
     model.forward(&ctx, &mut state, &[(IMAGE_INPUT, Feed::from(&x))])?;

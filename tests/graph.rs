@@ -570,6 +570,31 @@ fn batch_norms_fold_inside_residual_blocks_and_concatenations() {
     let mut state = State::new();
     model.forward(&eval, &mut state, &[("x", Feed::from(&x))]).unwrap();
     assert_close(model.output(&state, "y").unwrap().data, &want, 1e-4, "folded");
+    // The ReLU after a1 (its batch norm folded) fuses into the convolution; the add's own
+    // ReLU stays, having no convolution before it.
+    assert_eq!(model.fuse_relus().unwrap(), 1);
+    assert_eq!(model.fuse_relus().unwrap(), 0);
+    assert_eq!(model.nodes().count(), nodes - 6);
+    assert!(model.nodes().all(|(n, _)| n != "a1_relu"));
+    let mut state = State::new();
+    model.forward(&eval, &mut state, &[("x", Feed::from(&x))]).unwrap();
+    assert_close(model.output(&state, "y").unwrap().data, &want, 1e-4, "fused");
+}
+
+#[test]
+fn a_relu_read_elsewhere_or_exposed_is_not_fused() {
+    let conv = |p: &mut ParamScope| Conv2d::new(p, Conv2dSpec::new(2, 2, 3).pad(1), Init::He);
+    let mut g = GraphBuilder::new(1);
+    g.input("x", &[1, 2, 5, 5])
+        .layer("c1", conv, &["x"])
+        .add("r1", Activation::relu(), &["c1"])
+        .add("sum", Add::new(), &["c1", "r1"]) // c1 read twice: r1 cannot move into it
+        .layer("c2", conv, &["sum"])
+        .add("r2", Activation::relu(), &["c2"])
+        .output("y", "r2")
+        .output("pre", "c2"); // c2's output exposed: r2 cannot move into it
+    let mut model = g.build().unwrap();
+    assert_eq!(model.fuse_relus().unwrap(), 0);
 }
 
 #[test]

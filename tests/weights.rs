@@ -8,6 +8,7 @@ use simdnn::layers::{Ctx, Feed, State};
 use simdnn::models::checkpoint::Checkpoint;
 use simdnn::models::registry::{self, Head};
 use simdnn::models::weights::{save_weights, Weights};
+use simdnn::models::zoo::Convention;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -83,7 +84,9 @@ fn export_then_import_gives_the_same_weights() {
     save_weights(&path, entry, &options, &shape, &mut model).unwrap();
     let weights = Weights::read(&path).unwrap();
     assert_eq!(weights.recorded(entry).unwrap(), (options.clone(), shape));
-    let loaded = weights.build(entry, &options, &shape, 1, Head::Logits).unwrap();
+    // Loaded as built (`Weights::build` would fold the batch norms for inference).
+    let mut loaded = entry.build(&options, &shape, 1, 0, Convention::Torchvision, Head::Logits).unwrap();
+    weights.load(&mut loaded).unwrap();
     let mut names = 0;
     model.params().visit(&mut |name, t| {
         names += 1;

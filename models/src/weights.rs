@@ -20,6 +20,8 @@ pub enum WeightsError {
     File(#[from] CheckpointError),
     #[error("{path}: {source}")]
     Model { path: String, source: RegistryError },
+    #[error(transparent)]
+    Layer(#[from] simdnn_layers::LayerError),
     #[error("{path} holds none of the model's tensors (it has {found}): weights of another model?")]
     OtherModel { path: String, found: String },
 }
@@ -73,7 +75,8 @@ impl Weights {
     }
 
     /// Builds `entry` with `options` for `shape` (batches of `batch`) and loads the file into
-    /// it: every tensor the model has must be there with its shape.
+    /// it: every tensor the model has must be there with its shape. An inference model
+    /// ([`Head::Logits`]) has its batch norms folded and ReLUs fused.
     pub fn build(
         &self,
         entry: &ModelEntry,
@@ -85,6 +88,9 @@ impl Weights {
         let model_error = |source| WeightsError::Model { path: self.path.clone(), source };
         let mut model = entry.build(options, shape, batch, 0, Convention::Torchvision, head).map_err(model_error)?;
         self.load(&mut model)?;
+        if head == Head::Logits {
+            model.prepare_inference()?;
+        }
         Ok(model)
     }
 

@@ -1,10 +1,12 @@
-//! Folding inference-mode batch normalisation into the convolution before it, wherever it
-//! stands in a graph (inside residual blocks and concatenations too).
+//! Inference rewrites of a graph: folding batch normalisation into the convolution before
+//! it, wherever it stands (inside residual blocks and concatenations too), and fusing a
+//! ReLU into the convolution before it.
 
 use super::{Model, Source};
-use crate::ops::{BatchNorm, Conv2d};
+use crate::ops::{Activation, ActivationKind, BatchNorm, Conv2d};
 use crate::param::{join_name, Fill, ParamScope};
 use crate::LayerError;
+use crate::Op;
 use simdnn_kernels::conv::{self, BatchNormParams};
 
 impl Model {
@@ -59,10 +61,45 @@ impl Model {
         let result = conv::fold_batch_norm(&g, &stats, w.data_mut(), self.params.value_mut(bias).data_mut());
         *self.params.value_mut(weight) = w;
         result?;
+        self.replace_and_bypass(c, Box::new(replacement), b)
+    }
+
+    /// Both inference rewrites: batch norms folded, then ReLUs fused. Returns how many of
+    /// each.
+    pub fn prepare_inference(&mut self) -> Result<(usize, usize), LayerError> {
+        Ok((self.fold_batch_norms()?, self.fuse_relus()?))
+    }
+
+    /// Fuses every ReLU whose input is a convolution's output read by nothing else (and
+    /// not a graph output) into that convolution's epilogue, removing the ReLU node. For
+    /// inference: run it after [`Model::fold_batch_norms`], which leaves convolution, ReLU
+    /// pairs where convolution, batch norm, ReLU stood. Returns how many were fused.
+    pub fn fuse_relus(&mut self) -> Result<usize, LayerError> {
+        let mut fused = 0;
+        loop {
+            let g = &*self.graph;
+            let found = g.nodes.iter().enumerate().find_map(|(r, node)| {
+                let act = node.op.as_any().downcast_ref::<Activation>()?;
+                let x = *node.inputs.first()?;
+                let Source::Node(c, _) = g.values[x].source else { return None };
+                let conv = g.nodes[c].op.as_any().downcast_ref::<Conv2d>()?;
+                let single_reader = g.readers[x].len() == 1 && !g.outputs.iter().any(|&(_, o)| o == x);
+                (act.kind() == ActivationKind::Relu && single_reader && !conv.relu()).then(|| (r, c, conv.relu_fused()))
+            });
+            let Some((r, c, replacement)) = found else { return Ok(fused) };
+            self.replace_and_bypass(c, Box::new(replacement), r)?;
+            fused += 1;
+        }
+    }
+
+    /// Replaces node `c`'s op with `op` and removes node `b`, whose single input (`c`'s
+    /// output) its readers and the graph's outputs read instead.
+    fn replace_and_bypass(&mut self, c: usize, op: Box<dyn Op>, b: usize) -> Result<(), LayerError> {
+        let name = self.graph.nodes[c].name.clone();
         let graph = std::sync::Arc::get_mut(&mut self.graph).ok_or_else(|| LayerError::DuplicateName {
-            name: join_name(&conv_name, "(the graph is shared; fold before sharing it)"),
+            name: join_name(&name, "(the graph is shared; rewrite it before sharing it)"),
         })?;
-        graph.nodes[c].op = Box::new(replacement);
+        graph.nodes[c].op = op;
         // The batch norm's readers and the outputs read the convolution's value instead.
         let (from, to) = (graph.nodes[b].outputs[0], graph.nodes[b].inputs[0]);
         for node in &mut graph.nodes {

@@ -144,9 +144,18 @@ impl Conv2d {
         self.relu
     }
 
+    /// A copy of this convolution (same parameters) with ReLU fused (graph rewriting).
+    pub(crate) fn relu_fused(&self) -> Conv2d {
+        Conv2d { relu: true, ..self.with_bias_param_opt(self.bias) }
+    }
+
+    fn with_bias_param_opt(&self, bias: Option<ParamId>) -> Conv2d {
+        Conv2d { algo: self.algo, relu: self.relu, ..Conv2d::from_params(self.spec, self.weight, bias) }
+    }
+
     /// This convolution with `bias` as its bias (batch-norm folding gives one).
     pub(crate) fn with_bias_param(&self, bias: ParamId) -> Conv2d {
-        Conv2d { algo: self.algo, relu: self.relu, ..Conv2d::from_params(self.spec, self.weight, Some(bias)) }
+        self.with_bias_param_opt(Some(bias))
     }
 
     fn geom(&self, x: &[usize]) -> Result<Conv2dGeom, LayerError> {
