@@ -134,3 +134,40 @@ fn info_lists_the_kernel_instances_of_the_path_in_use() {
     }
     assert!(kernels.iter().any(|k| k == "f32_gemm_4x8_portable"), "{v}");
 }
+
+#[test]
+fn summary_json_keys_and_counts() {
+    let v = json(&simdnn(&["summary", "resnet50", "--count", "keras", "--json"], &[]));
+    for key in ["model", "params", "trainable_params", "macs", "count", "input", "classes", "layers", "tensors"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["params"], 25_636_712);
+    assert_eq!(v["count"], "keras");
+    assert!(v["macs"].as_u64().unwrap() > 4_000_000_000, "ResNet-50 takes about 4.1 GMACs: {}", v["macs"]);
+    assert_eq!(v["tensors"]["fc.weight"], serde_json::json!([1000, 2048]));
+    let v = json(&simdnn(
+        &["summary", "densenet121", "--in-channels", "1", "--classes", "2", "--count", "keras", "--json"],
+        &[],
+    ));
+    assert_eq!(v["params"], 7_033_282);
+    assert_eq!(v["input"], serde_json::json!([1, 224, 224]));
+    // VGG-11's summary says where the course's table went wrong.
+    let out = simdnn(&["summary", "vgg11"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("132863336") && text.contains("VGG-16's count"), "{text}");
+    let out = simdnn(&["summary", "resnet51"], &[]);
+    assert!(!out.status.success());
+    let out = simdnn(&["summary", "resnet18", "--input", "0", "32"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the input height must be from 1 to"), "{out:?}");
+}
+
+#[test]
+fn bench_model_json_keys() {
+    let args = ["bench", "model", "squeezenodule_v1", "--batch", "2", "--threads", "1", "--min-ms", "10", "--json"];
+    let v = json(&simdnn(&args, &[]));
+    for key in ["median_ms", "images_per_second", "gflops", "macs", "batch", "isa", "threads"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["input"], serde_json::json!([2, 1, 64, 64]));
+    assert!(v["gflops"].as_f64().unwrap() > 0.0);
+}
