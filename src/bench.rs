@@ -5,6 +5,7 @@ use serde_json::json;
 use simdnn::kernels::conv::{conv2d_forward, conv2d_forward_prepared, Conv2dGeom, ConvAlgo, PreparedConv};
 use simdnn::kernels::gemm::{self, sgemm, sgemm_packed, Epilogue, GemmConfig, MatMut, MatRef, PackedB};
 use simdnn::kernels::isa::Instance;
+use simdnn::kernels::optim::{adam_update, AdamStep};
 use simdnn::kernels::pool::{self, Pool2dGeom};
 use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::{eltwise, peak, Isa, KernelError};
@@ -27,6 +28,9 @@ pub enum BenchCommand {
     Pool(PoolArgs),
     /// ReLU over a slice, in GB/s read plus written, beside a plain copy of the same bytes.
     Relu(ReluArgs),
+    /// One Adam step over a parameter of --len values, in GB/s of the weights, gradient and
+    /// both moments read plus the weights and moments written, beside a plain copy.
+    Adam(ReluArgs),
     /// Inference of a zoo model (random weights) on a batch: milliseconds per batch, images
     /// per second, GFLOP/s from its multiply-accumulates.
     Model(ModelArgs),
@@ -234,6 +238,7 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Conv(args) => bench_conv(args),
         BenchCommand::Pool(args) => bench_pool(args),
         BenchCommand::Relu(args) => bench_relu(args),
+        BenchCommand::Adam(args) => bench_adam(args),
         BenchCommand::Model(args) => bench_model(args),
     }
 }
@@ -358,6 +363,19 @@ fn bench_relu(args: ReluArgs) -> Result<(), BenchError> {
     let copy = copy_gbps(&cfg.with_threads(1)?, args.len, min)?;
     let v = json!({ "op": "relu", "len": args.len, "isa": cfg.isa().name() });
     report_bandwidth(args.common.json, v, &t, 8 * args.len, copy);
+    Ok(())
+}
+
+fn bench_adam(args: ReluArgs) -> Result<(), BenchError> {
+    let cfg = args.common.config()?;
+    let (mut w, g, mut m) = (fill(args.len, 1), fill(args.len, 2), fill(args.len, 3));
+    let mut v: Vec<f32> = fill(args.len, 4).iter().map(|x| x.abs()).collect();
+    let h = AdamStep { step: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, inv_sqrt_correct2: 1.0, l2: 0.0, decay: 1.0 };
+    let min = Duration::from_millis(args.common.min_ms);
+    let t = time_runs(min, || adam_update(&cfg, &h, &mut w, &g, &mut m, &mut v))?;
+    let copy = copy_gbps(&cfg, args.len, min)?;
+    let v = json!({ "op": "adam", "len": args.len, "isa": cfg.isa().name(), "threads": cfg.threads() });
+    report_bandwidth(args.common.json, v, &t, 7 * 4 * args.len, copy);
     Ok(())
 }
 

@@ -640,3 +640,30 @@ fn eval_convolution_reprepares_when_weights_or_sizes_change() {
     assert_eq!(y3.len(), 2 * 16 * 20 * 12);
     assert!(close(&y3, &run(&model, Ctx::train(cfg), &bigger), 1.0));
 }
+
+/// The zoo's ops: adaptive pooling (windows that overlap and do not divide the input, and
+/// an output larger than the input), channel gathers (a channel taken twice adds both
+/// gradients), per-channel affine maps, RBF units and LeCun's scaled tanh.
+#[test]
+fn zoo_op_gradients() {
+    let x = random_tensor(&[2, 3, 7, 6], 21);
+    check("adaptive avgpool 3x4", &x, &|g| {
+        g.add("op", AdaptiveAvgPool2d::new(3, 4), &["x"]);
+    });
+    check("adaptive avgpool 9x8", &x, &|g| {
+        g.add("op", AdaptiveAvgPool2d::new(9, 8), &["x"]);
+    });
+    check("channel select", &x, &|g| {
+        g.add("op", ChannelSelect::new(&[2, 0, 2]), &["x"]);
+    });
+    check("channel affine", &x, &|g| {
+        g.layer("op", |p| ChannelAffine::new(p, 3), &["x"]);
+    });
+    let v = random_tensor(&[4, 6], 22);
+    check("rbf", &v, &|g| {
+        g.layer("op", |p| Rbf::new(p, 6, 5), &["x"]);
+    });
+    check("lecun tanh", &v, &|g| {
+        g.add("op", Activation::lecun_tanh(), &["x"]);
+    });
+}
