@@ -13,8 +13,10 @@ use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::Isa;
 use simdnn::layers::{LrSchedule, Mode};
 use simdnn::models::checkpoint::{write_atomic, Checkpoint, Part};
+use simdnn::models::classifier::{evaluate, ClassifierStep};
 use simdnn::models::registry::{self, DataRequest, Head, ModelEntry, Options, Shape, MODELS};
-use simdnn::models::train::{self, checkpoint_epoch, evaluate, EpochMetrics, Observer, OptimizerKind, TrainConfig};
+use simdnn::models::step::Metrics;
+use simdnn::models::train::{self, checkpoint_epoch, EpochMetrics, Observer, OptimizerKind, TrainConfig};
 use simdnn::models::zoo::Convention;
 use std::error::Error;
 use std::path::PathBuf;
@@ -230,27 +232,43 @@ fn describe_options(options: &Options) -> String {
     options.iter().map(|(n, v)| format!("{n} {v}, ")).collect()
 }
 
+/// An epoch's JSON line: `epoch`, every metric of the step as `train_NAME` and `test_NAME`
+/// (a classifier's `train_loss`, `train_accuracy`, `test_loss`, `test_accuracy`), the time
+/// and the learning rate.
 fn metrics_json(m: &EpochMetrics) -> Value {
-    json!({
-        "epoch": m.epoch,
-        "train_loss": m.train_loss,
-        "train_accuracy": m.train_accuracy,
-        "test_loss": m.test_loss,
-        "test_accuracy": m.test_accuracy,
-        "seconds": m.train_seconds,
-        "images_per_second": m.examples_per_second,
-        "examples_per_second": m.examples_per_second,
-        "lr": m.lr,
-    })
+    let mut line = serde_json::Map::new();
+    line.insert("epoch".into(), json!(m.epoch));
+    for (prefix, metrics) in [("train", &m.train), ("test", &m.test)] {
+        for (name, v) in metrics.iter() {
+            line.insert(format!("{prefix}_{name}"), json!(v));
+        }
+    }
+    line.insert("seconds".into(), json!(m.train_seconds));
+    line.insert("images_per_second".into(), json!(m.examples_per_second));
+    line.insert("examples_per_second".into(), json!(m.examples_per_second));
+    line.insert("lr".into(), json!(m.lr));
+    Value::Object(line)
 }
 
+/// Metrics as `loss 0.1234 acc 98.00%` (accuracy in percent).
+fn describe_metrics(metrics: &Metrics) -> String {
+    let parts: Vec<String> = metrics
+        .iter()
+        .map(|(name, v)| if name == "accuracy" { format!("acc {:.2}%", 100.0 * v) } else { format!("{name} {v:.4}") })
+        .collect();
+    parts.join(" ")
+}
+
+/// A plotted epoch: the losses, and the accuracies where the step classifies (else left
+/// out of the plot as NaN).
 fn point(v: &Value) -> Option<EpochPoint> {
+    let or_nan = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
     Some(EpochPoint {
         epoch: v["epoch"].as_u64()? as usize,
-        train_loss: v["train_loss"].as_f64()?,
-        test_loss: v["test_loss"].as_f64()?,
-        train_accuracy: v["train_accuracy"].as_f64()?,
-        test_accuracy: v["test_accuracy"].as_f64()?,
+        train_loss: or_nan("train_loss"),
+        test_loss: or_nan("test_loss"),
+        train_accuracy: or_nan("train_accuracy"),
+        test_accuracy: or_nan("test_accuracy"),
     })
 }
 
@@ -277,7 +295,7 @@ impl CliObserver {
 }
 
 impl Observer for CliObserver {
-    fn batch_done(&mut self, epoch: usize, batch: usize, batches: usize, loss: f32, accuracy: f64) {
+    fn batch_done(&mut self, epoch: usize, batch: usize, batches: usize, running: &Metrics) {
         if self.json {
             return;
         }
@@ -293,7 +311,7 @@ impl Observer for CliObserver {
         bar.set_position(batch as u64);
         if batch.is_multiple_of(8) || batch == batches {
             let rate = (batch * self.batch) as f64 / bar.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("loss {loss:.4} acc {:.2}% {rate:.0} examples/s", 100.0 * accuracy));
+            bar.set_message(format!("{} {rate:.0} examples/s", describe_metrics(running)));
         }
     }
 
@@ -306,13 +324,11 @@ impl Observer for CliObserver {
             println!("{line}");
         } else {
             println!(
-                "epoch {:>2}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  {:.1} s ({:.0} examples/s)",
+                "epoch {:>2}/{}  train {}  test {}  {:.1} s ({:.0} examples/s)",
                 m.epoch,
                 self.epochs,
-                m.train_loss,
-                100.0 * m.train_accuracy,
-                m.test_loss,
-                100.0 * m.test_accuracy,
+                describe_metrics(&m.train),
+                describe_metrics(&m.test),
                 m.train_seconds,
                 m.examples_per_second
             );
@@ -377,7 +393,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         ScheduleArg::Step => LrSchedule::Step { every: total_steps.div_ceil(4), gamma: 0.5 },
     };
 
-    let mut model = entry.build(&options, &shape, args.batch, args.seed, Convention::Torchvision, Head::Loss)?;
+    let model = entry.build(&options, &shape, args.batch, args.seed, Convention::Torchvision, Head::Loss)?;
     let params = model.params().count();
     if !args.json {
         println!(
@@ -426,8 +442,8 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         title: entry.title.to_uppercase(),
         error: None,
     };
-    let history =
-        train::train(&mut model, entry.objective(&shape), gemm, &*splits.train, &*splits.test, &cfg, &mut observer);
+    let mut step = ClassifierStep::new(model, entry.objective(&shape), gemm, &cfg)?;
+    let history = train::train(&mut step, &*splits.train, &*splits.test, &cfg, &mut observer);
     if let Some(bar) = observer.bar.take() {
         bar.abandon();
     }
@@ -442,7 +458,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         history.iter().map(|m| m.train_seconds).sum::<f64>() / history.len() as f64
     };
     let per_second = if seconds_per_epoch > 0.0 { train_len as f64 / seconds_per_epoch } else { 0.0 };
-    let summary = json!({
+    let mut summary = json!({
         "model": entry.name,
         "test_accuracy": last["test_accuracy"],
         "test_loss": last["test_loss"],
@@ -459,6 +475,12 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         "metrics": metrics_path.display().to_string(),
         "plot": observer.plot_path.display().to_string(),
     });
+    // Every metric of the last epoch, whatever the step reports.
+    if let (Some(fields), Value::Object(line)) = (summary.as_object_mut(), &last) {
+        for (k, v) in line.iter().filter(|(k, _)| k.starts_with("train_") || k.starts_with("test_")) {
+            fields.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     if args.json {
         println!("{summary}");
     } else {
@@ -493,10 +515,10 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
     let e = evaluate(&model, gemm, &entry.objective(&shape), &*splits.test, args.batch)?;
     let memory = model.memory_plan(&[], Mode::Eval)?;
     if args.json {
-        let out = json!({
+        let mut out = json!({
             "model": entry.name,
-            "test_accuracy": e.accuracy,
-            "test_loss": e.loss,
+            "test_accuracy": e.accuracy(),
+            "test_loss": e.loss(),
             "images": e.examples,
             "examples": e.examples,
             "data": splits.source,
@@ -505,11 +527,16 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
             "activation_bytes": memory.peak_bytes,
             "activation_bytes_unshared": memory.total_bytes,
         });
+        if let Some(fields) = out.as_object_mut() {
+            for (name, v) in e.metrics.iter() {
+                fields.entry(format!("test_{name}")).or_insert(json!(v));
+            }
+        }
         println!("{out}");
         return Ok(());
     }
     println!("{} {} on {}: {} test examples", entry.title, args.weights.display(), splits.source, e.examples);
-    println!("test accuracy {:.2}%  loss {:.4}", 100.0 * e.accuracy, e.loss);
+    println!("test {}", describe_metrics(&e.metrics));
     println!(
         "activation memory at batch {}: {} KiB planned ({} KiB if no value shared a buffer)",
         args.batch,

@@ -6,8 +6,10 @@ use simdnn::kernels::Isa;
 use simdnn::layers::ops::{Activation, Embedding, Linear, Reshape, SoftmaxCrossEntropy};
 use simdnn::layers::{GraphBuilder, Init, Inputs, LayerError, LrSchedule, Model};
 use simdnn::models::checkpoint::Checkpoint;
+use simdnn::models::classifier::{self, ClassifierStep, Classify, Objective};
 use simdnn::models::registry::{self, Head, MODELS};
-use simdnn::models::train::{self, Classify, EpochMetrics, Objective, Observer, OptimizerKind, TrainConfig};
+use simdnn::models::step::Metrics;
+use simdnn::models::train::{self, EpochMetrics, Observer, OptimizerKind, TrainConfig, TrainError};
 use simdnn::models::zoo::Convention;
 use simdnn::models::Dataset;
 use std::collections::HashMap;
@@ -70,13 +72,27 @@ const OBJECTIVE: Objective =
 struct Record(Vec<EpochMetrics>, usize);
 
 impl Observer for Record {
-    fn batch_done(&mut self, _: usize, _: usize, _: usize, loss: f32, _: f64) {
-        assert!(loss.is_finite());
+    fn batch_done(&mut self, _: usize, _: usize, _: usize, running: &Metrics) {
+        assert!(running.get("loss").is_some_and(f64::is_finite));
         self.1 += 1;
     }
     fn epoch_done(&mut self, m: &EpochMetrics) {
         self.0.push(m.clone());
     }
+}
+
+/// Trains `model` with the classifier step; returns it trained.
+fn fit(
+    model: Model,
+    objective: Objective,
+    gemm: GemmConfig,
+    data: (&dyn simdnn::models::Dataset, &dyn simdnn::models::Dataset),
+    cfg: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<Model, TrainError> {
+    let mut step = ClassifierStep::new(model, objective, gemm, cfg)?;
+    train::train(&mut step, data.0, data.1, cfg, observer)?;
+    Ok(step.into_model())
 }
 
 fn config(epochs: usize, checkpoint: Option<std::path::PathBuf>, resume: bool) -> TrainConfig {
@@ -102,35 +118,26 @@ fn the_trainer_learns_from_sequences_and_resumes_from_its_checkpoint() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("checkpoint.safetensors");
 
-    let mut model = sequence_classifier(32, 5);
+    let model = sequence_classifier(32, 5);
     let mut record = Record(Vec::new(), 0);
     let cfg = config(2, Some(path.clone()), false);
-    train::train(&mut model, OBJECTIVE, gemm, &train_set, &test_set, &cfg, &mut record).unwrap();
+    fit(model, OBJECTIVE, gemm, (&train_set, &test_set), &cfg, &mut record).unwrap();
     assert_eq!(record.0.len(), 2);
     assert_eq!(record.1, 2 * 2000usize.div_ceil(32));
     let meta = Checkpoint::read(&path).unwrap().metadata().unwrap();
     assert_eq!((meta["model"].as_str(), meta["epoch"].as_str()), ("majority", "2"));
 
     // Resumed to 12 epochs in all: ten more run, and they learn the task.
-    let mut resumed = sequence_classifier(32, 99);
     let mut more = Record(Vec::new(), 0);
-    train::train(
-        &mut resumed,
-        OBJECTIVE,
-        gemm,
-        &train_set,
-        &test_set,
-        &config(12, Some(path.clone()), true),
-        &mut more,
-    )
-    .unwrap();
+    let cfg = config(12, Some(path.clone()), true);
+    let resumed = fit(sequence_classifier(32, 99), OBJECTIVE, gemm, (&train_set, &test_set), &cfg, &mut more).unwrap();
     assert_eq!(more.0.first().map(|m| m.epoch), Some(3));
     assert_eq!(more.0.len(), 10);
     let last = more.0.last().unwrap();
-    assert!(last.test_accuracy > 0.95, "{last:?}");
-    assert!(last.test_loss < record.0[1].test_loss);
-    let eval = train::evaluate(&resumed, gemm, &OBJECTIVE, &test_set, 100).unwrap();
-    assert_eq!(eval.accuracy, last.test_accuracy);
+    assert!(last.test_accuracy() > 0.95, "{last:?}");
+    assert!(last.test_loss() < record.0[1].test_loss());
+    let eval = classifier::evaluate(&resumed, gemm, &OBJECTIVE, &test_set, 100).unwrap();
+    assert_eq!(eval.accuracy(), last.test_accuracy());
     assert_eq!(eval.confusion.iter().flatten().sum::<usize>(), 500);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -139,19 +146,18 @@ fn the_trainer_learns_from_sequences_and_resumes_from_its_checkpoint() {
 fn the_trainer_rejects_bad_configurations() {
     let gemm = GemmConfig::new(Isa::current().unwrap(), 1).unwrap();
     let data = Majority::new(64, 1);
-    let mut model = sequence_classifier(32, 5);
+    let model = || sequence_classifier(32, 5);
     let mut bad = config(1, None, false);
     bad.lr = f32::NAN;
-    assert!(train::train(&mut model, OBJECTIVE, gemm, &data, &data, &bad, &mut Record(vec![], 0)).is_err());
+    assert!(fit(model(), OBJECTIVE, gemm, (&data, &data), &bad, &mut Record(vec![], 0)).is_err());
     let mut bad = config(1, None, true);
     bad.resume = true;
     assert!(
-        train::train(&mut model, OBJECTIVE, gemm, &data, &data, &bad, &mut Record(vec![], 0)).is_err(),
+        fit(model(), OBJECTIVE, gemm, (&data, &data), &bad, &mut Record(vec![], 0)).is_err(),
         "resume without a path"
     );
     let wrong = Objective { loss: "logits", classify: None };
-    let err = train::train(&mut model, wrong, gemm, &data, &data, &config(1, None, false), &mut Record(vec![], 0))
-        .unwrap_err();
+    let err = fit(model(), wrong, gemm, (&data, &data), &config(1, None, false), &mut Record(vec![], 0)).unwrap_err();
     assert!(err.to_string().contains("scalar"), "{err}");
 }
 

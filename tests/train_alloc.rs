@@ -12,9 +12,11 @@ static GLOBAL: counting::Counting = counting::Counting;
 use simdnn::kernels::gemm::GemmConfig;
 use simdnn::kernels::Isa;
 use simdnn::layers::{Ctx, Inputs, LrSchedule, State};
+use simdnn::models::classifier::ClassifierStep;
 use simdnn::models::data::{epoch_order, synthetic_digits};
 use simdnn::models::registry::{self, Head};
-use simdnn::models::train::{OptimizerKind, TrainConfig, Trainer};
+use simdnn::models::step::{Metrics, Step};
+use simdnn::models::train::{OptimizerKind, TrainConfig};
 use simdnn::models::zoo::Convention;
 use std::collections::HashMap;
 
@@ -49,14 +51,16 @@ fn training_steps_allocate_nothing_after_the_first_batches() {
     for (threads, optimizer, activation) in [(1, OptimizerKind::Adam, "relu"), (2, OptimizerKind::Sgd, "tanh")] {
         let gemm = GemmConfig::new(Isa::current().unwrap(), threads).unwrap();
         let options = entry.options([("activation", activation), ("pooling", "avg")]).unwrap();
-        let mut model = entry.build(&options, &entry.native, 16, 1, Convention::Torchvision, Head::Loss).unwrap();
+        let model = entry.build(&options, &entry.native, 16, 1, Convention::Torchvision, Head::Loss).unwrap();
         let objective = entry.objective(&entry.native);
-        let mut trainer = Trainer::new(&mut model, objective, gemm, &config(optimizer)).unwrap();
+        let mut step = ClassifierStep::new(model, objective, gemm, &config(optimizer)).unwrap();
+        let mut metrics = Metrics::new();
         let orders: Vec<Vec<usize>> = (0..3).map(|e| epoch_order(40, 1, e)).collect();
         let mut epoch = |order: &[usize]| {
             for chunk in order.chunks(16) {
-                let step = trainer.step(&*splits.train, chunk, 1e-3).unwrap();
-                assert!(step.loss.is_finite());
+                metrics.clear();
+                step.train_batch(&*splits.train, chunk, 1e-3, &mut metrics).unwrap();
+                assert!(metrics.get("loss").is_some_and(f64::is_finite));
             }
         };
         epoch(&orders[0]); // batches of 16, 16 and 8: every buffer sized

@@ -22,6 +22,10 @@ pub enum LayerError {
     LabelCount { what: &'static str, expected: usize, got: usize },
     #[error("{what}: label {label} is out of range for {classes} classes")]
     LabelRange { what: &'static str, label: i64, classes: usize },
+    #[error("{what}: index {index} is out of range for an axis of {len}")]
+    IndexRange { what: &'static str, index: i64, len: usize },
+    #[error("{what}: {problem}")]
+    BadIndices { what: &'static str, problem: String },
     #[error("{what} must be {expected}, got {got}")]
     BadHyperParameter { what: &'static str, expected: &'static str, got: f64 },
     #[error("a sequential model with no layers has no output")]
@@ -54,6 +58,10 @@ pub enum LayerError {
     FrozenParam { name: String },
     #[error("backward needs a training-mode forward pass of the same state first")]
     NoForward,
+    #[error("{layer}: wrote {got} values for an output of shape {expected:?}")]
+    OutputShape { layer: String, expected: Vec<usize>, got: usize },
+    #[error("this plan was built over the weights of another model")]
+    OtherWeights,
     #[error("the optimizer is not attached to any parameters (call attach first)")]
     NotAttached,
 }

@@ -32,9 +32,11 @@ pub mod param;
 mod tensor;
 
 pub use error::LayerError;
-pub use graph::{Feed, Feeds, GraphBuilder, Inputs, MemoryReport, Model, NodeSummary, Sequential, State};
+pub use graph::{
+    Feed, Feeds, GraphBuilder, Inputs, MemoryReport, Model, ModelRef, NodeSummary, Plan, Sequential, State,
+};
 pub use init::Init;
-pub use op::{Ctx, Mode, Op};
+pub use op::{Ctx, Mode, Op, Outputs};
 pub use optim::{Adam, LrSchedule, Optimizer, Select, Sgd};
 pub use param::{BufferId, Fill, Grads, ParamId, ParamScope, Params};
-pub use tensor::{DType, IntTensor, LayerName, Tensor, TensorRef, ValueRef};
+pub use tensor::{DType, IntRef, IntTensor, LayerName, Tensor, TensorRef, ValueRef};

@@ -6,7 +6,7 @@
 
 use crate::init::Rng;
 use crate::param::{BufferId, Grads, ParamId, Params};
-use crate::tensor::{DType, TensorRef, ValueRef};
+use crate::tensor::{DType, IntTensor, TensorRef, ValueRef};
 use crate::{LayerError, Tensor};
 use simdnn_kernels::gemm::GemmConfig;
 use simdnn_kernels::Isa;
@@ -94,15 +94,66 @@ pub struct OpState {
     pub tensors: Vec<Tensor>,
     pub indices: Vec<u32>,
     pub rng: Option<Rng>,
+    /// A structure the op prepares once per caller and reuses (a CSR adjacency, packed
+    /// recurrent weights): see [`OpState::prepared`].
+    prepared: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl OpState {
+    /// The caller's prepared structure of type `T`, created by `T::default()` on first use
+    /// (or when a previous one was of another type).
+    pub fn prepared<T: Any + Default + Send + Sync>(&mut self) -> &mut T {
+        if !self.prepared.as_ref().is_some_and(|p| p.is::<T>()) {
+            self.prepared = Some(Box::<T>::default());
+        }
+        self.prepared.as_mut().and_then(|p| p.downcast_mut::<T>()).expect("set to a T above")
+    }
+
     /// Saved tensor `i`, created empty on first use.
     pub fn tensor(&mut self, i: usize) -> &mut Tensor {
         if self.tensors.len() <= i {
             self.tensors.resize_with(i + 1, Tensor::default);
         }
         &mut self.tensors[i]
+    }
+}
+
+/// The outputs of a forward call: a tensor per output to resize and fill, seen as a slice
+/// (`outputs[k]`) for the f32 outputs; [`Outputs::int`] gives an integer output (an
+/// argmax, sampled indices, gathered edge lists).
+pub struct Outputs<'a> {
+    f32: &'a mut [Tensor],
+    int: &'a mut [IntTensor],
+}
+
+impl<'a> Outputs<'a> {
+    /// Output buffers by position: `f32[k]` for an f32 output `k`, `int[k]` for an integer
+    /// one (the other slot of each position is unused).
+    pub fn new(f32: &'a mut [Tensor], int: &'a mut [IntTensor]) -> Outputs<'a> {
+        Outputs { f32, int }
+    }
+
+    /// Integer output `k`, or an error naming `layer` if the op has no output `k`.
+    pub fn int(&mut self, k: usize, layer: &str) -> Result<&mut IntTensor, LayerError> {
+        let got = self.int.len();
+        self.int.get_mut(k).ok_or_else(|| LayerError::InputCount {
+            layer: layer.to_string(),
+            expected: format!("an output {k}"),
+            got,
+        })
+    }
+}
+
+impl std::ops::Deref for Outputs<'_> {
+    type Target = [Tensor];
+    fn deref(&self) -> &[Tensor] {
+        self.f32
+    }
+}
+
+impl std::ops::DerefMut for Outputs<'_> {
+    fn deref_mut(&mut self) -> &mut [Tensor] {
+        self.f32
     }
 }
 
@@ -153,7 +204,7 @@ pub trait Op: AsAny + Send + Sync + 'static {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         state: &mut OpState,
     ) -> Result<(), LayerError>;
 

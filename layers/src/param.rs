@@ -6,7 +6,9 @@
 //! the same [`Grads`] entry.
 
 use crate::init::{Init, Rng};
+use crate::optim::Select;
 use crate::{LayerError, Tensor};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A parameter of a [`Params`] store.
@@ -48,18 +50,46 @@ struct Entry {
 }
 
 /// The parameters and buffers of one model, in creation order.
-#[derive(Default)]
 pub struct Params {
     entries: Vec<Entry>,
     buffers: Vec<(String, RwLock<Tensor>)>,
     /// Bumped by every mutable access to a value, so caches of derived weights (prepared
     /// convolutions) know when they are stale.
     version: u64,
+    /// Tells stores apart, so a plan runs only on the weights it was built over.
+    identity: u64,
+    /// Set while a second plan is declared over these weights: a layer then reuses the
+    /// parameter of its name instead of creating one.
+    reuse: bool,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Params {
+            entries: Vec::new(),
+            buffers: Vec::new(),
+            version: 0,
+            identity: NEXT.fetch_add(1, Ordering::Relaxed),
+            reuse: false,
+        }
+    }
 }
 
 impl Params {
     pub fn new() -> Params {
         Params::default()
+    }
+
+    /// Which store this is (plans record the store they were built over).
+    pub(crate) fn identity(&self) -> u64 {
+        self.identity
+    }
+
+    /// While set, [`ParamScope`] resolves parameters and buffers by name to the existing
+    /// ones (shapes must agree) and creates none.
+    pub(crate) fn set_reuse(&mut self, reuse: bool) {
+        self.reuse = reuse;
     }
 
     fn check_new(&self, name: &str) -> Result<(), LayerError> {
@@ -207,15 +237,36 @@ impl<'a> ParamScope<'a> {
     }
 
     /// A new trainable parameter `prefix.name` of `shape`, filled by `fill`.
+    /// Over existing weights (a second plan, [`crate::Model::plan`]), the parameter of that
+    /// name, which must have `shape`.
     pub fn param(&mut self, name: &str, shape: &[usize], fill: Fill, decay: bool) -> Result<ParamId, LayerError> {
+        let full = join_name(&self.prefix, name);
+        if self.params.reuse {
+            let id = self.params.id(&full).ok_or_else(|| LayerError::UnknownParam { name: full.clone() })?;
+            return self.reused(full, self.params.value(id).shape(), shape).map(|_| id);
+        }
         let t = self.tensor(shape, fill);
-        self.params.add(&join_name(&self.prefix, name), t, decay)
+        self.params.add(&full, t, decay)
     }
 
-    /// A new buffer `prefix.name`.
+    /// A new buffer `prefix.name` (over existing weights, the buffer of that name).
     pub fn buffer(&mut self, name: &str, shape: &[usize], fill: Fill) -> Result<BufferId, LayerError> {
+        let full = join_name(&self.prefix, name);
+        if self.params.reuse {
+            let id = self.params.buffer_id(&full).ok_or_else(|| LayerError::UnknownParam { name: full.clone() })?;
+            return self.reused(full, self.params.buffer(id).shape(), shape).map(|_| id);
+        }
         let t = self.tensor(shape, fill);
-        self.params.add_buffer(&join_name(&self.prefix, name), t)
+        self.params.add_buffer(&full, t)
+    }
+
+    /// An error unless an existing tensor `name` of shape `have` fits a declaration of `want`.
+    fn reused(&self, name: String, have: &[usize], want: &[usize]) -> Result<(), LayerError> {
+        if have == want {
+            Ok(())
+        } else {
+            Err(LayerError::ParamShape { name, expected: have.to_vec(), got: want.to_vec() })
+        }
     }
 
     /// The generator (for layers that draw more than their parameters, such as a dropout seed).
@@ -239,11 +290,19 @@ impl<'a> ParamScope<'a> {
     }
 }
 
-/// The gradients of one model's trainable parameters, added into by backward passes.
-/// Frozen parameters have no gradient tensor, so no operation computes one.
+/// The gradients of one model's parameters, added into by backward passes.
+///
+/// Which parameters take a gradient is chosen per backward call (the trainable ones, or a
+/// [`Select`]ion of them): a parameter left out gets none, so no operation computes one. A
+/// gradient tensor, once allocated, is kept whatever later calls select, so alternating
+/// selections (a GAN's two players) allocate nothing.
 #[derive(Default)]
 pub struct Grads {
     tensors: Vec<Option<Tensor>>,
+    /// Taking a gradient in the running backward pass.
+    selected: Vec<bool>,
+    /// Handed out to an operation since the last [`Grads::zero`].
+    touched: Vec<bool>,
     /// Gradients handed to operations to add into: a measure of the weight-gradient work
     /// backward passes did (frozen parameters get none).
     handed_out: usize,
@@ -257,35 +316,53 @@ impl Grads {
         g
     }
 
-    /// Follows changes of `params` (parameters added, frozen or unfrozen), keeping existing
-    /// gradients of parameters still trainable.
+    /// Selects the trainable parameters of `params` (allocating gradients for parameters
+    /// added or unfrozen since; none is ever dropped).
     pub fn sync(&mut self, params: &Params) {
+        self.select_where(params, |id| params.is_trainable(id));
+    }
+
+    /// Selects the trainable parameters `select` picks for the next backward passes; an
+    /// error naming an unknown or frozen parameter.
+    pub fn select(&mut self, params: &Params, select: Select) -> Result<(), LayerError> {
+        select.check(params)?;
+        self.select_where(params, |id| select.picks(params, id));
+        Ok(())
+    }
+
+    fn select_where(&mut self, params: &Params, pick: impl Fn(ParamId) -> bool) {
         self.tensors.resize_with(params.len(), || None);
+        self.selected.resize(params.len(), false);
+        self.touched.resize(params.len(), false);
         for id in params.ids() {
-            let slot = &mut self.tensors[id.0];
-            match (params.is_trainable(id), slot.is_some()) {
-                (true, false) => *slot = Some(Tensor::zeros(params.value(id).shape())),
-                (false, true) => *slot = None,
-                _ => {}
+            let on = pick(id);
+            self.selected[id.0] = on;
+            if on && self.tensors[id.0].is_none() {
+                self.tensors[id.0] = Some(Tensor::zeros(params.value(id).shape()));
             }
         }
     }
 
-    /// Sets every gradient to zero.
+    /// Sets every gradient to zero (and forgets which were handed out).
     pub fn zero(&mut self) {
         for t in self.tensors.iter_mut().flatten() {
             t.data_mut().fill(0.0);
         }
+        self.touched.fill(false);
     }
 
-    /// Whether `id` takes a gradient (it is trainable).
+    /// Whether `id` takes a gradient in the running pass.
     pub fn wants(&self, id: ParamId) -> bool {
-        self.tensors.get(id.0).is_some_and(|t| t.is_some())
+        self.selected.get(id.0).copied().unwrap_or(false)
     }
 
-    /// The gradient of `id` to add into, `None` for a frozen parameter.
+    /// The gradient of `id` to add into, `None` for a parameter not selected.
     pub fn get_mut(&mut self, id: ParamId) -> Option<&mut Tensor> {
+        if !self.wants(id) {
+            return None;
+        }
         let t = self.tensors.get_mut(id.0)?.as_mut()?;
+        self.touched[id.0] = true;
         self.handed_out += 1;
         Some(t)
     }
@@ -296,12 +373,12 @@ impl Grads {
         self.handed_out
     }
 
+    /// The gradient of `id` if an operation added into it since the last [`Grads::zero`]
+    /// (optimizers update only those).
     pub fn get(&self, id: ParamId) -> Option<&Tensor> {
+        if !self.touched.get(id.0).copied().unwrap_or(false) {
+            return None;
+        }
         self.tensors.get(id.0)?.as_ref()
-    }
-
-    /// The largest absolute gradient value (for diagnostics and NaN checks).
-    pub fn max_abs(&self) -> f32 {
-        self.tensors.iter().flatten().flat_map(|t| t.data()).fold(0.0, |m, v| m.max(v.abs()))
     }
 }

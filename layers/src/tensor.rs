@@ -90,11 +90,6 @@ impl Tensor {
         self.buf.as_mut_slice()
     }
 
-    /// The size of the first axis (the batch), 0 for a scalar shape.
-    pub fn batch(&self) -> usize {
-        self.shape.first().copied().unwrap_or(0)
-    }
-
     /// Copies `other`'s shape and values into this tensor.
     pub fn assign(&mut self, other: &Tensor) {
         self.resize(other.shape());
@@ -203,18 +198,75 @@ pub enum DType {
     I64,
 }
 
-/// A value an operation reads: an f32 tensor (possibly a view) or an integer tensor.
+/// A borrowed integer tensor: values and the shape they are seen under.
+#[derive(Clone, Copy, Debug)]
+pub struct IntRef<'a> {
+    pub shape: &'a [usize],
+    pub data: &'a [i64],
+}
+
+impl<'a> IntRef<'a> {
+    pub fn shape(&self) -> &'a [usize] {
+        self.shape
+    }
+    pub fn data(&self) -> &'a [i64] {
+        self.data
+    }
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+impl IntTensor {
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> IntTensor {
+        let mut t = IntTensor::default();
+        t.resize(shape);
+        t
+    }
+
+    /// Gives the tensor `shape`, reusing its storage (new values are zero; callers
+    /// overwrite what they use).
+    pub fn resize(&mut self, shape: &[usize]) {
+        if self.shape != shape {
+            self.shape.clear();
+            self.shape.extend_from_slice(shape);
+        }
+        self.data.resize(shape.iter().product(), 0);
+    }
+
+    pub fn data_mut(&mut self) -> &mut [i64] {
+        &mut self.data
+    }
+
+    /// The whole tensor as a view.
+    pub fn as_ref(&self) -> IntRef<'_> {
+        IntRef { shape: &self.shape, data: &self.data }
+    }
+}
+
+/// A value an operation reads: an f32 tensor or an integer tensor (either possibly a view).
 #[derive(Clone, Copy, Debug)]
 pub enum ValueRef<'a> {
     F32(TensorRef<'a>),
-    Int(&'a IntTensor),
+    Int(IntRef<'a>),
 }
 
 impl<'a> ValueRef<'a> {
     pub fn shape(&self) -> &'a [usize] {
         match self {
             ValueRef::F32(t) => t.shape,
-            ValueRef::Int(t) => &t.shape,
+            ValueRef::Int(t) => t.shape,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            ValueRef::F32(_) => DType::F32,
+            ValueRef::Int(_) => DType::I64,
         }
     }
 
@@ -223,15 +275,15 @@ impl<'a> ValueRef<'a> {
         match self {
             ValueRef::F32(t) => Ok(*t),
             ValueRef::Int(t) => {
-                Err(LayerError::InputType { layer: what.name(), expected: DType::F32, got: t.shape.clone() })
+                Err(LayerError::InputType { layer: what.name(), expected: DType::F32, got: t.shape.to_vec() })
             }
         }
     }
 
     /// The integer tensor, or an error naming `what` reads it.
-    pub fn int(&self, what: impl LayerName) -> Result<&'a IntTensor, LayerError> {
+    pub fn int(&self, what: impl LayerName) -> Result<IntRef<'a>, LayerError> {
         match self {
-            ValueRef::Int(t) => Ok(t),
+            ValueRef::Int(t) => Ok(*t),
             ValueRef::F32(t) => {
                 Err(LayerError::InputType { layer: what.name(), expected: DType::I64, got: t.shape.to_vec() })
             }

@@ -3,9 +3,9 @@
 //! architecture and native input, what it minimises and which data it trains on; the
 //! command line needs no change.
 
+use crate::classifier::{Classify, Objective};
 use crate::data::{load_idx_dir, synthetic_digits, DataError, LabelledImages, Preprocess};
 use crate::dataset::Splits;
-use crate::train::{Classify, Objective};
 use crate::zoo::lenet5::{LeNetActivation, LeNetPooling, LENET5_PARAMS};
 use crate::zoo::squeezenet::{SQUEEZENET_1_0, SQUEEZENET_1_1, SQUEEZENODULE_V1, SQUEEZENODULE_V2};
 use crate::zoo::{AlexNetKind, Arch, BuildSpec, Convention, IMAGE};

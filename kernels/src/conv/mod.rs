@@ -231,10 +231,72 @@ fn run_forward(
     })
 }
 
-/// Runs `f(cfg, images, first_image, out_part)` over the batch: with several threads and at
-/// least as many images, whole images per thread, each with its own buffers and one-thread
-/// GEMMs (no serial stage, GEMMs large enough per thread); else once over all of it.
-/// `out` holds `out_image` elements per image.
+/// How the images of a call are cut into parts, each computed as a call of its own: a
+/// function of the layer and batch alone, never of the thread count. Every kernel inside a
+/// part gives the same bits on any number of threads (GEMMs split the output, never a
+/// sum), so with the parts fixed a whole pass does too, and training on one thread and on
+/// sixteen ends with the same weights.
+#[derive(Clone, Copy, Debug)]
+struct ImageParts {
+    /// Images per part (the last part may have fewer).
+    size: usize,
+    count: usize,
+}
+
+/// At most this many parts: enough to share out evenly over 1, 2, 3, 4, 6 or 12 threads.
+const MAX_PARTS: usize = 12;
+
+/// Output pixels a part has at least (a GEMM too narrow to pay for its packing otherwise).
+const MIN_PART_PIXELS: usize = 1024;
+
+impl ImageParts {
+    /// Parts for a pass over `g` whose per-part results cost `per_part` values of memory
+    /// each (the weight gradient's partial sums; 0 when parts write disjoint outputs).
+    fn of(g: &Conv2dGeom, per_part: usize) -> ImageParts {
+        let pixels = (g.out_h() * g.out_w()).max(1);
+        let by_memory = REDUCE_BUDGET.checked_div(per_part).map_or(MAX_PARTS, |n| n.max(1));
+        let parts = g.batch.min(MAX_PARTS).min(by_memory).max(1);
+        let size = g.batch.div_ceil(parts).max(MIN_PART_PIXELS.div_ceil(pixels)).clamp(1, g.batch.max(1));
+        ImageParts { size, count: g.batch.div_ceil(size) }
+    }
+
+    /// Part `i`'s images.
+    fn images(&self, g: &Conv2dGeom, i: usize) -> Conv2dGeom {
+        Conv2dGeom { batch: self.size.min(g.batch - i * self.size), ..*g }
+    }
+
+    /// Whether the parts run side by side, one thread each (else one after another, each
+    /// on every thread): when they share out evenly enough.
+    fn side_by_side(&self, threads: usize) -> bool {
+        threads > 1 && (self.count.is_multiple_of(threads) || self.count >= 2 * threads)
+    }
+}
+
+/// Runs `f(cfg, part_images, part_index, chunk)` for every part of `parts`, with `chunk`
+/// part `i`'s `chunk_len`-long piece of `buf` (the last may be shorter): side by side on
+/// one thread each, or one after another on all of them.
+fn for_parts(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    parts: ImageParts,
+    buf: &mut [f32],
+    chunk_len: usize,
+    f: impl Fn(&GemmConfig, &Conv2dGeom, usize, &mut [f32]) -> Result<(), KernelError> + Sync + Send,
+) -> Result<(), KernelError> {
+    if parts.side_by_side(cfg.threads()) {
+        let one = cfg.with_threads(1)?;
+        return try_for_each_chunk_mut(cfg.threads(), buf, chunk_len, |i, chunk| {
+            f(&one, &parts.images(g, i), i, chunk)
+        });
+    }
+    for (i, chunk) in buf.chunks_mut(chunk_len).enumerate() {
+        f(cfg, &parts.images(g, i), i, chunk)?;
+    }
+    Ok(())
+}
+
+/// Runs `f(cfg, images, first_image, out_part)` over the batch in [`ImageParts`]; `out`
+/// holds `out_image` elements per image.
 fn per_image_batches(
     cfg: &GemmConfig,
     g: &Conv2dGeom,
@@ -242,16 +304,11 @@ fn per_image_batches(
     out_image: usize,
     f: impl Fn(&GemmConfig, &Conv2dGeom, usize, &mut [f32]) -> Result<(), KernelError> + Sync + Send,
 ) -> Result<(), KernelError> {
-    let threads = cfg.threads();
-    if threads <= 1 || g.batch < threads {
+    let parts = ImageParts::of(g, 0);
+    if parts.count <= 1 {
         return f(cfg, g, 0, out);
     }
-    let one = cfg.with_threads(1)?;
-    let per_task = g.batch.div_ceil(threads);
-    try_for_each_chunk_mut(threads, out, per_task * out_image, |i, part| {
-        let images = Conv2dGeom { batch: part.len() / out_image, ..*g };
-        f(&one, &images, i * per_task, part)
-    })
+    for_parts(cfg, g, parts, out, parts.size * out_image, |cfg, images, i, part| f(cfg, images, i * parts.size, part))
 }
 
 /// A forward call's inputs, as they travel to the algorithms (lengths validated).
@@ -358,20 +415,21 @@ fn forward_batched(
     Ok(())
 }
 
-/// Output rows per strip when one image's column matrix outgrows `BATCHED_COLUMNS` (on
-/// one thread, one group): the matrix is then built and multiplied a strip of output rows
-/// at a time, so it is written and packed while in L2 instead of streaming through L3.
+/// Output rows per strip when one image's column matrix outgrows `BATCHED_COLUMNS` (one
+/// group, on any number of threads, so that the bits do not depend on it): the matrix is
+/// then built and multiplied a strip of output rows at a time, so it is written and packed
+/// while in L2 instead of streaming through L3.
 /// 3 -> 64 channels 3x3 on 224x224 (a 27 x 50176 matrix per image), batch 8, one thread:
 /// 29 -> 44 GFLOP/s. Not when strips would be under `MIN_STRIP_COLUMNS` wide: deep, small
 /// layers gain nothing from them (the GEMM blocks K itself) and lose full column panels
 /// (512 channels 7x7, batch 1: strips of 28 and 21 columns, 63-67 against 73-80 GFLOP/s
 /// whole, best of runs).
-fn strip_rows(cfg: &GemmConfig, g: &Conv2dGeom) -> Option<usize> {
+fn strip_rows(g: &Conv2dGeom) -> Option<usize> {
     let (_, _, crs, pixels) = group_dims(g);
     let row = crs * g.out_w();
     let rows = (BATCHED_COLUMNS / row.max(1)).clamp(1, g.out_h());
     let wide = rows * g.out_w() >= MIN_STRIP_COLUMNS;
-    (cfg.threads() == 1 && g.groups == 1 && !g.is_pointwise() && crs * pixels > BATCHED_COLUMNS && wide).then_some(rows)
+    (g.groups == 1 && !g.is_pointwise() && crs * pixels > BATCHED_COLUMNS && wide).then_some(rows)
 }
 
 /// The narrowest strip worth its GEMM: four full column panels.
@@ -412,7 +470,7 @@ fn forward_im2col(cfg: &GemmConfig, g: &Conv2dGeom, args: ForwardArgs, y: &mut [
     if per > 1 {
         return forward_batched(cfg, g, args, per, y);
     }
-    if let Some(rows) = strip_rows(cfg, g) {
+    if let Some(rows) = strip_rows(g) {
         return forward_strips(cfg, g, args, rows, y);
     }
     let ForwardArgs { x, w, bias, relu } = args;
@@ -577,9 +635,13 @@ pub fn conv2d_backward_weight_accumulate(
     backward_weight(cfg, g, x, dy, 1.0, dw)
 }
 
-/// `dw <- beta * dw + sum over images`. With several threads and images, each thread sums
-/// its own images into a partial gradient and the partials are added in a fixed order, so a
-/// given thread count always gives the same bits.
+/// Most values the partial weight gradients of one call may take (4 MiB): a layer whose
+/// gradient is larger is summed in fewer parts (one, over its GEMMs' threads).
+const REDUCE_BUDGET: usize = 1 << 20;
+
+/// `dw <- beta * dw + sum over images`: each of the [`ImageParts`] sums its images into a
+/// partial gradient and the partials are added in part order, so the sum has the same
+/// bits on any number of threads.
 fn backward_weight(
     cfg: &GemmConfig,
     g: &Conv2dGeom,
@@ -592,23 +654,20 @@ fn backward_weight(
     Conv2dGeom::check_len("x", g.input_len(), x.len())?;
     Conv2dGeom::check_len("dy", g.output_len(), dy.len())?;
     Conv2dGeom::check_len("dw", g.weight_len(), dw.len())?;
-    let threads = cfg.threads().min(g.batch);
-    if threads <= 1 {
+    let wlen = g.weight_len();
+    let parts = ImageParts::of(g, wlen);
+    if parts.count <= 1 {
         return backward_weight_images(cfg, g, x, dy, beta, dw);
     }
-    let (wlen, per_task) = (g.weight_len(), g.batch.div_ceil(threads));
-    let tasks = g.batch.div_ceil(per_task);
     let (in_img, out_img) = (g.in_channels * g.in_h * g.in_w, g.out_channels * g.out_h() * g.out_w());
-    let one = cfg.with_threads(1)?;
-    let mut partials = Scratch::take(Slot::Reduce, tasks * wlen);
-    try_for_each_chunk_mut(threads, &mut partials, wlen, |i, part| {
-        let first = i * per_task;
-        let images = Conv2dGeom { batch: per_task.min(g.batch - first), ..*g };
+    let mut partials = Scratch::take(Slot::Reduce, parts.count * wlen);
+    for_parts(cfg, g, parts, &mut partials, wlen, |cfg, images, i, part| {
+        let first = i * parts.size;
         let (xp, dyp) = (&x[first * in_img..][..images.input_len()], &dy[first * out_img..][..images.output_len()]);
-        backward_weight_images(&one, &images, xp, dyp, 0.0, part)
+        backward_weight_images(cfg, images, xp, dyp, 0.0, part)
     })?;
     for (j, d) in dw.iter_mut().enumerate() {
-        let sum = (0..tasks).fold(0.0, |s, t| s + partials[t * wlen + j]);
+        let sum = (0..parts.count).fold(0.0, |s, t| s + partials[t * wlen + j]);
         *d = if beta == 0.0 { sum } else { beta * *d + sum };
     }
     Ok(())

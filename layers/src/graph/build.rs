@@ -105,12 +105,36 @@ impl GraphBuilder {
         self
     }
 
+    /// A builder over existing weights (set to be reused by name), for [`Model::plan`].
+    pub(crate) fn over(params: Params) -> GraphBuilder {
+        GraphBuilder { params, ..GraphBuilder::new(0) }
+    }
+
     /// Checks the declarations and builds the model.
     pub fn build(self) -> Result<Model, LayerError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let GraphBuilder { inputs, nodes, outputs, params, .. } = self;
+        let (graph, params) = self.into_graph();
+        Ok(Model::new(graph?, params))
+    }
+
+    /// The checked plan, and the weights (returned whether or not the plan is valid).
+    pub(crate) fn into_graph(self) -> (Result<Graph, LayerError>, Params) {
+        let GraphBuilder { inputs, nodes, outputs, params, error, .. } = self;
+        let graph = match error {
+            Some(e) => Err(e),
+            None => plan(inputs, nodes, outputs, &params),
+        };
+        (graph, params)
+    }
+}
+
+/// Resolves the names, orders the nodes and infers every shape.
+fn plan(
+    inputs: Vec<(String, ValueInfo)>,
+    nodes: Vec<NodeDecl>,
+    outputs: Vec<(String, String)>,
+    params: &Params,
+) -> Result<Graph, LayerError> {
+    {
         // Names: inputs and nodes share one namespace.
         let mut seen = HashMap::new();
         for name in inputs.iter().map(|(n, _)| n).chain(nodes.iter().map(|n| &n.name)) {
@@ -163,17 +187,13 @@ impl GraphBuilder {
                 })
                 .collect::<Result<_, _>>()?;
             let infos: Vec<ValueInfo> = input_values.iter().map(|&v| values[v].info.clone()).collect();
-            let out = decl.op.infer(&infos, &params).map_err(|e| e.in_node(&decl.name))?;
-            if out.iter().any(|i| i.dtype != DType::F32) {
-                let e =
-                    LayerError::InputShape { layer: decl.op.describe(), expected: "f32 outputs".into(), got: vec![] };
-                return Err(e.in_node(&decl.name));
-            }
-            if decl.inputs.len() > super::exec::MAX_INPUTS || out.len() > super::exec::MAX_INPUTS {
-                let e = LayerError::InputCount {
+            let out = decl.op.infer(&infos, params).map_err(|e| e.in_node(&decl.name))?;
+            if decl.op.view_of().is_some_and(|i| out.len() != 1 || infos.get(i).map(|x| x.dtype) != Some(out[0].dtype))
+            {
+                let e = LayerError::InputShape {
                     layer: decl.op.describe(),
-                    expected: format!("at most {} inputs and outputs", super::exec::MAX_INPUTS),
-                    got: decl.inputs.len().max(out.len()),
+                    expected: "a view: one output of its input's type".into(),
+                    got: vec![],
                 };
                 return Err(e.in_node(&decl.name));
             }
@@ -197,8 +217,7 @@ impl GraphBuilder {
             graph_outputs.push((name.clone(), v));
         }
         let graph_inputs = (0..inputs.len()).map(|i| (inputs[i].0.clone(), i)).collect();
-        let graph = Graph::new(graph_nodes, values, graph_inputs, graph_outputs);
-        Ok(Model::new(graph, params))
+        Ok(Graph::new(graph_nodes, values, graph_inputs, graph_outputs))
     }
 }
 

@@ -8,24 +8,33 @@
 //!   the planned buffers, reused call after call.
 //!
 //! [`Model`] pairs a plan with its weights; `model.forward(&ctx, &mut state, inputs)` runs
-//! it. Several threads may run one `&Model` at once, each with its own `State`.
+//! it. Several threads may run one `&Model` at once, each with its own `State`. More plans
+//! over the same weights ([`Model::plan`]: another output exposed, another unrolled length)
+//! run through [`Model::with`], which pairs a [`Plan`] with the weights as a [`ModelRef`].
 
+mod backward;
 mod build;
-mod exec;
+mod feed;
 mod fold;
+mod forward;
 mod memory;
 mod sequential;
+mod state;
 
 pub use build::GraphBuilder;
-pub use exec::{Feed, Feeds, Inputs, State};
+pub use feed::{Feed, Feeds, Inputs};
 pub use memory::MemoryReport;
 pub use sequential::Sequential;
+pub use state::State;
 
-use crate::op::{Op, ValueInfo};
-use crate::param::Params;
+use crate::op::{Ctx, Mode, Op, ValueInfo};
+use crate::optim::Select;
+use crate::param::{Grads, Params};
+use crate::tensor::{IntRef, TensorRef};
 use crate::LayerError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where a value comes from: graph input `i`, or output `k` of node `n` (in plan order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +69,8 @@ pub struct Graph {
     pub(crate) readers: Vec<Vec<usize>>,
     /// The parameters each node reads.
     pub(crate) node_params: Vec<Vec<crate::ParamId>>,
+    /// The weights the plan was built over ([`Params`]' identity).
+    pub(crate) params_identity: u64,
 }
 
 impl Graph {
@@ -69,7 +80,16 @@ impl Graph {
         inputs: Vec<(String, usize)>,
         outputs: Vec<(String, usize)>,
     ) -> Graph {
-        let mut g = Graph { id: 0, nodes, values, inputs, outputs, readers: Vec::new(), node_params: Vec::new() };
+        let mut g = Graph {
+            id: 0,
+            nodes,
+            values,
+            inputs,
+            outputs,
+            readers: Vec::new(),
+            node_params: Vec::new(),
+            params_identity: 0,
+        };
         g.index_readers();
         g
     }
@@ -99,6 +119,25 @@ pub struct Model {
     params: Params,
 }
 
+/// A further plan over a model's weights ([`Model::plan`]), run with [`Model::with`].
+#[derive(Clone)]
+pub struct Plan {
+    graph: Arc<Graph>,
+}
+
+/// A plan with the weights it runs on, borrowed: what forward and backward run.
+#[derive(Clone, Copy)]
+pub struct ModelRef<'m> {
+    graph: &'m Graph,
+    params: &'m Params,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan").field("nodes", &self.graph.nodes.len()).finish()
+    }
+}
+
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let nodes: Vec<String> = self.nodes().map(|(n, d)| format!("{n}: {d}")).collect();
@@ -121,7 +160,8 @@ pub struct NodeSummary {
 }
 
 impl Model {
-    pub(crate) fn new(graph: Graph, params: Params) -> Model {
+    pub(crate) fn new(mut graph: Graph, params: Params) -> Model {
+        graph.params_identity = params.identity();
         Model { graph: Arc::new(graph), params }
     }
 
@@ -132,14 +172,106 @@ impl Model {
         &mut self.params
     }
 
+    /// The model's own plan with its weights.
+    pub fn as_ref(&self) -> ModelRef<'_> {
+        ModelRef { graph: &self.graph, params: &self.params }
+    }
+
+    /// A further plan over this model's weights, declared by `declare` on a builder whose
+    /// layers take the existing parameters of their names (shapes must agree; a layer whose
+    /// parameter does not exist is an error): the same weights at another unrolled length,
+    /// another graph batch, or with an inner value exposed as an output. Nothing is copied.
+    pub fn plan(&mut self, declare: impl FnOnce(GraphBuilder) -> GraphBuilder) -> Result<Plan, LayerError> {
+        let mut params = std::mem::take(&mut self.params);
+        params.set_reuse(true);
+        let (graph, mut params) = declare(GraphBuilder::over(params)).into_graph();
+        params.set_reuse(false);
+        self.params = params;
+        let mut graph = graph?;
+        graph.params_identity = self.params.identity();
+        Ok(Plan { graph: Arc::new(graph) })
+    }
+
+    /// `plan` with this model's weights; an error for a plan built over another model's.
+    pub fn with<'m>(&'m self, plan: &'m Plan) -> Result<ModelRef<'m>, LayerError> {
+        if plan.graph.params_identity != self.params.identity() {
+            return Err(LayerError::OtherWeights);
+        }
+        Ok(ModelRef { graph: &plan.graph, params: &self.params })
+    }
+
+    /// Runs the model's plan (see [`ModelRef::forward`]).
+    pub fn forward(&self, ctx: &Ctx, state: &mut State, feed: &(impl Feeds + ?Sized)) -> Result<(), LayerError> {
+        self.as_ref().forward(ctx, state, feed)
+    }
+
+    /// See [`ModelRef::backward_from`].
+    pub fn backward_from(
+        &self,
+        ctx: &Ctx,
+        state: &mut State,
+        grads: &mut Grads,
+        output: &str,
+    ) -> Result<(), LayerError> {
+        self.as_ref().backward_from(ctx, state, grads, output)
+    }
+
+    /// See [`ModelRef::backward_from_selected`].
+    pub fn backward_from_selected(
+        &self,
+        ctx: &Ctx,
+        state: &mut State,
+        grads: &mut Grads,
+        output: &str,
+        select: Select,
+    ) -> Result<(), LayerError> {
+        self.as_ref().backward_from_selected(ctx, state, grads, output, select)
+    }
+
+    /// See [`ModelRef::backward`].
+    pub fn backward(
+        &self,
+        ctx: &Ctx,
+        state: &mut State,
+        grads: &mut Grads,
+        seeds: &[(&str, TensorRef)],
+    ) -> Result<(), LayerError> {
+        self.as_ref().backward(ctx, state, grads, seeds)
+    }
+
+    /// See [`ModelRef::output`].
+    pub fn output<'s>(&self, state: &'s State, name: &str) -> Result<TensorRef<'s>, LayerError> {
+        self.as_ref().output(state, name)
+    }
+
+    /// See [`ModelRef::int_output`].
+    pub fn int_output<'s>(&self, state: &'s State, name: &str) -> Result<IntRef<'s>, LayerError> {
+        self.as_ref().int_output(state, name)
+    }
+
+    /// See [`ModelRef::input_grad`].
+    pub fn input_grad<'s>(&self, state: &'s State, name: &str) -> Option<TensorRef<'s>> {
+        self.as_ref().input_grad(state, name)
+    }
+
+    /// See [`ModelRef::node_times`].
+    pub fn node_times(&self, state: &State) -> Vec<(&str, Duration, Duration)> {
+        self.as_ref().node_times(state)
+    }
+
+    /// See [`ModelRef::memory_plan`].
+    pub fn memory_plan(&self, inputs: &[(&str, &[usize])], mode: Mode) -> Result<MemoryReport, LayerError> {
+        self.as_ref().memory_plan(inputs, mode)
+    }
+
+    /// See [`ModelRef::summary`].
+    pub fn summary(&self, inputs: &[(&str, &[usize])]) -> Result<Vec<NodeSummary>, LayerError> {
+        self.as_ref().summary(inputs)
+    }
+
     /// The names of the graph's inputs, in declaration order.
     pub fn input_names(&self) -> Vec<&str> {
         self.graph.inputs.iter().map(|(n, _)| n.as_str()).collect()
-    }
-
-    /// The example shape an input was declared with.
-    pub fn input_info(&self, name: &str) -> Option<&ValueInfo> {
-        self.graph.inputs.iter().find(|(n, _)| n == name).map(|&(_, v)| &self.graph.values[v].info)
     }
 
     /// The names of the graph's outputs.
@@ -156,13 +288,21 @@ impl Model {
     pub fn op(&self, name: &str) -> Option<&dyn Op> {
         self.graph.nodes.iter().find(|n| n.name == name).map(|n| n.op.as_ref())
     }
+}
+
+impl<'m> ModelRef<'m> {
+    /// The planned activation memory of a pass at these input shapes.
+    pub fn memory_plan(&self, inputs: &[(&str, &[usize])], mode: Mode) -> Result<MemoryReport, LayerError> {
+        let infos = self.infer(inputs)?;
+        Ok(memory::Layout::plan(self.graph, infos, Vec::new(), mode).report())
+    }
 
     /// Every node with its output shapes, parameters and multiply-accumulates for inputs of
     /// the given shapes (the declared example shapes where `inputs` is empty).
     pub fn summary(&self, inputs: &[(&str, &[usize])]) -> Result<Vec<NodeSummary>, LayerError> {
         let infos = self.infer(inputs)?;
         let mut counted = vec![false; self.params.len()];
-        let g = &self.graph;
+        let g = self.graph;
         Ok(g.nodes
             .iter()
             .map(|n| {
@@ -190,7 +330,7 @@ impl Model {
     /// Every value's shape and type for inputs of the given shapes (declared ones where not
     /// given).
     pub(crate) fn infer(&self, inputs: &[(&str, &[usize])]) -> Result<Vec<ValueInfo>, LayerError> {
-        let g = &self.graph;
+        let g = self.graph;
         for (name, _) in inputs {
             if !g.inputs.iter().any(|(n, _)| n == name) {
                 return Err(LayerError::UnknownInput { name: name.to_string() });
@@ -204,7 +344,7 @@ impl Model {
         }
         for node in &g.nodes {
             let ins: Vec<ValueInfo> = node.inputs.iter().map(|&v| infos[v].clone()).collect();
-            let outs = node.op.infer(&ins, &self.params).map_err(|e| e.in_node(&node.name))?;
+            let outs = node.op.infer(&ins, self.params).map_err(|e| e.in_node(&node.name))?;
             for (&v, info) in node.outputs.iter().zip(outs) {
                 infos[v] = info;
             }

@@ -2,10 +2,10 @@
 //! kernels.
 
 use super::one_f32;
-use crate::op::{same_as_input, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{same_as_input, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::Params;
 use crate::tensor::ValueRef;
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 use simdnn_kernels::eltwise;
 
 /// Which function an [`Activation`] applies.
@@ -72,7 +72,7 @@ impl Op for Activation {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         state: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32(|| self.describe(), inputs)?;
@@ -160,7 +160,7 @@ impl Op for Softmax {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("softmax", inputs)?;

@@ -2,10 +2,10 @@
 //! input size, as torchvision's AlexNet, VGG and SqueezeNet end their feature extractors.
 
 use super::one_f32;
-use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::Params;
 use crate::tensor::{check_grad, nchw, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 use simdnn_kernels::pool;
 
 /// `[n, c, h, w] -> [n, c, out_h, out_w]`: output cell `i` of an axis of length `len` is the
@@ -49,7 +49,7 @@ impl Op for AdaptiveAvgPool2d {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32(|| self.describe(), inputs)?;

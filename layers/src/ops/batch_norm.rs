@@ -2,10 +2,10 @@
 //! `[n, c, h, w]` (2-D) inputs, with running statistics for inference.
 
 use super::one_f32;
-use crate::op::{same_as_input, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{same_as_input, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::{BufferId, Fill, ParamId, ParamScope, Params};
 use crate::tensor::{check_grad, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 
 /// `y = gamma (x - mean) / sqrt(var + eps) + beta` per channel; training uses the batch's
 /// statistics and updates the running ones (PyTorch's `momentum` rule), inference the
@@ -95,7 +95,7 @@ impl Op for BatchNorm {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         state: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("batchnorm", inputs)?;

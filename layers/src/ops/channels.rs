@@ -2,10 +2,10 @@
 //! scale and bias per channel.
 
 use super::one_f32;
-use crate::op::{expect_f32, same_as_input, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_f32, same_as_input, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::{Fill, ParamId, ParamScope, Params};
 use crate::tensor::{check_grad, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 
 /// `(batch, channels, plane)` of an `[n, c, ...]` shape.
 fn channel_layout(layer: &str, shape: &[usize]) -> Result<(usize, usize, usize), LayerError> {
@@ -55,7 +55,7 @@ impl Op for ChannelSelect {
         &self,
         _: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("select channels", inputs)?;
@@ -141,7 +141,7 @@ impl Op for ChannelAffine {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("channel affine", inputs)?;

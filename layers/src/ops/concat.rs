@@ -1,9 +1,9 @@
 //! Concatenation of values along an axis, and its inverse, splitting one.
 
-use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::Params;
 use crate::tensor::ValueRef;
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 
 /// `(outer, inner)` of a shape around `axis`: the products of the axes before and after it.
 fn around(shape: &[usize], axis: usize) -> (usize, usize) {
@@ -76,7 +76,7 @@ impl Op for Concat {
         &self,
         _: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let first = inputs[0].shape();
@@ -155,7 +155,7 @@ impl Op for Split {
         &self,
         _: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = inputs[0].f32("split")?;

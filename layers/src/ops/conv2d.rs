@@ -2,12 +2,13 @@
 
 use super::{one_f32, through_fused_relu};
 use crate::init::Init;
-use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::{Fill, ParamId, ParamScope, Params};
 use crate::tensor::{nchw, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 use simdnn_kernels::conv::{self, Conv2dGeom, ConvAlgo, PreparedConv};
 use simdnn_kernels::Isa;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// The hyper-parameters of a convolution (PyTorch's `Conv2d` arguments).
@@ -93,9 +94,16 @@ pub struct Conv2d {
     relu: bool,
     weight: ParamId,
     bias: Option<ParamId>,
-    /// Shared by every caller; recomputed when the weights or the input size change.
-    prepared: RwLock<Option<Arc<Prepared>>>,
+    /// Shared by every caller: one per input size (up to [`PREPARED_SIZES`]), recomputed
+    /// when the weights change.
+    prepared: RwLock<Vec<Arc<Prepared>>>,
+    /// How many preparations were computed (a measure for tests).
+    preparations: AtomicUsize,
 }
+
+/// Input sizes a convolution keeps prepared weights for (callers at several image sizes, a
+/// data set's last batch): beyond it the least recently prepared is dropped.
+const PREPARED_SIZES: usize = 4;
 
 impl Conv2d {
     /// A convolution with its weight (`name.weight`, drawn by `init` with fan-in
@@ -117,7 +125,8 @@ impl Conv2d {
             relu: false,
             weight,
             bias,
-            prepared: RwLock::new(None),
+            prepared: RwLock::new(Vec::new()),
+            preparations: AtomicUsize::new(0),
         }
     }
 
@@ -175,18 +184,30 @@ impl Conv2d {
     /// The prepared weights for this input size, computed once per weight version.
     fn prepared(&self, cx: &OpCtx, g: &Conv2dGeom) -> Result<Arc<Prepared>, LayerError> {
         let (size, version, isa) = ((g.in_h, g.in_w), cx.params.version(), cx.isa());
-        let fresh = |p: &Arc<Prepared>| p.size == size && p.version == version && p.isa == isa;
-        if let Some(p) = self.prepared.read().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|p| fresh(p)) {
+        let fresh = |p: &&Arc<Prepared>| p.size == size && p.version == version && p.isa == isa;
+        if let Some(p) = self.prepared.read().unwrap_or_else(|e| e.into_inner()).iter().find(fresh) {
             return Ok(p.clone());
         }
-        let mut slot = self.prepared.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = slot.as_ref().filter(|p| fresh(p)) {
+        let mut cache = self.prepared.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.iter().find(fresh) {
             return Ok(p.clone());
         }
         let conv = PreparedConv::new(cx.cfg(), g, self.algo, cx.param(self.weight).data())?;
+        self.preparations.fetch_add(1, Ordering::Relaxed);
         let p = Arc::new(Prepared { conv, version, size, isa });
-        *slot = Some(p.clone());
+        // Stale weights and this size's old entry go first, then the oldest beyond the limit.
+        cache.retain(|q| q.version == version && !(q.size == size && q.isa == isa));
+        if cache.len() >= PREPARED_SIZES {
+            cache.remove(0);
+        }
+        cache.push(p.clone());
         Ok(p)
+    }
+
+    /// How many times inference weights were prepared (once per input size and weight
+    /// version while at most [`PREPARED_SIZES`] sizes alternate).
+    pub fn preparations(&self) -> usize {
+        self.preparations.load(Ordering::Relaxed)
     }
 }
 
@@ -228,7 +249,7 @@ impl Op for Conv2d {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32(|| self.describe(), inputs)?;

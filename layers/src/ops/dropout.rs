@@ -3,10 +3,10 @@
 
 use super::one_f32;
 use crate::init::{rng, uniform};
-use crate::op::{same_as_input, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{same_as_input, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::Params;
 use crate::tensor::{check_grad, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 
 /// Each caller draws its masks from its own generator, seeded from `seed` on first use.
 pub struct Dropout {
@@ -35,7 +35,7 @@ impl Op for Dropout {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         state: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("dropout", inputs)?;

@@ -1,10 +1,10 @@
 //! Embedding lookup: integer ids to rows of a table.
 
 use crate::init::Init;
-use crate::op::{expect_inputs, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_inputs, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::{Fill, ParamId, ParamScope, Params};
 use crate::tensor::{DType, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 
 /// `ids [...] -> [..., dim]`: row `id` of the table `weight [vocab, dim]` for each id.
 pub struct Embedding {
@@ -61,7 +61,7 @@ impl Op for Embedding {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let ids = inputs[0].int("embedding")?;

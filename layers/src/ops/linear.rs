@@ -2,10 +2,10 @@
 
 use super::{one_f32, through_fused_relu};
 use crate::init::Init;
-use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::{Fill, ParamId, ParamScope, Params};
 use crate::tensor::ValueRef;
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 use simdnn_kernels::gemm::{sgemm, Epilogue, MatMut, MatRef};
 
 /// `[..., in] -> [..., out]` for input of any rank (every leading index a row), weight
@@ -84,7 +84,7 @@ impl Op for Linear {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32(|| self.describe(), inputs)?;

@@ -1,10 +1,10 @@
 //! Pooling: max (optionally fused with a preceding ReLU), average, global average.
 
 use super::one_f32;
-use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::Params;
 use crate::tensor::{check_grad, nchw, LayerName, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 use simdnn_kernels::pool::{self, Pool2dGeom};
 
 /// Window, stride, padding and ceil mode of a pooling layer (square windows).
@@ -86,7 +86,7 @@ impl Op for MaxPool2d {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         state: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("maxpool", inputs)?;
@@ -148,7 +148,7 @@ impl Op for AvgPool2d {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("avgpool", inputs)?;
@@ -196,7 +196,7 @@ impl Op for GlobalAvgPool {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32("global avgpool", inputs)?;

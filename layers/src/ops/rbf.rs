@@ -3,10 +3,10 @@
 //! its input and the prototype.
 
 use super::one_f32;
-use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, ValueInfo};
+use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::{Fill, ParamId, ParamScope, Params};
 use crate::tensor::{check_grad, ValueRef};
-use crate::{LayerError, Tensor};
+use crate::LayerError;
 
 /// `[n, in] -> [n, units]`, `y[i] = -|x - w[i]|^2` for prototypes `w: [units, in]`: the
 /// negated penalty, so that the nearest prototype has the largest value and the outputs
@@ -59,7 +59,7 @@ impl Op for Rbf {
         &self,
         cx: &OpCtx,
         inputs: &[ValueRef],
-        outputs: &mut [Tensor],
+        outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
         let x = one_f32(|| self.describe(), inputs)?;

@@ -37,6 +37,31 @@ pub enum Select<'a> {
     Names(&'a [&'a str]),
 }
 
+impl Select<'_> {
+    /// An error naming a parameter [`Select::Names`] lists that is unknown or frozen.
+    pub fn check(&self, params: &Params) -> Result<(), LayerError> {
+        if let Select::Names(names) = self {
+            for n in names.iter() {
+                let id = params.id(n).ok_or_else(|| LayerError::UnknownParam { name: n.to_string() })?;
+                if !params.is_trainable(id) {
+                    return Err(LayerError::FrozenParam { name: n.to_string() });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether parameter `id` of `params` is selected (frozen ones never are).
+    pub fn picks(&self, params: &Params, id: ParamId) -> bool {
+        params.is_trainable(id)
+            && match self {
+                Select::Trainable => true,
+                Select::Prefix(p) => in_scope(params.name(id), p),
+                Select::Names(names) => names.contains(&params.name(id)),
+            }
+    }
+}
+
 /// The attached parameters and `kinds` state tensors for each, named `{kind}.{param}`.
 #[derive(Default)]
 pub(crate) struct Slots {
@@ -51,23 +76,8 @@ impl Slots {
     /// Zero state of each kind for the parameters `select` picks; an error naming an
     /// unknown or frozen parameter.
     pub(crate) fn attach(params: &Params, select: Select, kinds: &[&'static str]) -> Result<Slots, LayerError> {
-        let ids: Vec<ParamId> = match select {
-            Select::Trainable => params.ids().filter(|&id| params.is_trainable(id)).collect(),
-            Select::Prefix(p) => {
-                params.ids().filter(|&id| params.is_trainable(id) && in_scope(params.name(id), p)).collect()
-            }
-            Select::Names(names) => names
-                .iter()
-                .map(|n| {
-                    let id = params.id(n).ok_or_else(|| LayerError::UnknownParam { name: n.to_string() })?;
-                    if params.is_trainable(id) {
-                        Ok(id)
-                    } else {
-                        Err(LayerError::FrozenParam { name: n.to_string() })
-                    }
-                })
-                .collect::<Result<_, _>>()?,
-        };
+        select.check(params)?;
+        let ids: Vec<ParamId> = params.ids().filter(|&id| select.picks(params, id)).collect();
         let names = ids.iter().map(|&id| params.name(id).to_string()).collect();
         let state =
             ids.iter().map(|&id| kinds.iter().map(|_| Tensor::zeros(params.value(id).shape())).collect()).collect();

@@ -1,0 +1,187 @@
+//! The classifier's training step: one model whose scalar output is its loss, one
+//! optimizer, and (for classifiers) accuracy and a confusion matrix counted from its
+//! logits against the integer labels.
+
+use crate::checkpoint::Part;
+use crate::dataset::Dataset;
+use crate::step::{Evaluation, Metrics, Step};
+use crate::train::{make_optimizer, TrainConfig, TrainError, MODEL_PREFIX, OPTIMIZER_PREFIX};
+use simdnn_kernels::gemm::GemmConfig;
+use simdnn_layers::ops::argmax_rows;
+use simdnn_layers::{Ctx, Grads, Inputs, LayerError, Model, Optimizer, State};
+
+/// What a model's outputs and inputs mean to the classifier step: the scalar output it
+/// minimises, and, for classifiers, the logits and labels accuracy is counted from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Objective {
+    /// A scalar output (shape `[]`): the batch's mean loss.
+    pub loss: &'static str,
+    pub classify: Option<Classify>,
+}
+
+/// Rows of output `logits` (`[rows, classes]`) against the integer input `labels`
+/// (`[rows]`): accuracy and the confusion matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classify {
+    pub logits: &'static str,
+    pub labels: &'static str,
+    pub classes: usize,
+}
+
+/// Counts a batch's correct predictions (and fills the confusion matrix, when given).
+#[derive(Default)]
+struct Scorer {
+    predicted: Vec<usize>,
+}
+
+impl Scorer {
+    fn score(
+        &mut self,
+        classify: &Classify,
+        model: &Model,
+        state: &State,
+        inputs: &Inputs,
+        mut confusion: Option<&mut Vec<Vec<usize>>>,
+    ) -> Result<usize, LayerError> {
+        argmax_rows(model.output(state, classify.logits)?, &mut self.predicted)?;
+        let labels =
+            inputs.int(classify.labels).ok_or_else(|| LayerError::MissingInput { name: classify.labels.into() })?;
+        let mut correct = 0;
+        for (&p, &t) in self.predicted.iter().zip(labels.data()) {
+            correct += usize::from(p as i64 == t);
+            if let Some(cell) = confusion.as_deref_mut().and_then(|c| c.get_mut(t as usize)?.get_mut(p)) {
+                *cell += 1;
+            }
+        }
+        Ok(correct)
+    }
+}
+
+/// The scalar loss of the last pass.
+fn loss_of(model: &Model, state: &State, objective: &Objective) -> Result<f32, LayerError> {
+    let loss = model.output(state, objective.loss)?;
+    match loss.data {
+        [l] => Ok(*l),
+        _ => Err(LayerError::InputShape {
+            layer: format!("loss output {:?}", objective.loss),
+            expected: "a scalar (shape [])".into(),
+            got: loss.shape.to_vec(),
+        }),
+    }
+}
+
+/// Runs `model` over `data` in evaluation mode, in batches of `batch`: `loss` and, for a
+/// classifier, `accuracy` and the confusion matrix.
+pub fn evaluate(
+    model: &Model,
+    gemm: GemmConfig,
+    objective: &Objective,
+    data: &dyn Dataset,
+    batch: usize,
+) -> Result<Evaluation, TrainError> {
+    let ctx = Ctx::eval(gemm);
+    let (mut state, mut inputs, mut scorer) = (State::new(), Inputs::new(), Scorer::default());
+    let classes = objective.classify.map_or(0, |c| c.classes);
+    let mut confusion = vec![vec![0; classes]; classes];
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(batch.max(1)) {
+        data.fill(chunk, &mut inputs)?;
+        model.forward(&ctx, &mut state, &inputs)?;
+        loss_sum += loss_of(model, &state, objective)? as f64 * chunk.len() as f64;
+        if let Some(classify) = &objective.classify {
+            correct += scorer.score(classify, model, &state, &inputs, Some(&mut confusion))?;
+        }
+    }
+    let n = data.len().max(1) as f64;
+    let mut metrics = Metrics::new();
+    metrics.set("loss", loss_sum / n);
+    if objective.classify.is_some() {
+        metrics.set("accuracy", correct as f64 / n);
+    }
+    Ok(Evaluation { metrics, examples: data.len(), confusion })
+}
+
+/// One model, its loss, one optimizer: the buffers of a training run, reused batch after
+/// batch (after the first batches, a full one and the epoch's last, a step allocates
+/// nothing).
+pub struct ClassifierStep {
+    model: Model,
+    objective: Objective,
+    optimizer: Box<dyn Optimizer>,
+    gemm: GemmConfig,
+    ctx: Ctx,
+    state: State,
+    grads: Grads,
+    inputs: Inputs,
+    scorer: Scorer,
+}
+
+impl ClassifierStep {
+    pub fn new(model: Model, objective: Objective, gemm: GemmConfig, cfg: &TrainConfig) -> Result<Self, TrainError> {
+        let optimizer = make_optimizer(cfg, gemm, &model)?;
+        let grads = Grads::new(model.params());
+        Ok(ClassifierStep {
+            model,
+            objective,
+            optimizer,
+            gemm,
+            ctx: Ctx::train(gemm),
+            state: State::new(),
+            grads,
+            inputs: Inputs::new(),
+            scorer: Scorer::default(),
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The trained model.
+    pub fn into_model(self) -> Model {
+        self.model
+    }
+}
+
+impl Step for ClassifierStep {
+    fn train_batch(
+        &mut self,
+        data: &dyn Dataset,
+        indices: &[usize],
+        lr: f32,
+        out: &mut Metrics,
+    ) -> Result<(), TrainError> {
+        data.fill(indices, &mut self.inputs)?;
+        let model = &self.model;
+        model.forward(&self.ctx, &mut self.state, &self.inputs)?;
+        let loss = loss_of(model, &self.state, &self.objective)?;
+        out.set("loss", loss as f64);
+        if !loss.is_finite() {
+            return Ok(());
+        }
+        if let Some(c) = &self.objective.classify {
+            let correct = self.scorer.score(c, model, &self.state, &self.inputs, None)?;
+            out.set("accuracy", correct as f64 / indices.len().max(1) as f64);
+        }
+        self.grads.zero();
+        model.backward_from(&self.ctx, &mut self.state, &mut self.grads, self.objective.loss)?;
+        self.optimizer.step(self.model.params_mut(), &self.grads, lr)?;
+        Ok(())
+    }
+
+    fn evaluate(&mut self, data: &dyn Dataset, batch: usize) -> Result<Evaluation, TrainError> {
+        evaluate(&self.model, self.gemm, &self.objective, data, batch)
+    }
+
+    fn parts(&mut self) -> Vec<Part<'_>> {
+        vec![
+            Part::Params(MODEL_PREFIX, self.model.params_mut()),
+            Part::Optimizer(OPTIMIZER_PREFIX, self.optimizer.as_mut()),
+        ]
+    }
+
+    fn models(&self) -> Vec<(&'static str, &Model)> {
+        vec![(MODEL_PREFIX, &self.model)]
+    }
+}
