@@ -18,7 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Ctx::train(GemmConfig::new(Isa::current()?, threads)?);
     let batch = 64;
     let entry = registry::find("lenet5")?;
-    let mut model = entry.build(&entry.options([])?, &entry.native, batch, 1, Convention::Torchvision, Head::Loss)?;
+    let mut model = entry.build(
+        &entry.options([])?,
+        &entry.image("test").unwrap().native,
+        batch,
+        1,
+        Convention::Torchvision,
+        Head::Loss,
+    )?;
     let x = random_tensor(&[batch, 1, 32, 32], 1);
     let labels = IntTensor::from_slice(&[batch], &(0..batch as i64).map(|i| i % 10).collect::<Vec<_>>())?;
     let mut opt = Adam::new().attach(model.params(), Select::Trainable)?;

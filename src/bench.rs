@@ -9,7 +9,8 @@ use simdnn::kernels::optim::{adam_update, AdamStep};
 use simdnn::kernels::pool::{self, Pool2dGeom};
 use simdnn::kernels::threading::default_threads;
 use simdnn::kernels::{eltwise, peak, Isa, KernelError};
-use simdnn::layers::{Ctx, Feed, LayerError, State, Tensor};
+use simdnn::layers::ops::Add;
+use simdnn::layers::{Ctx, Feed, Grads, GraphBuilder, LayerError, State, Tensor};
 use simdnn::models::registry::{self, Head, RegistryError, Shape, IMAGE_INPUT};
 use simdnn::models::zoo::Convention;
 use std::time::{Duration, Instant};
@@ -34,6 +35,23 @@ pub enum BenchCommand {
     /// Inference of a zoo model (random weights) on a batch: milliseconds per batch, images
     /// per second, GFLOP/s from its multiply-accumulates.
     Model(ModelArgs),
+    /// The graph's own cost per node: a chain of --nodes tiny nodes (each `y = prev + x` on
+    /// `[1, --width]`, an op of a few nanoseconds), forward or forward + backward.
+    Graph(GraphArgs),
+}
+
+#[derive(Args)]
+pub struct GraphArgs {
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Values per node.
+    #[arg(long, default_value_t = 4)]
+    width: usize,
+    /// Forward and backward (an input gradient through every node).
+    #[arg(long)]
+    backward: bool,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Args)]
@@ -240,16 +258,67 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Relu(args) => bench_relu(args),
         BenchCommand::Adam(args) => bench_adam(args),
         BenchCommand::Model(args) => bench_model(args),
+        BenchCommand::Graph(args) => bench_graph(args),
     }
+}
+
+fn bench_graph(args: GraphArgs) -> Result<(), BenchError> {
+    let cfg = args.common.config()?;
+    let (n, w) = (args.nodes.max(1), args.width.max(1));
+    let mut g = GraphBuilder::new(1);
+    g.input("x", &[1, w]);
+    for i in 0..n {
+        let prev = if i == 0 { "x".to_string() } else { format!("n{}", i - 1) };
+        g.add(&format!("n{i}"), Add::new(), &[&prev, "x"]);
+    }
+    g.output("y", &format!("n{}", n - 1));
+    let model = g.build()?;
+    let x = Tensor::from_slice(&[1, w], &fill(w, 1))?;
+    let dy = Tensor::from_slice(&[1, w], &fill(w, 2))?;
+    let ctx = if args.backward { Ctx::train(cfg) } else { Ctx::eval(cfg) };
+    let (mut state, mut grads) = (State::new(), Grads::new(model.params()));
+    state.keep_input_grads(true);
+    let min = Duration::from_millis(args.common.min_ms);
+    let t = time_runs(min, || -> Result<(), LayerError> {
+        model.forward(&ctx, &mut state, &[("x", Feed::from(&x))])?;
+        if args.backward {
+            model.backward(&ctx, &mut state, &mut grads, &[("y", dy.as_ref())])?;
+        }
+        Ok(())
+    })?;
+    let secs = t.median.as_secs_f64();
+    let per_node_us = secs * 1e6 / n as f64;
+    if args.common.json {
+        let v = json!({
+            "op": "graph",
+            "nodes": n,
+            "width": w,
+            "backward": args.backward,
+            "median_ms": secs * 1e3,
+            "fastest_ms": t.fastest.as_secs_f64() * 1e3,
+            "us_per_node": per_node_us,
+            "runs": t.runs,
+        });
+        println!("{v}");
+    } else {
+        let pass = if args.backward { "forward + backward" } else { "forward" };
+        println!(
+            "{n} nodes of {w} values, {pass}: median {:.3} ms, {per_node_us:.3} µs per node, {} runs",
+            secs * 1e3,
+            t.runs
+        );
+    }
+    Ok(())
 }
 
 fn bench_model(args: ModelArgs) -> Result<(), BenchError> {
     let cfg = args.common.config()?;
     let entry = registry::find(&args.model)?;
+    let native = entry.image("bench model")?.native;
     let shape = Shape {
-        in_channels: args.in_channels.unwrap_or(entry.native.in_channels),
-        classes: args.classes.unwrap_or(entry.native.classes),
-        input: args.input.as_ref().map_or(entry.native.input, |v| (v[0], v[1])),
+        in_channels: args.in_channels.unwrap_or(native.in_channels),
+        classes: args.classes.unwrap_or(native.classes),
+        input: args.input.as_ref().map_or(native.input, |v| (v[0], v[1])),
     };
     let batch = args.batch.max(1);
     let mut model = entry.build(&entry.options([])?, &shape, batch, 1, Convention::Torchvision, Head::Logits)?;

@@ -2,7 +2,7 @@
 //! probable classes of one PNG or JPEG.
 
 use crate::infer_cmd::{logits, WeightsArgs};
-use crate::train_cmd::{ModelArgs, ModelCommand};
+use crate::model_cmd::{ModelArgs, ModelCommand};
 use clap::Args;
 use serde_json::json;
 use simdnn::layers::State;

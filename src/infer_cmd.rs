@@ -2,7 +2,7 @@
 //! from and to safetensors files (tensors `input`, NCHW, and `output`, `[N, classes]`),
 //! with weights trained elsewhere (`scripts/convert_pytorch.py`) or by `simdnn train`.
 
-use crate::train_cmd::{gemm_config, ModelArgs, ModelCommand};
+use crate::model_cmd::{gemm_config, ModelArgs, ModelCommand};
 use clap::Args;
 use serde_json::json;
 use simdnn::layers::{Ctx, Feed, Model, State, Tensor};

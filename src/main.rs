@@ -3,6 +3,7 @@
 mod bench;
 mod classify_cmd;
 mod infer_cmd;
+mod model_cmd;
 mod plot;
 mod show_cmd;
 mod summary_cmd;
@@ -28,32 +29,32 @@ enum Command {
     /// Train a registered model on its embedded default data or on --data.
     Train {
         #[command(subcommand)]
-        model: train_cmd::ModelCommand<train_cmd::TrainArgs>,
+        model: model_cmd::ModelCommand<train_cmd::TrainArgs>,
     },
     /// Evaluate a trained checkpoint: test loss, accuracy and confusion matrix.
     Eval {
         #[command(subcommand)]
-        model: train_cmd::ModelCommand<train_cmd::EvalArgs>,
+        model: model_cmd::ModelCommand<train_cmd::EvalArgs>,
     },
     /// Layer by layer: output shapes, parameters and multiply-accumulates of a model.
     Summary {
         #[command(subcommand)]
-        model: train_cmd::ModelCommand<summary_cmd::SummaryArgs>,
+        model: model_cmd::ModelCommand<summary_cmd::SummaryArgs>,
     },
     /// Logits of a batch of images (safetensors in and out) with trained weights.
     Infer {
         #[command(subcommand)]
-        model: train_cmd::ModelCommand<infer_cmd::InferArgs>,
+        model: model_cmd::ModelCommand<infer_cmd::InferArgs>,
     },
     /// The most probable classes of a PNG or JPEG image.
     Classify {
         #[command(subcommand)]
-        model: train_cmd::ModelCommand<classify_cmd::ClassifyArgs>,
+        model: model_cmd::ModelCommand<classify_cmd::ClassifyArgs>,
     },
     /// Draw a layer's feature maps for an image (and the first layer's filters) as PNG grids.
     Show {
         #[command(subcommand)]
-        model: train_cmd::ModelCommand<show_cmd::ShowArgs>,
+        model: model_cmd::ModelCommand<show_cmd::ShowArgs>,
     },
     /// Show the instruction sets this CPU supports and the one in use.
     Info {

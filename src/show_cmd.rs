@@ -4,8 +4,8 @@
 //! RGB input).
 
 use crate::infer_cmd::WeightsArgs;
+use crate::model_cmd::{ModelArgs, ModelCommand};
 use crate::plot::encode_png;
-use crate::train_cmd::{ModelArgs, ModelCommand};
 use clap::Args;
 use simdnn::layers::ops::Conv2d;
 use simdnn::layers::{Feed, Model, State};
@@ -48,23 +48,21 @@ pub fn show(cmd: ModelCommand<ShowArgs>) -> Result<(), Box<dyn Error>> {
     let (entry, args, _) = cmd.into_parts();
     let picture = read_picture(&args.image)?;
     let (weights, options, shape, ctx) = args.weights.open(entry)?;
-    let (mut graph, _) = entry.graph(&options, &shape, 1, 0, Convention::Torchvision, Head::Logits)?;
-    graph.output("shown", &args.layer);
-    let mut model = match graph.build() {
-        Ok(model) => model,
-        Err(_) => {
-            return Err(unknown_layer(
-                entry.build(&options, &shape, 1, 0, Convention::Torchvision, Head::Logits)?,
-                &args.layer,
-            ))
-        }
-    };
+    // The model as trained, and a second plan over the same weights exposing the layer.
+    let mut model = entry.build(&options, &shape, 1, 0, Convention::Torchvision, Head::Logits)?;
     weights.load(&mut model)?;
-    model.prepare_inference()?; // leaves the shown layer's own output alone
+    let plan = entry.image("simdnn show")?.plan(entry, &mut model, &options, &shape, |g| {
+        g.output("shown", &args.layer);
+    });
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(_) => return Err(unknown_layer(model, &args.layer)),
+    };
+    let shown = model.with(&plan)?;
     let x = picture_tensor(&picture, shape.in_channels, shape.input)?;
     let mut state = State::new();
-    model.forward(&ctx, &mut state, &[(IMAGE_INPUT, Feed::from(&x))])?;
-    let maps = model.output(&state, "shown")?;
+    shown.forward(&ctx, &mut state, &[(IMAGE_INPUT, Feed::from(&x))])?;
+    let maps = shown.output(&state, "shown")?;
     // [1, C, H, W] maps, or [1, F] features drawn as one row of F one-pixel maps.
     let (c, h, w) = match *maps.shape() {
         [_, c, h, w] => (c, h, w),

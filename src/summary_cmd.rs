@@ -3,11 +3,11 @@
 //! or Keras's (which adds batch-norm moving statistics and, for ResNet, the convolutions'
 //! biases).
 
-use crate::train_cmd::{input_size, ModelArgs, ModelCommand};
+use crate::model_cmd::{gemm_config, input_size, ModelArgs, ModelCommand};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use simdnn::layers::Mode;
-use simdnn::models::registry::{Head, Shape};
+use simdnn::models::registry::{Head, ModelEntry, Options, Shape};
 use simdnn::models::zoo::Convention;
 use std::error::Error;
 
@@ -44,10 +44,12 @@ impl ModelArgs for SummaryArgs {
 pub fn summary(cmd: ModelCommand<SummaryArgs>) -> Result<(), Box<dyn Error>> {
     let (entry, args, options) = cmd.into_parts();
     let options = entry.options(options.iter().map(|(n, v)| (*n, v.as_str())))?;
+    let Ok(image) = entry.image("simdnn summary") else { return family_summary(entry, options, args.json) };
+    let native = image.native;
     let shape = Shape {
-        in_channels: args.in_channels.unwrap_or(entry.native.in_channels),
-        classes: args.classes.unwrap_or(entry.native.classes),
-        input: input_size(&args.input).unwrap_or(entry.native.input),
+        in_channels: args.in_channels.unwrap_or(native.in_channels),
+        classes: args.classes.unwrap_or(native.classes),
+        input: input_size(&args.input).unwrap_or(native.input),
     };
     let (convention, count_name) = match args.count {
         CountArg::Torchvision => (Convention::Torchvision, "torchvision"),
@@ -113,6 +115,50 @@ pub fn summary(cmd: ModelCommand<SummaryArgs>) -> Result<(), Box<dyn Error>> {
     );
     if let Some(note) = entry.note {
         println!("note: {note}");
+    }
+    Ok(())
+}
+
+/// The summary of a family that is not images: each of its networks, layer by layer, as
+/// its embedded default data sizes them.
+fn family_summary(entry: &ModelEntry, options: Options, json_out: bool) -> Result<(), Box<dyn Error>> {
+    let step = entry.untrained(options, gemm_config(None)?)?;
+    let mut models = Vec::new();
+    for (name, model) in step.models() {
+        let layers = model.summary(&[])?;
+        let macs: u64 = layers.iter().map(|l| l.macs).sum();
+        let p = model.params();
+        if !json_out {
+            println!(
+                "{} / {name}: {} parameters ({} trainable), {macs} MACs",
+                entry.title,
+                p.count(),
+                p.trainable_count()
+            );
+            for l in &layers {
+                let shape = l.output_shapes.first().map_or(String::new(), |s| format!("{s:?}"));
+                println!("  {:<40} {:<22} {:>12} {:>14}", format!("{}  {}", l.name, l.op), shape, l.params, l.macs);
+            }
+        }
+        let rows: Vec<_> = layers
+            .iter()
+            .map(|l| json!({"name": l.name, "op": l.op, "output": l.output_shapes.first(), "params": l.params, "macs": l.macs}))
+            .collect();
+        models.push(json!({"name": name, "params": p.count(), "trainable_params": p.trainable_count(), "macs": macs, "layers": rows}));
+    }
+    if json_out {
+        let params: u64 = models.iter().filter_map(|m| m["params"].as_u64()).sum();
+        let trainable: u64 = models.iter().filter_map(|m| m["trainable_params"].as_u64()).sum();
+        let macs: u64 = models.iter().filter_map(|m| m["macs"].as_u64()).sum();
+        let out = json!({
+            "model": entry.name,
+            "params": params,
+            "trainable_params": trainable,
+            "macs": macs,
+            "models": models,
+            "note": entry.note,
+        });
+        println!("{out}");
     }
     Ok(())
 }

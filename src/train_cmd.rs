@@ -1,98 +1,21 @@
-//! `simdnn train MODEL ...` and `simdnn eval MODEL ...` for every model of the registry
-//! (`simdnn_models::registry`): one subcommand per model, its options as flags; data from
-//! `--data` or, without it, the model's embedded default.
+//! `simdnn train MODEL ...` and `simdnn eval MODEL ...` for every model of the registry,
+//! whatever its family (`simdnn_models::registry::Family`): data from `--data` or, without
+//! it, the model's embedded default; progress bars, `metrics.jsonl`, the plot, checkpoints.
 
+use crate::model_cmd::{gemm_config, input_size, ModelArgs, ModelCommand};
 use crate::plot::{write_training_plot, EpochPoint};
-use clap::builder::PossibleValuesParser;
-use clap::error::ErrorKind;
-use clap::{Arg, ArgMatches, Args, Command, FromArgMatches, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use simdnn::kernels::gemm::GemmConfig;
-use simdnn::kernels::threading::default_threads;
-use simdnn::kernels::Isa;
 use simdnn::layers::{LrSchedule, Mode};
 use simdnn::models::checkpoint::{write_atomic, Checkpoint, Part};
-use simdnn::models::classifier::{evaluate, ClassifierStep};
-use simdnn::models::registry::{self, DataRequest, Head, ModelEntry, Options, Shape, MODELS};
+use simdnn::models::registry::{DataRequest, RegistryError};
 use simdnn::models::step::Metrics;
 use simdnn::models::train::{self, checkpoint_epoch, EpochMetrics, Observer, OptimizerKind, TrainConfig};
-use simdnn::models::zoo::Convention;
 use std::error::Error;
 use std::path::PathBuf;
 
 type CmdResult = Result<(), Box<dyn Error>>;
-
-/// The arguments of a per-model command, and whether it takes the model's options (eval
-/// reads them from the checkpoint).
-pub trait ModelArgs: Args {
-    const TAKES_OPTIONS: bool;
-}
-
-/// A registered model's subcommand: `simdnn train lenet5 --pooling avg ...`.
-pub struct ModelCommand<A> {
-    entry: &'static ModelEntry,
-    args: A,
-    /// The model options given on the command line.
-    options: Vec<(&'static str, String)>,
-}
-
-impl<A> ModelCommand<A> {
-    /// The entry, the command's arguments, and the model options given.
-    pub fn into_parts(self) -> (&'static ModelEntry, A, Vec<(&'static str, String)>) {
-        (self.entry, self.args, self.options)
-    }
-}
-
-impl<A: ModelArgs> FromArgMatches for ModelCommand<A> {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let (name, sub) = matches
-            .subcommand()
-            .ok_or_else(|| clap::Error::raw(ErrorKind::MissingSubcommand, "a model name is required"))?;
-        let entry = registry::find(name).map_err(|e| clap::Error::raw(ErrorKind::InvalidSubcommand, e))?;
-        let options = if A::TAKES_OPTIONS {
-            entry.options.iter().filter_map(|o| Some((o.name, sub.get_one::<String>(o.name)?.clone()))).collect()
-        } else {
-            Vec::new()
-        };
-        Ok(ModelCommand { entry, args: A::from_arg_matches(sub)?, options })
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(matches)?;
-        Ok(())
-    }
-}
-
-impl<A: ModelArgs> Subcommand for ModelCommand<A> {
-    fn augment_subcommands(cmd: Command) -> Command {
-        MODELS.iter().fold(cmd, |cmd, entry| {
-            let sub = A::augment_args(Command::new(entry.name).about(entry.about));
-            let sub = if A::TAKES_OPTIONS {
-                entry.options.iter().fold(sub, |sub, o| {
-                    sub.arg(
-                        Arg::new(o.name)
-                            .long(o.name)
-                            .help(o.help)
-                            .value_parser(PossibleValuesParser::new(o.values.iter().copied()))
-                            .default_value(o.default),
-                    )
-                })
-            } else {
-                sub
-            };
-            cmd.subcommand(sub)
-        })
-    }
-
-    fn augment_subcommands_for_update(cmd: Command) -> Command {
-        Self::augment_subcommands(cmd)
-    }
-
-    fn has_subcommand(name: &str) -> bool {
-        registry::find(name).is_ok()
-    }
-}
 
 #[derive(Args)]
 pub struct DataArgs {
@@ -113,14 +36,14 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// The data, prepared for a model reading `channels` x `input`.
-    fn request(&self, input: (usize, usize), channels: usize) -> DataRequest {
+    /// What the data arguments ask for (an image family fills in its model's input).
+    fn request(&self) -> DataRequest {
         DataRequest {
             dir: self.data.clone(),
             synthetic_train: self.synthetic_train,
             synthetic_test: self.synthetic_test,
-            input,
-            channels,
+            input: (0, 0),
+            channels: 0,
             keep_classes: self.keep_classes.clone(),
         }
     }
@@ -131,11 +54,6 @@ const KEEP_CLASSES: &str = "keep_classes";
 
 fn join_classes(classes: &[u8]) -> String {
     classes.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// `--input H W` as a pair.
-pub(crate) fn input_size(v: &Option<Vec<usize>>) -> Option<(usize, usize)> {
-    v.as_ref().and_then(|v| Some((*v.first()?, *v.get(1)?)))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -221,15 +139,6 @@ pub struct EvalArgs {
 
 impl ModelArgs for EvalArgs {
     const TAKES_OPTIONS: bool = false;
-}
-
-pub(crate) fn gemm_config(threads: Option<usize>) -> Result<GemmConfig, Box<dyn Error>> {
-    Ok(GemmConfig::new(Isa::current()?, threads.map_or_else(default_threads, Ok)?)?)
-}
-
-/// `name value, name value, ` of a model's options, for headers.
-fn describe_options(options: &Options) -> String {
-    options.iter().map(|(n, v)| format!("{n} {v}, ")).collect()
 }
 
 /// An epoch's JSON line: `epoch`, every metric of the step as `train_NAME` and `test_NAME`
@@ -341,19 +250,21 @@ impl Observer for CliObserver {
 }
 
 pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
-    let ModelCommand { entry, args, options } = cmd;
+    let (entry, args, options) = cmd.into_parts();
+    let family = entry.family();
     let gemm = gemm_config(args.threads)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(entry.name));
     let checkpoint = out.join("checkpoint.safetensors");
     let metrics_path = out.join("metrics.jsonl");
 
-    let mut options = entry.options(options.iter().map(|(n, v)| (*n, v.as_str())))?;
-    let input = input_size(&args.input).unwrap_or(entry.native.input);
-    let mut shape = Shape { in_channels: args.in_channels, classes: 0, input };
+    let options = entry.options(options.iter().map(|(n, v)| (*n, v.as_str())))?;
+    let mut sizes = vec![("in_channels", args.in_channels.to_string())];
+    if let Some((h, w)) = input_size(&args.input) {
+        sizes.push(("input", format!("{h}x{w}")));
+    }
     let mut previous = Vec::new();
-    if args.resume {
+    let recorded = if args.resume {
         let meta = Checkpoint::read(&checkpoint)?.metadata()?;
-        (options, shape) = entry.from_metadata(&meta).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
         let done = checkpoint_epoch(&meta);
         // Keep the metric lines of the epochs the checkpoint holds.
         if let Ok(text) = std::fs::read_to_string(&metrics_path) {
@@ -363,18 +274,14 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
                 .filter(|v| v["epoch"].as_u64().is_some_and(|e| e as usize <= done))
                 .collect();
         }
-    }
-    let splits = entry.load_data(&args.data.request(shape.input, shape.in_channels))?;
-    if args.resume && shape.classes != splits.classes {
-        return Err(format!(
-            "{}: a model of {} classes, the data has {}",
-            checkpoint.display(),
-            shape.classes,
-            splits.classes
-        )
-        .into());
-    }
-    shape.classes = splits.classes;
+        Some(meta)
+    } else {
+        None
+    };
+    let in_file = |e: RegistryError| format!("{}: {e}", checkpoint.display());
+    let mut config = family.configure(entry, options, &sizes, recorded.as_ref()).map_err(in_file)?;
+    let splits = family.load_data(entry, &config, &args.data.request())?;
+    family.fit_data(entry, &mut config, &splits).map_err(in_file)?;
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let (epochs_on_data, epochs_embedded) = entry.default_epochs;
     let epochs = args.epochs.unwrap_or(if args.data.data.is_some() { epochs_on_data } else { epochs_embedded });
@@ -393,27 +300,11 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         ScheduleArg::Step => LrSchedule::Step { every: total_steps.div_ceil(4), gamma: 0.5 },
     };
 
-    let model = entry.build(&options, &shape, args.batch, args.seed, Convention::Torchvision, Head::Loss)?;
-    let params = model.params().count();
-    if !args.json {
-        println!(
-            "{} ({}{}x{}x{} input): {params} parameters | data: {}, {train_len} train / {test_len} test | {} on {} thread(s) | {epochs} epochs, batch {}, {} lr {lr}",
-            entry.title,
-            describe_options(&options),
-            shape.in_channels,
-            shape.input.0,
-            shape.input.1,
-            splits.source,
-            gemm.isa(),
-            gemm.threads(),
-            args.batch,
-            match optimizer {
-                OptimizerKind::Sgd => "sgd",
-                OptimizerKind::Adam => "adam",
-            }
-        );
-    }
-    let mut metadata = entry.metadata(&options, &shape);
+    let describe_optimizer = match optimizer {
+        OptimizerKind::Sgd => "sgd",
+        OptimizerKind::Adam => "adam",
+    };
+    let mut metadata = config.metadata(entry);
     metadata.insert("data".into(), splits.source.clone());
     metadata.insert("seed".into(), args.seed.to_string());
     if !args.data.keep_classes.is_empty() {
@@ -442,8 +333,20 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         title: entry.title.to_uppercase(),
         error: None,
     };
-    let mut step = ClassifierStep::new(model, entry.objective(&shape), gemm, &cfg)?;
-    let history = train::train(&mut step, &*splits.train, &*splits.test, &cfg, &mut observer);
+    let mut step = family.step(entry, &config, args.batch, args.seed, Some(&cfg), gemm)?;
+    let params: usize = step.models().iter().map(|(_, m)| m.params().count()).sum();
+    if !args.json {
+        println!(
+            "{} ({}): {params} parameters | data: {}, {train_len} train / {test_len} test | {} on {} thread(s) | {epochs} epochs, batch {}, {describe_optimizer} lr {lr}",
+            entry.title,
+            config.describe(),
+            splits.source,
+            gemm.isa(),
+            gemm.threads(),
+            args.batch,
+        );
+    }
+    let history = train::train(step.as_mut(), &*splits.train, &*splits.test, &cfg, &mut observer);
     if let Some(bar) = observer.bar.take() {
         bar.abandon();
     }
@@ -497,22 +400,28 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
 }
 
 pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
-    let ModelCommand { entry, args, .. } = cmd;
+    let (entry, args, _) = cmd.into_parts();
+    let family = entry.family();
     let gemm = gemm_config(args.threads)?;
     let ck = Checkpoint::read(&args.weights)?;
     let meta = ck.metadata()?;
-    let (options, shape) = entry.from_metadata(&meta).map_err(|e| format!("{}: {e}", args.weights.display()))?;
-    let mut model = entry.build(&options, &shape, args.batch, 0, Convention::Torchvision, Head::Loss)?;
-    ck.load(&mut [Part::Params(train::MODEL_PREFIX, model.params_mut())])?;
-    let mut request = args.data.request(shape.input, shape.in_channels);
+    let in_file = |e: RegistryError| format!("{}: {e}", args.weights.display());
+    let mut config = family.configure(entry, entry.options([])?, &[], Some(&meta)).map_err(in_file)?;
+    let mut request = args.data.request();
     // The classes the model was trained on, unless others are asked for.
     if let (true, Some(kept)) = (request.keep_classes.is_empty(), meta.get(KEEP_CLASSES)) {
         request.keep_classes = kept.split(',').map(str::parse).collect::<Result<_, _>>().map_err(|_| {
             format!("{}: metadata {KEEP_CLASSES} = {kept:?} is not a list of classes", args.weights.display())
         })?;
     }
-    let splits = entry.load_data(&request)?;
-    let e = evaluate(&model, gemm, &entry.objective(&shape), &*splits.test, args.batch)?;
+    let splits = family.load_data(entry, &config, &request)?;
+    family.fit_data(entry, &mut config, &splits).map_err(in_file)?;
+    let mut step = family.step(entry, &config, args.batch, 0, None, gemm)?;
+    let mut weights: Vec<Part> = step.parts().into_iter().filter(|p| matches!(p, Part::Params(..))).collect();
+    ck.load(&mut weights)?;
+    let e = step.evaluate(&*splits.test, args.batch)?;
+    let models = step.models();
+    let model = models.first().map(|(_, m)| *m).ok_or("the model has no network")?;
     let memory = model.memory_plan(&[], Mode::Eval)?;
     if args.json {
         let mut out = json!({

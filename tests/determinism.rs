@@ -43,7 +43,7 @@ fn trained(model: &str, side: usize, batch: usize, steps: usize, threads: usize)
         metadata: HashMap::new(),
     };
     let gemm = GemmConfig::new(Isa::current().unwrap(), threads).unwrap();
-    let mut step = ClassifierStep::new(net, entry.objective(&shape), gemm, &cfg).unwrap();
+    let mut step = ClassifierStep::new(net, entry.objective(&shape), gemm, Some(&cfg)).unwrap();
     let mut metrics = Metrics::new();
     for s in 0..steps {
         let indices: Vec<usize> = (s * batch..(s + 1) * batch).collect();

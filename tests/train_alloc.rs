@@ -51,9 +51,11 @@ fn training_steps_allocate_nothing_after_the_first_batches() {
     for (threads, optimizer, activation) in [(1, OptimizerKind::Adam, "relu"), (2, OptimizerKind::Sgd, "tanh")] {
         let gemm = GemmConfig::new(Isa::current().unwrap(), threads).unwrap();
         let options = entry.options([("activation", activation), ("pooling", "avg")]).unwrap();
-        let model = entry.build(&options, &entry.native, 16, 1, Convention::Torchvision, Head::Loss).unwrap();
-        let objective = entry.objective(&entry.native);
-        let mut step = ClassifierStep::new(model, objective, gemm, &config(optimizer)).unwrap();
+        let model = entry
+            .build(&options, &entry.image("test").unwrap().native, 16, 1, Convention::Torchvision, Head::Loss)
+            .unwrap();
+        let objective = entry.objective(&entry.image("test").unwrap().native);
+        let mut step = ClassifierStep::new(model, objective, gemm, Some(&config(optimizer))).unwrap();
         let mut metrics = Metrics::new();
         let orders: Vec<Vec<usize>> = (0..3).map(|e| epoch_order(40, 1, e)).collect();
         let mut epoch = |order: &[usize]| {
@@ -77,7 +79,8 @@ fn inference_passes_allocate_nothing_after_the_first() {
     let _serial = counting::serial();
     let entry = registry::find("lenet5").unwrap();
     let options = entry.options([]).unwrap();
-    let model = entry.build(&options, &entry.native, 8, 1, Convention::Torchvision, Head::Loss).unwrap();
+    let model =
+        entry.build(&options, &entry.image("test").unwrap().native, 8, 1, Convention::Torchvision, Head::Loss).unwrap();
     let (_, test) = synthetic_digits(1, 24, 3);
     let data = simdnn::models::data::LabelledImages { set: test, preprocess: simdnn::models::data::Preprocess::MNIST };
     let ctx = Ctx::eval(GemmConfig::new(Isa::current().unwrap(), 2).unwrap());

@@ -20,8 +20,8 @@ fn count(entry: &ModelEntry, shape: &Shape, convention: Convention) -> (usize, u
 #[test]
 fn every_model_has_its_published_parameter_count() {
     for entry in MODELS {
-        let (total, _) = count(entry, &entry.native, Convention::Torchvision);
-        assert_eq!(Some(total), entry.params, "{}", entry.name);
+        let (total, _) = count(entry, &entry.image("test").unwrap().native, Convention::Torchvision);
+        assert_eq!(Some(total), entry.image("test").unwrap().params, "{}", entry.name);
     }
 }
 
@@ -29,7 +29,7 @@ fn every_model_has_its_published_parameter_count() {
 #[test]
 fn the_courses_table() {
     let find = |name: &str| registry::find(name).unwrap();
-    let native = |name: &str| find(name).native;
+    let native = |name: &str| find(name).image("test").unwrap().native;
     // LeNet-5: 60,000 trainable parameters in the paper's form (its RBF prototypes fixed).
     assert_eq!(count(find("lenet5-paper"), &native("lenet5-paper"), Convention::Torchvision).1, 60_000);
     assert_eq!(count(find("lenet5"), &native("lenet5"), Convention::Torchvision).1, 61_706);

@@ -108,7 +108,8 @@ pub fn evaluate(
 pub struct ClassifierStep {
     model: Model,
     objective: Objective,
-    optimizer: Box<dyn Optimizer>,
+    /// None for a step that only evaluates.
+    optimizer: Option<Box<dyn Optimizer>>,
     gemm: GemmConfig,
     ctx: Ctx,
     state: State,
@@ -118,8 +119,15 @@ pub struct ClassifierStep {
 }
 
 impl ClassifierStep {
-    pub fn new(model: Model, objective: Objective, gemm: GemmConfig, cfg: &TrainConfig) -> Result<Self, TrainError> {
-        let optimizer = make_optimizer(cfg, gemm, &model)?;
+    /// A step training `model` as `cfg` says (its optimizer), or only evaluating it
+    /// without `cfg` (no optimizer state is allocated).
+    pub fn new(
+        model: Model,
+        objective: Objective,
+        gemm: GemmConfig,
+        cfg: Option<&TrainConfig>,
+    ) -> Result<Self, TrainError> {
+        let optimizer = cfg.map(|cfg| make_optimizer(cfg, gemm, &model)).transpose()?;
         let grads = Grads::new(model.params());
         Ok(ClassifierStep {
             model,
@@ -164,9 +172,10 @@ impl Step for ClassifierStep {
             let correct = self.scorer.score(c, model, &self.state, &self.inputs, None)?;
             out.set("accuracy", correct as f64 / indices.len().max(1) as f64);
         }
+        let optimizer = self.optimizer.as_mut().ok_or_else(|| TrainError::Config("this step only evaluates".into()))?;
         self.grads.zero();
         model.backward_from(&self.ctx, &mut self.state, &mut self.grads, self.objective.loss)?;
-        self.optimizer.step(self.model.params_mut(), &self.grads, lr)?;
+        optimizer.step(self.model.params_mut(), &self.grads, lr)?;
         Ok(())
     }
 
@@ -175,10 +184,11 @@ impl Step for ClassifierStep {
     }
 
     fn parts(&mut self) -> Vec<Part<'_>> {
-        vec![
-            Part::Params(MODEL_PREFIX, self.model.params_mut()),
-            Part::Optimizer(OPTIMIZER_PREFIX, self.optimizer.as_mut()),
-        ]
+        let mut parts = vec![Part::Params(MODEL_PREFIX, self.model.params_mut())];
+        if let Some(optimizer) = &mut self.optimizer {
+            parts.push(Part::Optimizer(OPTIMIZER_PREFIX, optimizer.as_mut()));
+        }
+        parts
     }
 
     fn models(&self) -> Vec<(&'static str, &Model)> {

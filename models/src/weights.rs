@@ -70,7 +70,8 @@ impl Weights {
         if self.metadata.contains_key("model") {
             entry.from_metadata(&self.metadata).map_err(model_error)
         } else {
-            Ok((entry.options([]).map_err(model_error)?, entry.native))
+            let native = entry.image("a weights file").map_err(model_error)?.native;
+            Ok((entry.options([]).map_err(model_error)?, native))
         }
     }
 

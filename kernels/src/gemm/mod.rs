@@ -152,12 +152,7 @@ pub fn sgemm(
     epilogue: Epilogue,
 ) -> Result<(), KernelError> {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
-    check_shapes(m, k, b.rows(), n, &c, &epilogue)?;
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 || alpha == 0.0 {
-        scale_c(beta, &mut c, &epilogue);
+    if settled(m, k, b.rows(), n, alpha, beta, &mut c, &epilogue)? {
         return Ok(());
     }
     let (ldc, cp) = (c.ld(), CPtr(c.as_mut_ptr()));
@@ -212,18 +207,37 @@ pub fn sgemm_packed(
         return Err(KernelError::PackedIsaMismatch { packed: b.isa().name(), requested: cfg.isa.name() });
     }
     let (m, k, n) = (a.rows(), a.cols(), b.n());
-    check_shapes(m, k, b.k(), n, &c, &epilogue)?;
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 || alpha == 0.0 {
-        scale_c(beta, &mut c, &epilogue);
+    if settled(m, k, b.k(), n, alpha, beta, &mut c, &epilogue)? {
         return Ok(());
     }
     let (ldc, cp) = (c.ld(), CPtr(c.as_mut_ptr()));
     let p = Problem { m, n, k, alpha, beta, a, b: BSource::Packed(b), c: cp, ldc, epilogue, threads: cfg.threads };
     cfg.dispatch(GemmOp(p));
     Ok(())
+}
+
+/// Checks the shapes (`m x k` times `kb x n` into C) and computes a product with nothing to
+/// multiply (an empty one, or one scaled by zero) at once: true when C is done.
+#[allow(clippy::too_many_arguments)]
+fn settled(
+    m: usize,
+    k: usize,
+    kb: usize,
+    n: usize,
+    alpha: f32,
+    beta: f32,
+    c: &mut MatMut,
+    epilogue: &Epilogue,
+) -> Result<bool, KernelError> {
+    check_shapes(m, k, kb, n, c, epilogue)?;
+    if m == 0 || n == 0 {
+        return Ok(true);
+    }
+    if k == 0 || alpha == 0.0 {
+        scale_c(beta, c, epilogue);
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// `C <- epilogue(beta * C)`: the whole GEMM when the product is empty or scaled by zero.

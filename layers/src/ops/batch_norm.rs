@@ -55,15 +55,7 @@ impl BatchNorm {
 
     /// `(batch, plane)` of an input, or an error.
     fn layout(&self, shape: &[usize]) -> Result<(usize, usize), LayerError> {
-        match *shape {
-            [n, c] if c == self.channels => Ok((n, 1)),
-            [n, c, h, w] if c == self.channels => Ok((n, h * w)),
-            _ => Err(LayerError::InputShape {
-                layer: self.describe(),
-                expected: format!("[batch, {0}] or [batch, {0}, height, width]", self.channels),
-                got: shape.to_vec(),
-            }),
-        }
+        super::channels::per_channel(|| self.describe(), self.channels, shape)
     }
 }
 

@@ -4,7 +4,7 @@
 use super::one_f32;
 use crate::op::{expect_f32, same_as_input, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::{Fill, ParamId, ParamScope, Params};
-use crate::tensor::{check_grad, ValueRef};
+use crate::tensor::{check_grad, LayerName, ValueRef};
 use crate::LayerError;
 
 /// `(batch, channels, plane)` of an `[n, c, ...]` shape.
@@ -111,14 +111,24 @@ impl ChannelAffine {
     }
 
     fn layout(&self, shape: &[usize]) -> Result<(usize, usize), LayerError> {
-        match channel_layout("channel affine", shape)? {
-            (n, c, plane) if c == self.channels => Ok((n, plane)),
-            _ => Err(LayerError::InputShape {
-                layer: self.describe(),
-                expected: format!("[batch, {}, ...]", self.channels),
-                got: shape.to_vec(),
-            }),
-        }
+        per_channel(|| self.describe(), self.channels, shape)
+    }
+}
+
+/// `(batch, plane)` of an `[n, channels, ...]` input of an op with `channels` channels
+/// (batch norm, per-channel affine maps), or an error naming `layer`.
+pub(crate) fn per_channel(
+    layer: impl LayerName,
+    channels: usize,
+    shape: &[usize],
+) -> Result<(usize, usize), LayerError> {
+    match shape {
+        [n, c, rest @ ..] if *c == channels => Ok((*n, rest.iter().product())),
+        _ => Err(LayerError::InputShape {
+            layer: layer.name(),
+            expected: format!("[batch, {channels}, ...]"),
+            got: shape.to_vec(),
+        }),
     }
 }
 

@@ -3,8 +3,8 @@
 use super::one_f32;
 use crate::op::{expect_f32, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::Params;
-use crate::tensor::{check_grad, nchw, LayerName, ValueRef};
-use crate::LayerError;
+use crate::tensor::{check_grad, nchw, LayerName, TensorRef, ValueRef};
+use crate::{LayerError, Tensor};
 use simdnn_kernels::pool::{self, Pool2dGeom};
 
 /// Window, stride, padding and ceil mode of a pooling layer (square windows).
@@ -50,6 +50,39 @@ impl PoolSpec {
         expect_f32(layer, inputs, 1)?;
         Ok(vec![ValueInfo::f32(&pooled_shape(&self.geom(layer, &inputs[0].shape)?))])
     }
+
+    /// What a pooling forward starts from: its input, the geometry, the output sized.
+    fn forward_io<'a, 'o>(
+        &self,
+        layer: impl Fn() -> String,
+        inputs: &[ValueRef<'a>],
+        outputs: &'o mut Outputs,
+    ) -> Result<(TensorRef<'a>, Pool2dGeom, &'o mut Tensor), LayerError> {
+        let x = one_f32(&layer, inputs)?;
+        let g = self.geom(&layer, x.shape)?;
+        let y = &mut outputs[0];
+        y.resize(&pooled_shape(&g));
+        Ok((x, g, y))
+    }
+
+    /// What a pooling backward starts from: the geometry of input `x`, the output
+    /// gradient checked against output `y`, and the input gradient `dx` sized (`None` when
+    /// none is wanted).
+    fn backward_io<'d>(
+        &self,
+        layer: impl Fn() -> String,
+        x: ValueRef,
+        y: TensorRef,
+        dy: TensorRef,
+        dx: &'d mut Option<&mut Tensor>,
+    ) -> Result<Option<(Pool2dGeom, &'d mut Tensor)>, LayerError> {
+        let x = x.f32(&layer)?;
+        check_grad(&layer, y.shape, dy.shape)?;
+        let g = self.geom(&layer, x.shape)?;
+        let Some(dx) = dx.as_deref_mut() else { return Ok(None) };
+        dx.resize(x.shape);
+        Ok(Some((g, dx)))
+    }
 }
 
 fn pooled_shape(g: &Pool2dGeom) -> [usize; 4] {
@@ -89,10 +122,7 @@ impl Op for MaxPool2d {
         outputs: &mut Outputs,
         state: &mut OpState,
     ) -> Result<(), LayerError> {
-        let x = one_f32("maxpool", inputs)?;
-        let g = self.spec.geom(|| self.describe(), x.shape)?;
-        let y = &mut outputs[0];
-        y.resize(&pooled_shape(&g));
+        let (x, g, y) = self.spec.forward_io(|| self.describe(), inputs, outputs)?;
         let argmax = if cx.is_train() {
             state.indices.resize(g.output_len(), 0);
             Some(&mut state.indices[..])
@@ -105,15 +135,16 @@ impl Op for MaxPool2d {
     }
 
     fn backward(&self, _: &OpCtx, io: Backward) -> Result<(), LayerError> {
-        let Some(dx) = io.d_inputs[0].as_deref_mut() else { return Ok(()) };
-        let (x, y, dy) = (io.inputs[0].f32("maxpool")?, io.outputs[0], io.d_outputs[0]);
-        check_grad(|| self.describe(), y.shape, dy.shape)?;
-        let g = self.spec.geom(|| self.describe(), x.shape)?;
-        dx.resize(x.shape);
+        let Backward { inputs, outputs, d_outputs, d_inputs, state, .. } = io;
+        let (y, dy) = (outputs[0], d_outputs[0]);
+        let Some((g, dx)) = self.spec.backward_io(|| self.describe(), inputs[0], y, dy, &mut d_inputs[0])? else {
+            return Ok(());
+        };
+        let argmax = &state.indices;
         if self.relu {
-            pool::relu_max_pool2d_backward(&g, y.data, dy.data, &io.state.indices, dx.data_mut())?;
+            pool::relu_max_pool2d_backward(&g, y.data, dy.data, argmax, dx.data_mut())?;
         } else {
-            pool::max_pool2d_backward(&g, dy.data, &io.state.indices, dx.data_mut())?;
+            pool::max_pool2d_backward(&g, dy.data, argmax, dx.data_mut())?;
         }
         Ok(())
     }
@@ -151,20 +182,18 @@ impl Op for AvgPool2d {
         outputs: &mut Outputs,
         _: &mut OpState,
     ) -> Result<(), LayerError> {
-        let x = one_f32("avgpool", inputs)?;
-        let g = self.spec.geom(|| self.describe(), x.shape)?;
-        let y = &mut outputs[0];
-        y.resize(&pooled_shape(&g));
+        let (x, g, y) = self.spec.forward_io(|| self.describe(), inputs, outputs)?;
         pool::avg_pool2d_forward(cx.cfg(), &g, self.count_pad, x.data, y.data_mut())?;
         Ok(())
     }
 
     fn backward(&self, _: &OpCtx, io: Backward) -> Result<(), LayerError> {
-        let Some(dx) = io.d_inputs[0].as_deref_mut() else { return Ok(()) };
-        let (x, dy) = (io.inputs[0].f32("avgpool")?, io.d_outputs[0]);
-        check_grad(|| self.describe(), io.outputs[0].shape, dy.shape)?;
-        let g = self.spec.geom(|| self.describe(), x.shape)?;
-        dx.resize(x.shape);
+        let dy = io.d_outputs[0];
+        let Some((g, dx)) =
+            self.spec.backward_io(|| self.describe(), io.inputs[0], io.outputs[0], dy, &mut io.d_inputs[0])?
+        else {
+            return Ok(());
+        };
         pool::avg_pool2d_backward(&g, self.count_pad, dy.data, dx.data_mut())?;
         Ok(())
     }

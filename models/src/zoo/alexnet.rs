@@ -24,8 +24,8 @@ pub enum AlexNetKind {
     Torchvision,
 }
 
-pub fn alexnet(kind: AlexNetKind, spec: &BuildSpec) -> (GraphBuilder, String) {
-    let mut net = Net::new(spec.batch, spec.in_channels, spec.input, spec.seed);
+pub fn alexnet(g: GraphBuilder, kind: AlexNetKind, spec: &BuildSpec) -> (GraphBuilder, String) {
+    let mut net = Net::new(g, spec.batch, spec.in_channels, spec.input, spec.seed);
     let pool = PoolSpec::new(3, 2);
     let c = spec.in_channels;
     let groups = if kind == AlexNetKind::Grouped { 2 } else { 1 };

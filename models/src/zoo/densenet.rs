@@ -28,8 +28,8 @@ fn blocks(depth: usize) -> [usize; 4] {
     }
 }
 
-pub fn densenet(depth: usize, spec: &BuildSpec) -> (GraphBuilder, String) {
-    let mut net = Net::new(spec.batch, spec.in_channels, spec.input, spec.seed);
+pub fn densenet(g: GraphBuilder, depth: usize, spec: &BuildSpec) -> (GraphBuilder, String) {
+    let mut net = Net::new(g, spec.batch, spec.in_channels, spec.input, spec.seed);
     net.conv("features.conv0", Conv2dSpec::new(spec.in_channels, STEM, 7).stride(2).pad(3).no_bias(), false)
         .bn("features.norm0", STEM)
         .relu("features.relu0")

@@ -39,10 +39,15 @@ pub(crate) fn c5_side(side: usize) -> usize {
 
 /// LeNet-5 with the given activation and pooling (He initialisation for ReLU, Glorot for
 /// tanh). Parameters are named after the paper's layers: `c1.weight`, ..., `output.bias`.
-pub fn lenet5(activation: LeNetActivation, pooling: LeNetPooling, spec: &BuildSpec) -> (GraphBuilder, String) {
+pub fn lenet5(
+    g: GraphBuilder,
+    activation: LeNetActivation,
+    pooling: LeNetPooling,
+    spec: &BuildSpec,
+) -> (GraphBuilder, String) {
     let relu = activation == LeNetActivation::Relu;
     let init = if relu { Init::He } else { Init::Glorot };
-    let mut net = Net::new(spec.batch, spec.in_channels, spec.input, spec.seed);
+    let mut net = Net::new(g, spec.batch, spec.in_channels, spec.input, spec.seed);
     let squash = |net: &mut Net, name: &str| {
         if !relu {
             net.then(name, Activation::tanh());

@@ -47,8 +47,8 @@ pub const C3_TABLE: [&[usize]; 16] = [
 /// The parameters to freeze after building (the RBF prototypes).
 pub const FROZEN: &[&str] = &["output"];
 
-pub fn lenet5_paper(spec: &BuildSpec) -> (GraphBuilder, String) {
-    let mut net = Net::new(spec.batch, spec.in_channels, spec.input, spec.seed);
+pub fn lenet5_paper(g: GraphBuilder, spec: &BuildSpec) -> (GraphBuilder, String) {
+    let mut net = Net::new(g, spec.batch, spec.in_channels, spec.input, spec.seed);
     let squash = |net: &mut Net, name: &str| {
         net.then(name, Activation::lecun_tanh());
     };

@@ -52,17 +52,22 @@ pub enum Arch {
 }
 
 impl Arch {
-    /// The network reading input `image`, with the name of its logits, and the prefixes of
-    /// the parameters it keeps fixed.
+    /// The network reading input `image`, weights drawn from the spec's seed, with the
+    /// name of its logits, and the prefixes of the parameters it keeps fixed.
     pub fn build(&self, spec: &BuildSpec) -> (GraphBuilder, String, &'static [&'static str]) {
+        self.build_on(GraphBuilder::new(spec.seed), spec)
+    }
+
+    /// [`Arch::build`] on builder `g` (one over existing weights: a further plan of a model).
+    pub fn build_on(&self, g: GraphBuilder, spec: &BuildSpec) -> (GraphBuilder, String, &'static [&'static str]) {
         let (graph, logits) = match *self {
-            Arch::LeNet5(activation, pooling) => lenet5::lenet5(activation, pooling, spec),
-            Arch::LeNet5Paper => lenet5_paper::lenet5_paper(spec),
-            Arch::AlexNet(kind) => alexnet::alexnet(kind, spec),
-            Arch::Vgg { depth, batch_norm } => vgg::vgg(depth, batch_norm, spec),
-            Arch::ResNet(depth) => resnet::resnet(depth, spec),
-            Arch::DenseNet(depth) => densenet::densenet(depth, spec),
-            Arch::SqueezeNet(table) => squeezenet::squeezenet(table, spec),
+            Arch::LeNet5(activation, pooling) => lenet5::lenet5(g, activation, pooling, spec),
+            Arch::LeNet5Paper => lenet5_paper::lenet5_paper(g, spec),
+            Arch::AlexNet(kind) => alexnet::alexnet(g, kind, spec),
+            Arch::Vgg { depth, batch_norm } => vgg::vgg(g, depth, batch_norm, spec),
+            Arch::ResNet(depth) => resnet::resnet(g, depth, spec),
+            Arch::DenseNet(depth) => densenet::densenet(g, depth, spec),
+            Arch::SqueezeNet(table) => squeezenet::squeezenet(g, table, spec),
         };
         let frozen = if *self == Arch::LeNet5Paper { lenet5_paper::FROZEN } else { &[] };
         (graph, logits, frozen)

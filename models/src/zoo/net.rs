@@ -18,9 +18,8 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    /// A graph reading `image` `[batch, channels, h, w]`, weights drawn from `seed`.
-    pub fn new(batch: usize, channels: usize, (h, w): (usize, usize), seed: u64) -> Net {
-        let mut g = GraphBuilder::new(seed);
+    /// A graph on `g` reading `image` `[batch, channels, h, w]` (dropout seeded from `seed`).
+    pub fn new(mut g: GraphBuilder, batch: usize, channels: usize, (h, w): (usize, usize), seed: u64) -> Net {
         g.input(IMAGE, &[batch, channels, h, w]);
         Net { g, x: IMAGE.to_string(), seed }
     }

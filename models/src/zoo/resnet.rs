@@ -25,7 +25,7 @@ fn plan(depth: usize) -> (bool, [usize; 4]) {
     }
 }
 
-pub fn resnet(depth: usize, spec: &BuildSpec) -> (GraphBuilder, String) {
+pub fn resnet(g: GraphBuilder, depth: usize, spec: &BuildSpec) -> (GraphBuilder, String) {
     let bias = spec.convention == Convention::Keras;
     let conv = |cin: usize, cout: usize, k: usize| {
         let s = Conv2dSpec::new(cin, cout, k).pad(k / 2);
@@ -35,7 +35,7 @@ pub fn resnet(depth: usize, spec: &BuildSpec) -> (GraphBuilder, String) {
             s.no_bias()
         }
     };
-    let mut net = Net::new(spec.batch, spec.in_channels, spec.input, spec.seed);
+    let mut net = Net::new(g, spec.batch, spec.in_channels, spec.input, spec.seed);
     net.conv("conv1", conv(spec.in_channels, 64, 7).stride(2), false)
         .bn("bn1", 64)
         .relu("relu")

@@ -115,8 +115,8 @@ pub const SQUEEZENODULE_V2: &[Stage] = &[
     fire(48, 384, 128),
 ];
 
-pub fn squeezenet(table: &[Stage], spec: &BuildSpec) -> (GraphBuilder, String) {
-    let mut net = Net::new(spec.batch, spec.in_channels, spec.input, spec.seed);
+pub fn squeezenet(g: GraphBuilder, table: &[Stage], spec: &BuildSpec) -> (GraphBuilder, String) {
+    let mut net = Net::new(g, spec.batch, spec.in_channels, spec.input, spec.seed);
     let (mut index, mut channels) = (0, spec.in_channels);
     for stage in table {
         let name = format!("features.{index}");

@@ -25,8 +25,8 @@ fn layers(depth: usize) -> &'static [usize] {
 
 /// VGG-`depth` (11, 13, 16 or 19). Names follow torchvision: `features.N` numbered over
 /// convolution, (batch norm,) ReLU and pooling modules, `classifier.{0,3,6}`.
-pub fn vgg(depth: usize, batch_norm: bool, spec: &BuildSpec) -> (GraphBuilder, String) {
-    let mut net = Net::new(spec.batch, spec.in_channels, spec.input, spec.seed);
+pub fn vgg(g: GraphBuilder, depth: usize, batch_norm: bool, spec: &BuildSpec) -> (GraphBuilder, String) {
+    let mut net = Net::new(g, spec.batch, spec.in_channels, spec.input, spec.seed);
     let (mut index, mut channels) = (0, spec.in_channels);
     for &width in layers(depth) {
         if width == M {
