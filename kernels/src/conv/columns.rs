@@ -6,6 +6,7 @@ use super::Conv2dGeom;
 use crate::gemm::{GemmConfig, MatRef};
 use crate::threading::for_each_chunk_mut;
 use crate::KernelError;
+use std::ops::Range;
 
 /// Per-group sizes: (input channels, output channels, col rows = C_g R S, output pixels).
 pub(super) fn group_dims(g: &Conv2dGeom) -> (usize, usize, usize, usize) {
@@ -67,7 +68,7 @@ pub(super) fn columns<'a>(
     if g.is_pointwise() {
         MatRef::new(x_bg, cg, pixels, pixels)
     } else {
-        im2col_parallel(cfg, g, cg, x_bg, col);
+        im2col_parallel(cfg, g, cg, x_bg, col, 0..g.out_h());
         MatRef::new(col, crs, pixels, pixels)
     }
 }
@@ -78,17 +79,26 @@ pub(super) fn output_block<'a>(g: &Conv2dGeom, t: &'a [f32], b: usize, grp: usiz
     MatRef::new(&t[(b * g.out_channels + grp * kg) * pixels..][..kg * pixels], kg, pixels, pixels)
 }
 
-/// im2col with the channels split across `threads` (each channel fills its own rows).
-pub(super) fn im2col_parallel(cfg: &GemmConfig, g: &Conv2dGeom, channels: usize, x: &[f32], col: &mut [f32]) {
-    let (plane, rows_per_channel) = (g.in_h * g.in_w, g.kernel_h * g.kernel_w * g.out_h() * g.out_w());
-    let (threads, ld) = (cfg.threads(), g.out_h() * g.out_w());
+/// im2col of output rows `rows` (all of them, or a strip) with the channels split across
+/// the threads (each channel fills its own rows of `col`, `rows.len() * out_w` wide).
+pub(super) fn im2col_parallel(
+    cfg: &GemmConfig,
+    g: &Conv2dGeom,
+    channels: usize,
+    x: &[f32],
+    col: &mut [f32],
+    rows: Range<usize>,
+) {
+    let ld = rows.len() * g.out_w();
+    let (plane, rows_per_channel) = (g.in_h * g.in_w, g.kernel_h * g.kernel_w * ld);
+    let threads = cfg.threads();
     if threads <= 1 || channels < 2 {
-        return cfg.run(Im2col { g, channels, x, col, ld, rows: 0..g.out_h() });
+        return cfg.run(Im2col { g, channels, x, col, ld, rows });
     }
     let per_task = channels.div_ceil(threads);
     for_each_chunk_mut(threads, &mut col[..channels * rows_per_channel], per_task * rows_per_channel, |i, part| {
         let n = part.len() / rows_per_channel;
         let x = &x[i * per_task * plane..][..n * plane];
-        cfg.run(Im2col { g, channels: n, x, col: part, ld, rows: 0..g.out_h() });
+        cfg.run(Im2col { g, channels: n, x, col: part, ld, rows: rows.clone() });
     });
 }

@@ -2,8 +2,9 @@
 //! several images per GEMM, or a strip of output rows at a time.
 
 use super::algo::ConvAlgo;
-use super::columns::{batched_columns, columns, group_dims, images_per_gemm, plane_offsets, BATCHED_COLUMNS};
-use super::im2col::Im2col;
+use super::columns::{
+    batched_columns, columns, group_dims, im2col_parallel, images_per_gemm, plane_offsets, BATCHED_COLUMNS,
+};
 use super::parts::per_image_batches;
 use super::{direct, direct_rows, winograd, Conv2dGeom};
 use crate::gemm::{sgemm, Bias, Epilogue, GemmConfig, MatMut, MatRef};
@@ -179,7 +180,7 @@ pub(super) fn forward_strips(
         for oh0 in (0..g.out_h()).step_by(rows) {
             let oh1 = (oh0 + rows).min(g.out_h());
             let cols = (oh1 - oh0) * ow_n;
-            cfg.run(Im2col { g, channels: c, x: x_b, col: &mut col, ld: cols, rows: oh0..oh1 });
+            im2col_parallel(cfg, g, c, x_b, &mut col, oh0..oh1);
             // Columns oh0 * ow_n.. of every output plane of image b (row stride: the plane).
             let y_strip = &mut y[b * k * pixels + oh0 * ow_n..][..(k - 1) * pixels + cols];
             let out = MatMut::new(y_strip, k, cols, pixels)?;
