@@ -225,13 +225,21 @@ fn im2col_strips_match_reference() {
         let w = random_vec(g.weight_len(), 42);
         let bias = random_vec(g.out_channels, 43);
         let taps = (g.in_channels * g.kernel_h * g.kernel_w) as f32;
-        for cfg in gemm_configs(1) {
-            let mut y = vec![f32::NAN; g.output_len()];
-            let mut want = vec![0.0; g.output_len()];
-            conv::conv2d_forward(&cfg, &g, ConvAlgo::Im2colGemm, &x, &w, Some(&bias), true, &mut y).unwrap();
-            reference::conv::conv2d_forward(&cfg, &g, ConvAlgo::Auto, &x, &w, Some(&bias), true, &mut want).unwrap();
-            assert_close(&format!("{} strips {g:?}", describe(&cfg)), &y, &want, 4.0 * f32::EPSILON * taps, taps)
+        for one in gemm_configs(1) {
+            let run = |cfg: &simdnn::kernels::gemm::GemmConfig| {
+                let mut y = vec![f32::NAN; g.output_len()];
+                conv::conv2d_forward(cfg, &g, ConvAlgo::Im2colGemm, &x, &w, Some(&bias), true, &mut y).unwrap();
+                y
+            };
+            let (y, mut want) = (run(&one), vec![0.0; g.output_len()]);
+            reference::conv::conv2d_forward(&one, &g, ConvAlgo::Auto, &x, &w, Some(&bias), true, &mut want).unwrap();
+            assert_close(&format!("{} strips {g:?}", describe(&one)), &y, &want, 4.0 * f32::EPSILON * taps, taps)
                 .unwrap();
+            // The same bits on more threads (the strips and their split do not depend on it).
+            for threads in [2, 3] {
+                let more = one.with_threads(threads).unwrap();
+                assert!(run(&more) == y, "{} strips {g:?}: {threads} threads differ from one", describe(&more));
+            }
         }
     }
 }
