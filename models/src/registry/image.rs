@@ -82,22 +82,13 @@ impl ImageClassifier {
         meta: &HashMap<String, String>,
     ) -> Result<(Options, Shape), RegistryError> {
         let options = entry.recorded_options(meta)?;
-        let number = |key: &'static str, default: usize| match meta.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| RegistryError::BadMetadata { key, value: v.clone() }),
-        };
-        let input = match meta.get("input") {
-            None => self.native.input,
-            Some(v) => v
-                .split_once('x')
-                .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)))
-                .ok_or_else(|| RegistryError::BadMetadata { key: "input", value: v.clone() })?,
-        };
-        let shape = Shape {
-            in_channels: number("in_channels", self.native.in_channels)?,
-            classes: number("classes", self.native.classes)?,
-            input,
-        };
+        let mut config = config_of(&options, &self.native);
+        for key in ["in_channels", "classes", "input"] {
+            if let Some(value) = meta.get(key) {
+                config.set_size(key, value);
+            }
+        }
+        let shape = shape_of(&config)?;
         Ok((options, shape))
     }
 
