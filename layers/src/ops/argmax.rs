@@ -6,6 +6,11 @@ use crate::param::Params;
 use crate::tensor::ValueRef;
 use crate::LayerError;
 
+/// The position of the largest value of `row` (the first of equal maxima; 0 if empty).
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+}
+
 /// `y[...] = argmax_c x[..., c]` (the first of equal maxima). An integer output: no
 /// gradient flows through it.
 #[derive(Default)]
@@ -44,7 +49,7 @@ impl Op for ArgMax {
         let y = outputs.int(0, "argmax")?;
         y.resize(lead);
         for (o, row) in y.data_mut().iter_mut().zip(x.data.chunks_exact(c)) {
-            *o = row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best }) as i64;
+            *o = argmax(row) as i64;
         }
         Ok(())
     }

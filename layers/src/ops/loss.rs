@@ -313,10 +313,6 @@ impl Op for BceWithLogits {
 pub fn argmax_rows(x: TensorRef, out: &mut Vec<usize>) -> Result<(), LayerError> {
     let (_, c) = rows_cols("argmax", x.shape)?;
     out.clear();
-    out.extend(
-        x.data
-            .chunks_exact(c)
-            .map(|row| row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })),
-    );
+    out.extend(x.data.chunks_exact(c).map(super::argmax::argmax));
     Ok(())
 }
