@@ -16,6 +16,7 @@ pub mod isa;
 pub mod optim;
 pub mod peak;
 pub mod pool;
+pub mod rnn;
 mod scratch;
 mod team;
 pub mod threading;

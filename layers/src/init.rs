@@ -17,6 +17,9 @@ pub enum Init {
     /// convolution, drawn N(0, 0.01) in its reference implementation: a ReLU follows it,
     /// and large initial class maps die under it).
     Small,
+    /// `U(-b, b)` with `b = 1 / sqrt(fan_in)`: PyTorch's default for every weight and bias of
+    /// its recurrent layers, with the hidden size as `fan_in` (`torch.nn.LSTM` documentation).
+    InverseSqrt,
 }
 
 impl Init {
@@ -26,6 +29,7 @@ impl Init {
             Init::He => (6.0 / fan_in.max(1) as f32).sqrt(),
             Init::Glorot => (6.0 / (fan_in + fan_out).max(1) as f32).sqrt(),
             Init::Small => 0.01 * 3f32.sqrt(),
+            Init::InverseSqrt => 1.0 / (fan_in.max(1) as f32).sqrt(),
         }
     }
 

@@ -249,6 +249,12 @@ impl<'a> ParamScope<'a> {
         self.params.add(&full, t, decay)
     }
 
+    /// The value of parameter `id` to adjust its initial values (an LSTM's forget-gate
+    /// bias); `None` over existing weights, which a plan never changes.
+    pub fn initial_value_mut(&mut self, id: ParamId) -> Option<&mut Tensor> {
+        (!self.params.reuse).then(|| self.params.value_mut(id))
+    }
+
     /// A new buffer `prefix.name` (over existing weights, the buffer of that name).
     pub fn buffer(&mut self, name: &str, shape: &[usize], fill: Fill) -> Result<BufferId, LayerError> {
         let full = join_name(&self.prefix, name);

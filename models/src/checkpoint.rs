@@ -2,7 +2,7 @@
 //! the state of their optimizers, and string metadata, written atomically.
 
 use simdnn_layers::param::{in_scope, join_name};
-use simdnn_layers::{LayerError, Optimizer, Params, Tensor};
+use simdnn_layers::{IntTensor, LayerError, Optimizer, Params, Tensor};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
@@ -166,6 +166,22 @@ impl Checkpoint {
         let mut t = Tensor::zeros(view.shape());
         decode(view.dtype(), view.data(), t.data_mut()).expect("checked above");
         Ok(t)
+    }
+
+    /// The integer tensor `name` (stored as I64: token ids, sequence lengths).
+    pub fn int_tensor(&self, name: &str) -> Result<IntTensor, CheckpointError> {
+        let st = self.tensors()?;
+        let view =
+            st.tensor(name).map_err(|_| CheckpointError::Missing { path: self.path.clone(), name: name.into() })?;
+        if view.dtype() != safetensors::Dtype::I64 {
+            return Err(CheckpointError::Format {
+                path: self.path.clone(),
+                reason: format!("tensor {name} is {:?}, expected I64", view.dtype()),
+            });
+        }
+        let data: Vec<i64> =
+            view.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+        Ok(IntTensor::from_slice(view.shape(), &data)?)
     }
 
     /// Copies the checkpoint's tensors into `parts`. Every tensor a part expects must be

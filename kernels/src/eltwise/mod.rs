@@ -12,7 +12,7 @@
 //! # Ok::<(), simdnn_kernels::KernelError>(())
 //! ```
 
-mod math;
+pub(crate) mod math;
 mod softmax;
 mod unary;
 

@@ -97,6 +97,11 @@ impl GemmConfig {
     pub fn isa(&self) -> Isa {
         self.isa
     }
+    /// Whether B packed by [`PackedB::new`] on this path can be used ([`sgemm_packed`]): not on
+    /// the emulated AVX-512 layout.
+    pub fn packs(&self) -> bool {
+        !self.emulate_avx512
+    }
     pub fn threads(&self) -> usize {
         self.threads
     }

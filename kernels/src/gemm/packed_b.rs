@@ -38,17 +38,29 @@ impl PackedB {
     pub fn new(isa: Isa, b: MatRef) -> Result<PackedB, KernelError> {
         let isa = isa.checked()?;
         let blocking = blocking(isa);
+        let mut packed = PackedB { isa, k: 0, n: 0, blocking, kc: 1, data: AlignedBuf::default() };
+        packed.repack(isa, b)?;
+        Ok(packed)
+    }
+
+    /// Packs `b` in place of what this holds, reusing the allocation when it is large
+    /// enough: weights that change every training step, packed once per step.
+    pub fn repack(&mut self, isa: Isa, b: MatRef) -> Result<(), KernelError> {
+        let isa = isa.checked()?;
+        let blocking = blocking(isa);
         let (k, n) = (b.rows(), b.cols());
         let (kc, nr) = (blocking.kc_for(k), blocking.nr);
         let n_pad = n.div_ceil(nr) * nr;
-        let mut data = AlignedBuf::zeroed(k * n_pad);
-        let buf = data.as_mut_slice();
+        // Every panel value is written below, padding included.
+        self.data.resize(k * n_pad);
+        let buf = self.data.as_mut_slice();
         for pc in (0..k).step_by(kc) {
             let kc_len = kc.min(k - pc);
             let dst = &mut buf[pc * n_pad..(pc + kc_len) * n_pad];
             isa.run(PackB { b, rows: (pc, kc_len), cols: (0, n), nr, dst });
         }
-        Ok(PackedB { isa, k, n, blocking, kc, data })
+        *self = PackedB { isa, k, n, blocking, kc, data: std::mem::take(&mut self.data) };
+        Ok(())
     }
 
     pub fn isa(&self) -> Isa {

@@ -54,6 +54,7 @@ impl Instance {
             crate::eltwise::KERNELS,
             crate::peak::KERNELS,
             crate::optim::KERNELS,
+            crate::rnn::KERNELS,
         ]
         .into_iter()
         .flatten()

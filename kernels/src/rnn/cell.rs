@@ -1,0 +1,199 @@
+//! The step kernels: one pass over each row's gate blocks, a vector of units at a time.
+
+use super::{BackwardStep, Cell, ForwardStep, StepShape};
+use crate::eltwise::math::{sigmoid, tanh};
+use crate::isa::{instances, Simd, WithSimd};
+
+pub(super) struct StepForward<'a> {
+    pub shape: StepShape<'a>,
+    pub io: ForwardStep<'a>,
+}
+
+pub(super) struct StepBackward<'a> {
+    pub shape: StepShape<'a>,
+    pub io: BackwardStep<'a>,
+}
+
+instances! {
+    /// One recurrent step forward: gate nonlinearities and the state update.
+    fn(StepForward<'_>) => f32_rnn_step_forward_portable, f32_rnn_step_forward_avx2, f32_rnn_step_forward_avx512;
+    /// One recurrent step backward: the gates' pre-activation gradients.
+    fn(StepBackward<'_>) => f32_rnn_step_backward_portable, f32_rnn_step_backward_avx2, f32_rnn_step_backward_avx512;
+}
+
+/// Calls `f(j, n)` for each vector of units `j..j + n` of a row of `hidden`.
+#[inline(always)]
+fn for_vectors<S: Simd>(hidden: usize, mut f: impl FnMut(usize, usize)) {
+    let mut j = 0;
+    while j < hidden {
+        let n = S::LANES.min(hidden - j);
+        f(j, n);
+        j += n;
+    }
+}
+
+impl WithSimd for StepForward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let StepForward { shape, io } = self;
+        let (h, gh) = (shape.hidden, shape.cell.gates() * shape.hidden);
+        for r in 0..shape.rows {
+            let g = &mut io.gates[r * gh..][..gh];
+            let hp = &io.h_prev[r * h..][..h];
+            let ho = &mut io.h[r * h..][..h];
+            let y = &mut io.y[r * shape.y_stride + shape.y_offset..][..h];
+            let lstm = shape.cell == Cell::Lstm;
+            if shape.active.get(r) == Some(&false) {
+                g.fill(0.0);
+                ho.copy_from_slice(hp);
+                y.fill(0.0);
+                if lstm {
+                    io.c[r * h..][..h].copy_from_slice(&io.c_prev[r * h..][..h]);
+                }
+                continue;
+            }
+            let gp = g.as_mut_ptr();
+            // SAFETY: every access is at j + (block) * h + n <= gh within a row whose length
+            // step_forward checked (gates, rec: gh; h', h, c', c, y: h from the offsets above).
+            unsafe {
+                match shape.cell {
+                    Cell::Tanh | Cell::Relu => for_vectors::<S>(h, |j, n| {
+                        let pre = s.load_upto(gp.add(j), n);
+                        let a = if shape.cell == Cell::Tanh { tanh(s, pre) } else { s.max(pre, s.zero()) };
+                        s.store_upto(gp.add(j), n, a);
+                        s.store_upto(ho.as_mut_ptr().add(j), n, a);
+                        s.store_upto(y.as_mut_ptr().add(j), n, a);
+                    }),
+                    Cell::Lstm => {
+                        let cp = io.c_prev[r * h..][..h].as_ptr();
+                        let co = io.c[r * h..][..h].as_mut_ptr();
+                        for_vectors::<S>(h, |j, n| {
+                            let i = sigmoid(s, s.load_upto(gp.add(j), n));
+                            let f = sigmoid(s, s.load_upto(gp.add(h + j), n));
+                            let gg = tanh(s, s.load_upto(gp.add(2 * h + j), n));
+                            let o = sigmoid(s, s.load_upto(gp.add(3 * h + j), n));
+                            let c = s.fma(f, s.load_upto(cp.add(j), n), s.mul(i, gg));
+                            let hv = s.mul(o, tanh(s, c));
+                            s.store_upto(gp.add(j), n, i);
+                            s.store_upto(gp.add(h + j), n, f);
+                            s.store_upto(gp.add(2 * h + j), n, gg);
+                            s.store_upto(gp.add(3 * h + j), n, o);
+                            s.store_upto(co.add(j), n, c);
+                            s.store_upto(ho.as_mut_ptr().add(j), n, hv);
+                            s.store_upto(y.as_mut_ptr().add(j), n, hv);
+                        });
+                    }
+                    Cell::Gru => {
+                        let rp = io.rec[r * gh..][..gh].as_ptr();
+                        for_vectors::<S>(h, |j, n| {
+                            let rg = sigmoid(s, s.add(s.load_upto(gp.add(j), n), s.load_upto(rp.add(j), n)));
+                            let z = sigmoid(s, s.add(s.load_upto(gp.add(h + j), n), s.load_upto(rp.add(h + j), n)));
+                            let pre_n = s.fma(rg, s.load_upto(rp.add(2 * h + j), n), s.load_upto(gp.add(2 * h + j), n));
+                            let nn = tanh(s, pre_n);
+                            // h = (1 - z) n + z h' = n + z (h' - n)
+                            let hv = s.fma(z, s.sub(s.load_upto(hp.as_ptr().add(j), n), nn), nn);
+                            s.store_upto(gp.add(j), n, rg);
+                            s.store_upto(gp.add(h + j), n, z);
+                            s.store_upto(gp.add(2 * h + j), n, nn);
+                            s.store_upto(ho.as_mut_ptr().add(j), n, hv);
+                            s.store_upto(y.as_mut_ptr().add(j), n, hv);
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl WithSimd for StepBackward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let StepBackward { shape, io } = self;
+        let (h, gh) = (shape.hidden, shape.cell.gates() * shape.hidden);
+        let one = s.splat(1.0);
+        let gru = shape.cell == Cell::Gru;
+        for r in 0..shape.rows {
+            let dg = &mut io.d_gates[r * gh..][..gh];
+            let dhn = &io.dh_next[r * h..][..h];
+            let dhp = &mut io.dh_prev[r * h..][..h];
+            if shape.active.get(r) == Some(&false) {
+                dg.fill(0.0);
+                if gru {
+                    io.d_rec[r * gh..][..gh].fill(0.0);
+                }
+                dhp.copy_from_slice(dhn);
+                continue;
+            }
+            let g = io.gates[r * gh..][..gh].as_ptr();
+            let dy = io.dy[r * shape.y_stride + shape.y_offset..][..h].as_ptr();
+            let dgp = dg.as_mut_ptr();
+            let (dhn, dhpp) = (dhn.as_ptr(), dhp.as_mut_ptr());
+            // SAFETY: as in StepForward: offsets within rows of checked lengths.
+            unsafe {
+                match shape.cell {
+                    Cell::Tanh | Cell::Relu => for_vectors::<S>(h, |j, n| {
+                        let dh = s.add(s.load_upto(dhn.add(j), n), s.load_upto(dy.add(j), n));
+                        let a = s.load_upto(g.add(j), n);
+                        let d = if shape.cell == Cell::Tanh {
+                            s.mul(dh, s.sub(one, s.mul(a, a)))
+                        } else {
+                            s.select_gt(a, s.zero(), dh, s.zero())
+                        };
+                        s.store_upto(dgp.add(j), n, d);
+                        s.store_upto(dhpp.add(j), n, s.zero());
+                    }),
+                    Cell::Lstm => {
+                        let cp = io.c_prev[r * h..][..h].as_ptr();
+                        let c = io.c[r * h..][..h].as_ptr();
+                        let dc = io.dc[r * h..][..h].as_mut_ptr();
+                        for_vectors::<S>(h, |j, n| {
+                            let dh = s.add(s.load_upto(dhn.add(j), n), s.load_upto(dy.add(j), n));
+                            let i = s.load_upto(g.add(j), n);
+                            let f = s.load_upto(g.add(h + j), n);
+                            let gg = s.load_upto(g.add(2 * h + j), n);
+                            let o = s.load_upto(g.add(3 * h + j), n);
+                            let tc = tanh(s, s.load_upto(c.add(j), n));
+                            let d_o = s.mul(dh, tc);
+                            let dcv = s.fma(s.mul(dh, o), s.sub(one, s.mul(tc, tc)), s.load_upto(dc.add(j), n));
+                            let di = s.mul(dcv, gg);
+                            let df = s.mul(dcv, s.load_upto(cp.add(j), n));
+                            let dgg = s.mul(dcv, i);
+                            s.store_upto(dgp.add(j), n, s.mul(di, s.mul(i, s.sub(one, i))));
+                            s.store_upto(dgp.add(h + j), n, s.mul(df, s.mul(f, s.sub(one, f))));
+                            s.store_upto(dgp.add(2 * h + j), n, s.mul(dgg, s.sub(one, s.mul(gg, gg))));
+                            s.store_upto(dgp.add(3 * h + j), n, s.mul(d_o, s.mul(o, s.sub(one, o))));
+                            s.store_upto(dc.add(j), n, s.mul(dcv, f));
+                            s.store_upto(dhpp.add(j), n, s.zero());
+                        });
+                    }
+                    Cell::Gru => {
+                        let rp = io.rec[r * gh..][..gh].as_ptr();
+                        let drp = io.d_rec[r * gh..][..gh].as_mut_ptr();
+                        let hp = io.h_prev[r * h..][..h].as_ptr();
+                        for_vectors::<S>(h, |j, n| {
+                            let dh = s.add(s.load_upto(dhn.add(j), n), s.load_upto(dy.add(j), n));
+                            let rg = s.load_upto(g.add(j), n);
+                            let z = s.load_upto(g.add(h + j), n);
+                            let nn = s.load_upto(g.add(2 * h + j), n);
+                            let dn = s.mul(dh, s.sub(one, z));
+                            let dz = s.mul(dh, s.sub(s.load_upto(hp.add(j), n), nn));
+                            let dn_pre = s.mul(dn, s.sub(one, s.mul(nn, nn)));
+                            let dr = s.mul(dn_pre, s.load_upto(rp.add(2 * h + j), n));
+                            let dr_pre = s.mul(dr, s.mul(rg, s.sub(one, rg)));
+                            let dz_pre = s.mul(dz, s.mul(z, s.sub(one, z)));
+                            s.store_upto(dgp.add(j), n, dr_pre);
+                            s.store_upto(dgp.add(h + j), n, dz_pre);
+                            s.store_upto(dgp.add(2 * h + j), n, dn_pre);
+                            s.store_upto(drp.add(j), n, dr_pre);
+                            s.store_upto(drp.add(h + j), n, dz_pre);
+                            s.store_upto(drp.add(2 * h + j), n, s.mul(dn_pre, rg));
+                            s.store_upto(dhpp.add(j), n, s.mul(dh, z));
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
