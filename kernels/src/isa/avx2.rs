@@ -188,6 +188,13 @@ unsafe impl Simd for Avx2 {
         unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
     }
     #[inline(always)]
+    fn recip(self, v: __m256) -> __m256 {
+        // SAFETY: AVX available (token).
+        let r = unsafe { _mm256_rcp_ps(v) };
+        // r (2 - v r): one Newton step takes the estimate's 12 bits to about 23.
+        self.fma(r, self.fma(self.sub(self.zero(), v), r, self.splat(1.0)), r)
+    }
+    #[inline(always)]
     fn pow2i(self, n: __m256) -> __m256 {
         // SAFETY: AVX2 available (token).
         unsafe {

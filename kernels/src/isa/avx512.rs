@@ -172,6 +172,13 @@ unsafe impl Simd for Avx512 {
         unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
     }
     #[inline(always)]
+    fn recip(self, v: __m512) -> __m512 {
+        // SAFETY: AVX-512F available (token).
+        let r = unsafe { _mm512_rcp14_ps(v) };
+        // r (2 - v r): one Newton step doubles the estimate's 14 bits.
+        self.fma(r, self.fma(self.sub(self.zero(), v), r, self.splat(1.0)), r)
+    }
+    #[inline(always)]
     fn pow2i(self, n: __m512) -> __m512 {
         // SAFETY: AVX-512F available (token).
         unsafe {

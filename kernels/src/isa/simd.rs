@@ -115,6 +115,12 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `1 / v` to within about 2 ulp for finite nonzero `v` (a hardware estimate refined by
+    /// one Newton step where the ISA has one: a fraction of a division's cost).
+    #[inline(always)]
+    fn recip(self, v: Self::V) -> Self::V {
+        self.div(self.splat(1.0), v)
+    }
     /// The square root (IEEE, correctly rounded).
     fn sqrt(self, v: Self::V) -> Self::V;
     /// Rounds to the nearest integer (ties to even).

@@ -1,7 +1,7 @@
 //! The step kernels: one pass over each row's gate blocks, a vector of units at a time.
 
 use super::{BackwardStep, Cell, ForwardStep, StepShape};
-use crate::eltwise::math::{sigmoid, tanh};
+use crate::eltwise::math::{gate_sigmoid as sigmoid, gate_tanh as tanh};
 use crate::isa::{instances, Simd, WithSimd};
 
 pub(super) struct StepForward<'a> {
@@ -19,17 +19,6 @@ instances! {
     fn(StepForward<'_>) => f32_rnn_step_forward_portable, f32_rnn_step_forward_avx2, f32_rnn_step_forward_avx512;
     /// One recurrent step backward: the gates' pre-activation gradients.
     fn(StepBackward<'_>) => f32_rnn_step_backward_portable, f32_rnn_step_backward_avx2, f32_rnn_step_backward_avx512;
-}
-
-/// Calls `f(j, n)` for each vector of units `j..j + n` of a row of `hidden`.
-#[inline(always)]
-fn for_vectors<S: Simd>(hidden: usize, mut f: impl FnMut(usize, usize)) {
-    let mut j = 0;
-    while j < hidden {
-        let n = S::LANES.min(hidden - j);
-        f(j, n);
-        j += n;
-    }
 }
 
 impl WithSimd for StepForward<'_> {
@@ -58,17 +47,24 @@ impl WithSimd for StepForward<'_> {
             // step_forward checked (gates, rec: gh; h', h, c', c, y: h from the offsets above).
             unsafe {
                 match shape.cell {
-                    Cell::Tanh | Cell::Relu => for_vectors::<S>(h, |j, n| {
-                        let pre = s.load_upto(gp.add(j), n);
-                        let a = if shape.cell == Cell::Tanh { tanh(s, pre) } else { s.max(pre, s.zero()) };
-                        s.store_upto(gp.add(j), n, a);
-                        s.store_upto(ho.as_mut_ptr().add(j), n, a);
-                        s.store_upto(y.as_mut_ptr().add(j), n, a);
-                    }),
+                    Cell::Tanh | Cell::Relu => {
+                        let mut j = 0;
+                        while j < h {
+                            let n = S::LANES.min(h - j);
+                            let pre = s.load_upto(gp.add(j), n);
+                            let a = if shape.cell == Cell::Tanh { tanh(s, pre) } else { s.max(pre, s.zero()) };
+                            s.store_upto(gp.add(j), n, a);
+                            s.store_upto(ho.as_mut_ptr().add(j), n, a);
+                            s.store_upto(y.as_mut_ptr().add(j), n, a);
+                            j += n;
+                        }
+                    }
                     Cell::Lstm => {
                         let cp = io.c_prev[r * h..][..h].as_ptr();
                         let co = io.c[r * h..][..h].as_mut_ptr();
-                        for_vectors::<S>(h, |j, n| {
+                        let mut j = 0;
+                        while j < h {
+                            let n = S::LANES.min(h - j);
                             let i = sigmoid(s, s.load_upto(gp.add(j), n));
                             let f = sigmoid(s, s.load_upto(gp.add(h + j), n));
                             let gg = tanh(s, s.load_upto(gp.add(2 * h + j), n));
@@ -82,11 +78,14 @@ impl WithSimd for StepForward<'_> {
                             s.store_upto(co.add(j), n, c);
                             s.store_upto(ho.as_mut_ptr().add(j), n, hv);
                             s.store_upto(y.as_mut_ptr().add(j), n, hv);
-                        });
+                            j += n;
+                        }
                     }
                     Cell::Gru => {
                         let rp = io.rec[r * gh..][..gh].as_ptr();
-                        for_vectors::<S>(h, |j, n| {
+                        let mut j = 0;
+                        while j < h {
+                            let n = S::LANES.min(h - j);
                             let rg = sigmoid(s, s.add(s.load_upto(gp.add(j), n), s.load_upto(rp.add(j), n)));
                             let z = sigmoid(s, s.add(s.load_upto(gp.add(h + j), n), s.load_upto(rp.add(h + j), n)));
                             let pre_n = s.fma(rg, s.load_upto(rp.add(2 * h + j), n), s.load_upto(gp.add(2 * h + j), n));
@@ -98,7 +97,8 @@ impl WithSimd for StepForward<'_> {
                             s.store_upto(gp.add(2 * h + j), n, nn);
                             s.store_upto(ho.as_mut_ptr().add(j), n, hv);
                             s.store_upto(y.as_mut_ptr().add(j), n, hv);
-                        });
+                            j += n;
+                        }
                     }
                 }
             }
@@ -133,22 +133,29 @@ impl WithSimd for StepBackward<'_> {
             // SAFETY: as in StepForward: offsets within rows of checked lengths.
             unsafe {
                 match shape.cell {
-                    Cell::Tanh | Cell::Relu => for_vectors::<S>(h, |j, n| {
-                        let dh = s.add(s.load_upto(dhn.add(j), n), s.load_upto(dy.add(j), n));
-                        let a = s.load_upto(g.add(j), n);
-                        let d = if shape.cell == Cell::Tanh {
-                            s.mul(dh, s.sub(one, s.mul(a, a)))
-                        } else {
-                            s.select_gt(a, s.zero(), dh, s.zero())
-                        };
-                        s.store_upto(dgp.add(j), n, d);
-                        s.store_upto(dhpp.add(j), n, s.zero());
-                    }),
+                    Cell::Tanh | Cell::Relu => {
+                        let mut j = 0;
+                        while j < h {
+                            let n = S::LANES.min(h - j);
+                            let dh = s.add(s.load_upto(dhn.add(j), n), s.load_upto(dy.add(j), n));
+                            let a = s.load_upto(g.add(j), n);
+                            let d = if shape.cell == Cell::Tanh {
+                                s.mul(dh, s.sub(one, s.mul(a, a)))
+                            } else {
+                                s.select_gt(a, s.zero(), dh, s.zero())
+                            };
+                            s.store_upto(dgp.add(j), n, d);
+                            s.store_upto(dhpp.add(j), n, s.zero());
+                            j += n;
+                        }
+                    }
                     Cell::Lstm => {
                         let cp = io.c_prev[r * h..][..h].as_ptr();
                         let c = io.c[r * h..][..h].as_ptr();
                         let dc = io.dc[r * h..][..h].as_mut_ptr();
-                        for_vectors::<S>(h, |j, n| {
+                        let mut j = 0;
+                        while j < h {
+                            let n = S::LANES.min(h - j);
                             let dh = s.add(s.load_upto(dhn.add(j), n), s.load_upto(dy.add(j), n));
                             let i = s.load_upto(g.add(j), n);
                             let f = s.load_upto(g.add(h + j), n);
@@ -166,13 +173,16 @@ impl WithSimd for StepBackward<'_> {
                             s.store_upto(dgp.add(3 * h + j), n, s.mul(d_o, s.mul(o, s.sub(one, o))));
                             s.store_upto(dc.add(j), n, s.mul(dcv, f));
                             s.store_upto(dhpp.add(j), n, s.zero());
-                        });
+                            j += n;
+                        }
                     }
                     Cell::Gru => {
                         let rp = io.rec[r * gh..][..gh].as_ptr();
                         let drp = io.d_rec[r * gh..][..gh].as_mut_ptr();
                         let hp = io.h_prev[r * h..][..h].as_ptr();
-                        for_vectors::<S>(h, |j, n| {
+                        let mut j = 0;
+                        while j < h {
+                            let n = S::LANES.min(h - j);
                             let dh = s.add(s.load_upto(dhn.add(j), n), s.load_upto(dy.add(j), n));
                             let rg = s.load_upto(g.add(j), n);
                             let z = s.load_upto(g.add(h + j), n);
@@ -190,7 +200,8 @@ impl WithSimd for StepBackward<'_> {
                             s.store_upto(drp.add(h + j), n, dz_pre);
                             s.store_upto(drp.add(2 * h + j), n, s.mul(dn_pre, rg));
                             s.store_upto(dhpp.add(j), n, s.mul(dh, z));
-                        });
+                            j += n;
+                        }
                     }
                 }
             }

@@ -20,8 +20,10 @@
 mod cell;
 
 use crate::conv::Conv2dGeom;
+use crate::gemm::GemmConfig;
 use crate::isa::Instance;
-use crate::{Isa, KernelError};
+use crate::threading::{for_each_task, DisjointChunks};
+use crate::KernelError;
 use cell::{StepBackward, StepForward};
 
 /// The kind of recurrent cell.
@@ -115,8 +117,33 @@ pub struct ForwardStep<'a> {
     pub y: &'a mut [f32],
 }
 
-/// Runs one forward step.
-pub fn step_forward(isa: Isa, shape: StepShape, io: ForwardStep) -> Result<(), KernelError> {
+/// Row runs of one step for the configuration's threads: whole rows, and at least
+/// `MIN_PART` gate values each (below that, waking a helper costs more than it saves).
+fn row_parts(cfg: &GemmConfig, shape: &StepShape) -> (usize, usize) {
+    const MIN_PART: usize = 4096;
+    let per_row = shape.cell.gates() * shape.hidden;
+    let parts = cfg.threads().min((shape.rows * per_row / MIN_PART).max(1));
+    let per = shape.rows.div_ceil(parts);
+    (shape.rows.div_ceil(per), per)
+}
+
+/// Rows `r0..r1` of a slice of `per_row` values a row (an empty slice stays empty).
+fn rows_of(v: &[f32], per_row: usize, r0: usize, r1: usize) -> &[f32] {
+    if v.is_empty() {
+        v
+    } else {
+        &v[r0 * per_row..r1 * per_row]
+    }
+}
+
+/// The rows of one part of a step: its share of the active marks and its output rows.
+fn part_shape<'a>(shape: &StepShape<'a>, r0: usize, r1: usize) -> StepShape<'a> {
+    let active = if shape.active.is_empty() { shape.active } else { &shape.active[r0..r1] };
+    StepShape { rows: r1 - r0, active, ..*shape }
+}
+
+/// Runs one forward step, its rows split over the configuration's threads.
+pub fn step_forward(cfg: &GemmConfig, shape: StepShape, io: ForwardStep) -> Result<(), KernelError> {
     shape.check_common()?;
     let (gh, h) = (shape.cell.gates() * shape.hidden, shape.hidden);
     shape.check("gates", io.gates.len(), gh)?;
@@ -130,7 +157,33 @@ pub fn step_forward(isa: Isa, shape: StepShape, io: ForwardStep) -> Result<(), K
         shape.check("c'", io.c_prev.len(), h)?;
         shape.check("c", io.c.len(), h)?;
     }
-    isa.checked()?.run(StepForward { shape, io });
+    let (parts, per) = row_parts(cfg, &shape);
+    if parts == 1 {
+        cfg.run(StepForward { shape, io });
+        return Ok(());
+    }
+    let gates = DisjointChunks::new(io.gates, per * gh);
+    let c = DisjointChunks::new(io.c, if io.c.is_empty() { 1 } else { per * h });
+    let hs = DisjointChunks::new(io.h, per * h);
+    let y = DisjointChunks::new(io.y, per * shape.y_stride);
+    let (rec, h_prev, c_prev) = (io.rec, io.h_prev, io.c_prev);
+    for_each_task(cfg.threads(), parts, |i| {
+        let (r0, r1) = (i * per, ((i + 1) * per).min(shape.rows));
+        // SAFETY: for_each_task runs each part once, so each chunk is taken once; an empty
+        // slice has no chunk to take.
+        let (gates, c, h_out, y) =
+            unsafe { (gates.take(i), if c_prev.is_empty() { &mut [][..] } else { c.take(i) }, hs.take(i), y.take(i)) };
+        let io = ForwardStep {
+            gates,
+            rec: rows_of(rec, gh, r0, r1),
+            h_prev: rows_of(h_prev, h, r0, r1),
+            c_prev: rows_of(c_prev, h, r0, r1),
+            c,
+            h: h_out,
+            y,
+        };
+        cfg.run(StepForward { shape: part_shape(&shape, r0, r1), io });
+    });
     Ok(())
 }
 
@@ -159,8 +212,8 @@ pub struct BackwardStep<'a> {
     pub dh_prev: &'a mut [f32],
 }
 
-/// Runs one backward step.
-pub fn step_backward(isa: Isa, shape: StepShape, io: BackwardStep) -> Result<(), KernelError> {
+/// Runs one backward step, its rows split over the configuration's threads.
+pub fn step_backward(cfg: &GemmConfig, shape: StepShape, io: BackwardStep) -> Result<(), KernelError> {
     shape.check_common()?;
     let (gh, h) = (shape.cell.gates() * shape.hidden, shape.hidden);
     shape.check("gates", io.gates.len(), gh)?;
@@ -179,7 +232,45 @@ pub fn step_backward(isa: Isa, shape: StepShape, io: BackwardStep) -> Result<(),
         shape.check("c", io.c.len(), h)?;
         shape.check("dc", io.dc.len(), h)?;
     }
-    isa.checked()?.run(StepBackward { shape, io });
+    let (parts, per) = row_parts(cfg, &shape);
+    if parts == 1 {
+        cfg.run(StepBackward { shape, io });
+        return Ok(());
+    }
+    let lstm = !io.dc.is_empty();
+    let gru = !io.d_rec.is_empty();
+    let dc = DisjointChunks::new(io.dc, if lstm { per * h } else { 1 });
+    let d_gates = DisjointChunks::new(io.d_gates, per * gh);
+    let d_rec = DisjointChunks::new(io.d_rec, if gru { per * gh } else { 1 });
+    let dh_prev = DisjointChunks::new(io.dh_prev, per * h);
+    let BackwardStep { gates, rec, h_prev, c_prev, c, h: hs, dh_next, dy, .. } = io;
+    for_each_task(cfg.threads(), parts, |i| {
+        let (r0, r1) = (i * per, ((i + 1) * per).min(shape.rows));
+        // SAFETY: as in step_forward.
+        let (dc, d_gates, d_rec, dh_prev) = unsafe {
+            (
+                if lstm { dc.take(i) } else { &mut [][..] },
+                d_gates.take(i),
+                if gru { d_rec.take(i) } else { &mut [][..] },
+                dh_prev.take(i),
+            )
+        };
+        let io = BackwardStep {
+            gates: rows_of(gates, gh, r0, r1),
+            rec: rows_of(rec, gh, r0, r1),
+            h_prev: rows_of(h_prev, h, r0, r1),
+            c_prev: rows_of(c_prev, h, r0, r1),
+            c: rows_of(c, h, r0, r1),
+            h: rows_of(hs, h, r0, r1),
+            dh_next: rows_of(dh_next, h, r0, r1),
+            dy: &dy[r0 * shape.y_stride..(r1 * shape.y_stride).min(dy.len())],
+            dc,
+            d_gates,
+            d_rec,
+            dh_prev,
+        };
+        cfg.run(StepBackward { shape: part_shape(&shape, r0, r1), io });
+    });
     Ok(())
 }
 

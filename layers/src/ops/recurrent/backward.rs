@@ -151,7 +151,7 @@ impl DirRun<'_> {
                 d_rec: if gru { &mut d_rec[g.clone()] } else { &mut [] },
                 dh_prev: s.dh_prev,
             };
-            step_backward(cx.isa(), self.shape(t), io)?;
+            step_backward(cx.cfg(), self.shape(t), io)?;
             // dh' += (recurrent) d_gates W_hh
             let dg: &[f32] = if gru { &d_rec[g] } else { &d_gates[g] };
             let a = MatRef::new(dg, n, gh, gh)?;

@@ -213,7 +213,7 @@ impl DirRun<'_> {
                 if lstm { read_write(&mut saved.cs, n * h, read, write) } else { (&[][..], &mut [][..]) };
             let io =
                 ForwardStep { gates: g_t, rec, h_prev, c_prev, c: c_new, h: h_new, y: &mut y[t * n * dh..][..n * dh] };
-            step_forward(cx.isa(), self.shape(t), io)?;
+            step_forward(cx.cfg(), self.shape(t), io)?;
         }
         Ok(())
     }

@@ -15,6 +15,9 @@ use simdnn::models::registry::{self, Head, RegistryError, Shape, IMAGE_INPUT};
 use simdnn::models::zoo::Convention;
 use std::time::{Duration, Instant};
 
+mod rnn;
+pub use rnn::RnnArgs;
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// SGEMM C = A*B (GFLOP/s = 2*M*N*K / median time).
@@ -38,6 +41,10 @@ pub enum BenchCommand {
     /// The graph's own cost per node: a chain of --nodes tiny nodes (each `y = prev + x` on
     /// `[1, --width]`, an op of a few nanoseconds), forward or forward + backward.
     Graph(GraphArgs),
+    /// A fused recurrent layer (RNN, LSTM, GRU) over a whole sequence, forward or forward +
+    /// backward through time (GFLOP/s = the products' 2 T N G H (in + H) per layer and
+    /// direction, times 3 with backward).
+    Rnn(RnnArgs),
 }
 
 #[derive(Args)]
@@ -259,6 +266,7 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Adam(args) => bench_adam(args),
         BenchCommand::Model(args) => bench_model(args),
         BenchCommand::Graph(args) => bench_graph(args),
+        BenchCommand::Rnn(args) => rnn::bench_rnn(args),
     }
 }
 
