@@ -2,9 +2,11 @@
 
 mod bench;
 mod classify_cmd;
+mod gradients_cmd;
 mod infer_cmd;
 mod model_cmd;
 mod plot;
+mod sample_cmd;
 mod show_cmd;
 mod summary_cmd;
 mod train_cmd;
@@ -56,6 +58,14 @@ enum Command {
         #[command(subcommand)]
         model: model_cmd::ModelCommand<show_cmd::ShowArgs>,
     },
+    /// Generate text from a trained language model: `simdnn sample charlm --weights W --prompt TEXT`.
+    Sample {
+        #[command(subcommand)]
+        model: model_cmd::ModelCommand<sample_cmd::SampleArgs>,
+    },
+    /// The vanishing-gradient demonstration: the norm of dC_T/dh_t against T - t for a
+    /// recurrent cell on the adding problem, at initialisation and after training.
+    Gradients(gradients_cmd::GradientsArgs),
     /// Show the instruction sets this CPU supports and the one in use.
     Info {
         /// Print one JSON object.
@@ -75,6 +85,8 @@ fn main() -> ExitCode {
         Command::Infer { model } => infer_cmd::infer(model),
         Command::Classify { model } => classify_cmd::classify(model),
         Command::Show { model } => show_cmd::show(model),
+        Command::Sample { model } => sample_cmd::sample(model),
+        Command::Gradients(args) => gradients_cmd::gradients(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,17 +3,18 @@
 //! it, the model's embedded default; progress bars, `metrics.jsonl`, the plot, checkpoints.
 
 use crate::model_cmd::{gemm_config, input_size, ModelArgs, ModelCommand};
-use crate::plot::{write_training_plot, EpochPoint};
+use crate::plot::{write_line_plot, write_training_plot, EpochPoint, LineChart, Series};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use simdnn::layers::{LrSchedule, Mode};
 use simdnn::models::checkpoint::{write_atomic, Checkpoint, Part};
 use simdnn::models::registry::{DataRequest, RegistryError};
+use simdnn::models::report::Report;
 use simdnn::models::step::Metrics;
 use simdnn::models::train::{self, checkpoint_epoch, EpochMetrics, Observer, OptimizerKind, TrainConfig};
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 type CmdResult = Result<(), Box<dyn Error>>;
 
@@ -37,7 +38,7 @@ pub struct DataArgs {
 
 impl DataArgs {
     /// What the data arguments ask for (an image family fills in its model's input).
-    fn request(&self) -> DataRequest {
+    fn request(&self, batch: usize) -> DataRequest {
         DataRequest {
             dir: self.data.clone(),
             synthetic_train: self.synthetic_train,
@@ -45,6 +46,7 @@ impl DataArgs {
             input: (0, 0),
             channels: 0,
             keep_classes: self.keep_classes.clone(),
+            batch,
         }
     }
 }
@@ -81,8 +83,9 @@ pub struct TrainArgs {
     /// Epochs in total (a resumed run continues up to this count) [default: the model's, 10 for LeNet-5 on --data, 4 on the embedded set].
     #[arg(long)]
     epochs: Option<usize>,
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
+    /// Examples per batch [default: the model's; 16 for the image classifiers].
+    #[arg(long)]
+    batch: Option<usize>,
     /// Learning rate [default: for adam 0.003 for LeNet-5, 0.0003 for the deeper zoo models;
     /// 0.01 for sgd].
     #[arg(long)]
@@ -90,10 +93,15 @@ pub struct TrainArgs {
     /// SGD is Nesterov momentum 0.9.
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
-    #[arg(long, value_enum, default_value = "sgdr")]
-    schedule: ScheduleArg,
+    /// [default: the model's; sgdr for the image classifiers]
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleArg>,
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
+    /// Rescale each step's gradients to at most this L2 norm [default: the model's; 5 for
+    /// the language model, none for the image classifiers].
+    #[arg(long)]
+    clip_norm: Option<f32>,
     /// Threads [default: SIMDNN_THREADS, else all CPUs].
     #[arg(long)]
     threads: Option<usize>,
@@ -253,6 +261,11 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     let (entry, args, options) = cmd.into_parts();
     let family = entry.family();
     let gemm = gemm_config(args.threads)?;
+    let batch = args.batch.unwrap_or(entry.defaults.batch);
+    let schedule = match args.schedule {
+        Some(s) => s,
+        None => ScheduleArg::from_str(entry.defaults.schedule, true)?,
+    };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(entry.name));
     let checkpoint = out.join("checkpoint.safetensors");
     let metrics_path = out.join("metrics.jsonl");
@@ -280,7 +293,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     };
     let in_file = |e: RegistryError| format!("{}: {e}", checkpoint.display());
     let mut config = family.configure(entry, options, &sizes, recorded.as_ref()).map_err(in_file)?;
-    let splits = family.load_data(entry, &config, &args.data.request())?;
+    let splits = family.load_data(entry, &config, &args.data.request(batch))?;
     family.fit_data(entry, &mut config, &splits).map_err(in_file)?;
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let (epochs_on_data, epochs_embedded) = entry.default_epochs;
@@ -291,9 +304,9 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     };
     let lr = args.lr.unwrap_or(default_lr);
     let (train_len, test_len) = (splits.train.len(), splits.test.len());
-    let epoch_steps = train_len.div_ceil(args.batch.max(1));
+    let epoch_steps = train_len.div_ceil(batch.max(1));
     let total_steps = epochs * epoch_steps;
-    let schedule = match args.schedule {
+    let schedule = match schedule {
         ScheduleArg::Sgdr => LrSchedule::CosineRestarts { period: epoch_steps, decay: 0.8, min: 0.0 },
         ScheduleArg::Cosine => LrSchedule::Cosine { total: total_steps, min: 0.0 },
         ScheduleArg::Constant => LrSchedule::Constant,
@@ -312,7 +325,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     }
     let cfg = TrainConfig {
         epochs,
-        batch: args.batch,
+        batch,
         lr,
         optimizer,
         weight_decay: args.weight_decay,
@@ -321,10 +334,11 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         checkpoint: Some(checkpoint.clone()),
         resume: args.resume,
         metadata,
+        clip_norm: args.clip_norm.or(entry.defaults.clip_norm),
     };
     let mut observer = CliObserver {
         json: args.json,
-        batch: args.batch,
+        batch,
         epochs,
         bar: None,
         lines: previous,
@@ -333,7 +347,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         title: entry.title.to_uppercase(),
         error: None,
     };
-    let mut step = family.step(entry, &config, args.batch, args.seed, Some(&cfg), gemm)?;
+    let mut step = family.step(entry, &config, batch, args.seed, Some(&cfg), gemm)?;
     let params: usize = step.models().iter().map(|(_, m)| m.params().count()).sum();
     if !args.json {
         println!(
@@ -343,7 +357,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
             splits.source,
             gemm.isa(),
             gemm.threads(),
-            args.batch,
+            batch,
         );
     }
     let history = train::train(step.as_mut(), &*splits.train, &*splits.test, &cfg, &mut observer);
@@ -351,6 +365,8 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         bar.abandon();
     }
     let history = history?;
+    let report = family.report(entry, &config, step.as_mut(), &splits, history.last())?;
+    let charts = write_charts(&out, &report)?;
     if let Some(e) = observer.error {
         return Err(format!("writing {} or the plot: {e}", metrics_path.display()).into());
     }
@@ -384,9 +400,11 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
             fields.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
+    add_report(&mut summary, &report, &charts);
     if args.json {
         println!("{summary}");
     } else {
+        print_report(&report, &charts);
         println!(
             "test accuracy {:.2}% after {} epochs, {seconds_per_epoch:.2} s per epoch | wrote {}, {}, {}",
             100.0 * last["test_accuracy"].as_f64().unwrap_or(0.0),
@@ -399,6 +417,48 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     Ok(())
 }
 
+/// Writes the family's charts into `dir`; their paths.
+fn write_charts(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, Box<dyn Error>> {
+    let mut paths = Vec::new();
+    for (file, chart) in &report.charts {
+        let path = dir.join(file);
+        let series = chart.lines.iter().map(|l| Series { label: l.label.clone(), points: l.points.clone() }).collect();
+        let line_chart = LineChart {
+            title: chart.title.clone(),
+            x_label: chart.x_label.clone(),
+            y_label: chart.y_label.clone(),
+            series,
+            log_y: chart.log_y,
+        };
+        write_line_plot(&path, &line_chart).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// The family's values as top-level keys of the summary, and its charts under `charts`.
+fn add_report(summary: &mut Value, report: &Report, charts: &[PathBuf]) {
+    if let Some(fields) = summary.as_object_mut() {
+        for (name, v) in &report.values {
+            fields.insert(name.to_string(), json!(v));
+        }
+        if !charts.is_empty() {
+            let paths: Vec<String> = charts.iter().map(|p| p.display().to_string()).collect();
+            fields.insert("charts".into(), json!(paths));
+        }
+    }
+}
+
+fn print_report(report: &Report, charts: &[PathBuf]) {
+    if !report.values.is_empty() {
+        let parts: Vec<String> = report.values.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+        println!("{}", parts.join(" | "));
+    }
+    for path in charts {
+        println!("wrote {}", path.display());
+    }
+}
+
 pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
     let (entry, args, _) = cmd.into_parts();
     let family = entry.family();
@@ -407,7 +467,7 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
     let meta = ck.metadata()?;
     let in_file = |e: RegistryError| format!("{}: {e}", args.weights.display());
     let mut config = family.configure(entry, entry.options([])?, &[], Some(&meta)).map_err(in_file)?;
-    let mut request = args.data.request();
+    let mut request = args.data.request(args.batch);
     // The classes the model was trained on, unless others are asked for.
     if let (true, Some(kept)) = (request.keep_classes.is_empty(), meta.get(KEEP_CLASSES)) {
         request.keep_classes = kept.split(',').map(str::parse).collect::<Result<_, _>>().map_err(|_| {
@@ -420,6 +480,9 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
     let mut weights: Vec<Part> = step.parts().into_iter().filter(|p| matches!(p, Part::Params(..))).collect();
     ck.load(&mut weights)?;
     let e = step.evaluate(&*splits.test, args.batch)?;
+    let report = family.report(entry, &config, step.as_mut(), &splits, None)?;
+    let out_dir = args.weights.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let charts = write_charts(&out_dir, &report)?;
     let models = step.models();
     let model = models.first().map(|(_, m)| *m).ok_or("the model has no network")?;
     let memory = model.memory_plan(&[], Mode::Eval)?;
@@ -441,11 +504,13 @@ pub fn eval(cmd: ModelCommand<EvalArgs>) -> CmdResult {
                 fields.entry(format!("test_{name}")).or_insert(json!(v));
             }
         }
+        add_report(&mut out, &report, &charts);
         println!("{out}");
         return Ok(());
     }
     println!("{} {} on {}: {} test examples", entry.title, args.weights.display(), splits.source, e.examples);
     println!("test {}", describe_metrics(&e.metrics));
+    print_report(&report, &charts);
     println!(
         "activation memory at batch {}: {} KiB planned ({} KiB if no value shared a buffer)",
         args.batch,

@@ -28,6 +28,7 @@ fn trained(model: &str, side: usize, batch: usize, steps: usize, threads: usize)
         input: (side, side),
         channels: 1,
         keep_classes: Vec::new(),
+        batch: 16,
     };
     let data = entry.load_data(&request).unwrap();
     let cfg = TrainConfig {
@@ -41,6 +42,7 @@ fn trained(model: &str, side: usize, batch: usize, steps: usize, threads: usize)
         checkpoint: None,
         resume: false,
         metadata: HashMap::new(),
+        clip_norm: None,
     };
     let gemm = GemmConfig::new(Isa::current().unwrap(), threads).unwrap();
     let mut step = ClassifierStep::new(net, entry.objective(&shape), gemm, Some(&cfg)).unwrap();

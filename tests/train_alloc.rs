@@ -32,6 +32,7 @@ fn config(optimizer: OptimizerKind) -> TrainConfig {
         checkpoint: None,
         resume: false,
         metadata: HashMap::new(),
+        clip_norm: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn training_steps_allocate_nothing_after_the_first_batches() {
         input: (32, 32),
         channels: 1,
         keep_classes: Vec::new(),
+        batch: 16,
     };
     let splits = entry.load_data(&request).unwrap();
     for (threads, optimizer, activation) in [(1, OptimizerKind::Adam, "relu"), (2, OptimizerKind::Sgd, "tanh")] {

@@ -379,6 +379,27 @@ impl Grads {
         self.handed_out
     }
 
+    /// The joint L2 norm of the gradients touched since the last [`Grads::zero`].
+    pub fn norm(&self) -> f64 {
+        let touched = self.tensors.iter().zip(&self.touched).filter(|(_, &t)| t).filter_map(|(g, _)| g.as_ref());
+        touched.flat_map(|g| g.data()).map(|&v| v as f64 * v as f64).sum::<f64>().sqrt()
+    }
+
+    /// Scales the touched gradients so that their joint L2 norm is at most `max_norm`
+    /// (gradient-norm clipping, Pascanu et al. 2013); returns the norm before. A non-finite
+    /// norm is left for the caller's loss check to catch.
+    pub fn clip_norm(&mut self, max_norm: f32) -> f64 {
+        let norm = self.norm();
+        if norm.is_finite() && norm > max_norm as f64 {
+            let scale = (max_norm as f64 / norm) as f32;
+            let touched = self.tensors.iter_mut().zip(&self.touched).filter(|(_, &t)| t);
+            for g in touched.filter_map(|(g, _)| g.as_mut()) {
+                g.data_mut().iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+        norm
+    }
+
     /// The gradient of `id` if an operation added into it since the last [`Grads::zero`]
     /// (optimizers update only those).
     pub fn get(&self, id: ParamId) -> Option<&Tensor> {

@@ -110,6 +110,7 @@ pub struct ClassifierStep {
     objective: Objective,
     /// None for a step that only evaluates.
     optimizer: Option<Box<dyn Optimizer>>,
+    clip_norm: Option<f32>,
     gemm: GemmConfig,
     ctx: Ctx,
     state: State,
@@ -133,6 +134,7 @@ impl ClassifierStep {
             model,
             objective,
             optimizer,
+            clip_norm: cfg.and_then(|c| c.clip_norm),
             gemm,
             ctx: Ctx::train(gemm),
             state: State::new(),
@@ -175,6 +177,9 @@ impl Step for ClassifierStep {
         let optimizer = self.optimizer.as_mut().ok_or_else(|| TrainError::Config("this step only evaluates".into()))?;
         self.grads.zero();
         model.backward_from(&self.ctx, &mut self.state, &mut self.grads, self.objective.loss)?;
+        if let Some(max) = self.clip_norm {
+            out.set("grad_norm", self.grads.clip_norm(max));
+        }
         optimizer.step(self.model.params_mut(), &self.grads, lr)?;
         Ok(())
     }

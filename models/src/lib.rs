@@ -6,6 +6,8 @@ pub mod classifier;
 pub mod data;
 pub mod dataset;
 pub mod registry;
+pub mod report;
+pub mod sequence;
 pub mod step;
 #[doc(hidden)]
 pub mod testing;

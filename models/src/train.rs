@@ -35,6 +35,9 @@ pub struct TrainConfig {
     pub resume: bool,
     /// Strings stored in every checkpoint (model name, configuration).
     pub metadata: HashMap<String, String>,
+    /// Rescale each step's gradients to at most this joint L2 norm (Pascanu et al., 2013):
+    /// what keeps backpropagation through time from exploding.
+    pub clip_norm: Option<f32>,
 }
 
 /// One epoch's results: the step's metrics averaged over the training examples and over
@@ -158,7 +161,8 @@ pub fn train(
     let mut history = Vec::new();
     let mut batch_metrics = Metrics::new();
     for epoch in first_epoch..cfg.epochs {
-        let order = epoch_order(train.len(), cfg.seed, epoch);
+        let order =
+            if train.is_stream() { (0..train.len()).collect() } else { epoch_order(train.len(), cfg.seed, epoch) };
         let start = Instant::now();
         let (mut running, mut means) = (RunningMean::default(), Metrics::new());
         let mut lr = cfg.lr;

@@ -83,6 +83,13 @@ impl GraphBuilder {
         }
     }
 
+    /// Records an error met while declaring the graph (a layer that could not be made);
+    /// `build` reports the first.
+    pub fn fail(&mut self, e: LayerError) -> &mut Self {
+        self.error.get_or_insert(e);
+        self
+    }
+
     /// A parameter of the model's own, outside any node (for ops built with explicit ids:
     /// weights shared by several nodes, tied weights).
     pub fn param(&mut self, name: &str, shape: &[usize], fill: Fill, decay: bool) -> Result<ParamId, LayerError> {

@@ -132,6 +132,13 @@ pub struct ModelRef<'m> {
     params: &'m Params,
 }
 
+impl<'m> ModelRef<'m> {
+    /// The weights the plan runs on.
+    pub fn params(&self) -> &'m Params {
+        self.params
+    }
+}
+
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plan").field("nodes", &self.graph.nodes.len()).finish()

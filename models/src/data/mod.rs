@@ -235,6 +235,15 @@ pub enum DataError {
         /// Every path tried and not found.
         looked_for: Vec<PathBuf>,
     },
+    /// A data file whose content does not fit the model (text that is not UTF-8, a series
+    /// too short for its windows, an unknown character).
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// The file (or data set) that failed.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Explains why a magic number was rejected, part by part.

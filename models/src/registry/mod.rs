@@ -16,8 +16,9 @@ pub use table::{MODELS, SQUEEZENODULE_V1_PARAMS};
 use crate::classifier::Objective;
 use crate::data::DataError;
 use crate::dataset::Splits;
+use crate::report::Report;
 use crate::step::Step;
-use crate::train::TrainConfig;
+use crate::train::{EpochMetrics, TrainConfig};
 use crate::zoo::{Convention, IMAGE};
 use simdnn_kernels::gemm::GemmConfig;
 use simdnn_layers::{GraphBuilder, LayerError, Model};
@@ -40,7 +41,23 @@ pub struct ModelEntry {
     pub adam_lr: f32,
     /// What `simdnn summary` adds (where a published table differs, say).
     pub note: Option<&'static str>,
+    /// The batch, gradient clipping and schedule a run takes when the command line names none.
+    pub defaults: TrainDefaults,
     pub kind: Kind,
+}
+
+/// A model's training defaults besides its epochs and learning rate.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainDefaults {
+    pub batch: usize,
+    pub clip_norm: Option<f32>,
+    /// A schedule's command-line name (`sgdr`, `cosine`, `constant`, `step`).
+    pub schedule: &'static str,
+}
+
+impl TrainDefaults {
+    /// The image classifiers': batch 16, no clipping, warm restarts every epoch.
+    pub const IMAGES: TrainDefaults = TrainDefaults { batch: 16, clip_norm: None, schedule: "sgdr" };
 }
 
 /// The family an entry belongs to.
@@ -64,6 +81,9 @@ pub struct DataRequest {
     pub channels: usize,
     /// Only these classes of the data, relabelled in this order (empty: all).
     pub keep_classes: Vec<u8>,
+    /// The batch the run trains or evaluates with (a family of streams cuts its text into
+    /// this many, so that each batch continues the last).
+    pub batch: usize,
 }
 
 /// What fixes a model besides its weights: its options and the sizes the command line or
@@ -152,6 +172,20 @@ pub trait Family: Sync {
         train: Option<&TrainConfig>,
         gemm: GemmConfig,
     ) -> Result<Box<dyn Step>, RegistryError>;
+
+    /// What the family adds when a run ends (after training, or in `eval`): summary values
+    /// under the names its users expect (a language model's `bits_per_char`) and charts (a
+    /// forecast against the held-out tail), from the trained `step` and its data.
+    fn report(
+        &self,
+        _entry: &ModelEntry,
+        _config: &Config,
+        _step: &mut dyn Step,
+        _splits: &Splits,
+        _last: Option<&EpochMetrics>,
+    ) -> Result<Report, RegistryError> {
+        Ok(Report::default())
+    }
 }
 
 #[derive(Debug, Error)]
@@ -217,6 +251,7 @@ impl ModelEntry {
             input: (0, 0),
             channels: 0,
             keep_classes: Vec::new(),
+            batch: 1,
         };
         let splits = family.load_data(self, &config, &request)?;
         family.fit_data(self, &mut config, &splits)?;

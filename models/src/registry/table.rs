@@ -1,6 +1,6 @@
 //! The registered models: the CNN zoo (image classifiers trained on digits by default).
 
-use super::{DataRequest, ImageClassifier, Kind, ModelEntry, ModelOption, OptionValues, Shape};
+use super::{DataRequest, ImageClassifier, Kind, ModelEntry, ModelOption, OptionValues, Shape, TrainDefaults};
 use crate::data::{load_idx_dir, synthetic_digits, DataError, LabelledImages, Preprocess};
 use crate::dataset::Splits;
 use crate::zoo::lenet5::{LeNetActivation, LeNetPooling, LENET5_PARAMS};
@@ -44,6 +44,7 @@ const fn zoo(
         default_epochs: (10, 4),
         adam_lr: 3e-4,
         note: None,
+        defaults: TrainDefaults::IMAGES,
         kind: Kind::Image(ImageClassifier { arch, native, params: Some(params), data: digits }),
     }
 }
@@ -121,6 +122,9 @@ pub static MODELS: &[ModelEntry] = &[
         NODULES,
         SQUEEZENODULE_V1_PARAMS,
     ),
+    crate::sequence::charlm::ENTRY,
+    crate::sequence::adding::ENTRY,
+    crate::sequence::forecast::ENTRY,
 ];
 
 /// SqueezeNodule-Net V1 and V2 on one grey channel with two classes (the reconstruction's
@@ -155,5 +159,5 @@ fn digits(request: &DataRequest) -> Result<Splits, DataError> {
     let preprocess = Preprocess::mnist_for(request.input, request.channels, train.rows, train.cols);
     let classes = train.classes.max(test.classes);
     let images = |set| Box::new(LabelledImages { set, preprocess });
-    Ok(Splits { train: images(train), test: images(test), source, classes })
+    Ok(Splits { train: images(train), test: images(test), source, classes, fixed: Vec::new() })
 }
