@@ -4,7 +4,7 @@
 mod common;
 
 use simdnn::kernels::testing::{fuzz_conv, fuzz_gemm};
-use simdnn::models::testing::fuzz_weights;
+use simdnn::models::testing::{fuzz_recurrent, fuzz_weights};
 use std::path::Path;
 
 #[test]
@@ -78,5 +78,24 @@ fn weights_with_random_corruptions() {
             bytes.truncate(bytes.len() * (seed as usize % 5 + 1) / 6);
         }
         fuzz_weights(&bytes);
+    }
+}
+
+#[test]
+fn recurrent_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/recurrent");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/recurrent exists") {
+        fuzz_recurrent(&std::fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n >= 5, "expected the seed corpus in {}", dir.display());
+}
+
+#[test]
+fn recurrent_random_inputs() {
+    for seed in 0..1500u64 {
+        let bytes: Vec<u8> = common::random_vec(28, seed).iter().map(|v| ((v + 1.0) * 127.9) as u8).collect();
+        fuzz_recurrent(&bytes);
     }
 }

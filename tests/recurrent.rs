@@ -382,3 +382,102 @@ fn any_thread_count_gives_the_same_bits() {
         }
     }
 }
+
+/// The step kernels against the f64 reference on random shapes: odd and prime hidden sizes
+/// (every vector tail), rows split over threads, inactive rows, outputs written with a
+/// stride and offset; forward and backward, every ISA path.
+fn check_step(cell: Cell, rows: usize, hidden: usize, threads: usize, seed: u64, padded: bool, y_pad: usize) {
+    use simdnn::kernels::reference::rnn as oracle;
+    use simdnn::kernels::rnn::{step_backward, step_forward, BackwardStep, ForwardStep, StepShape};
+    let (h, gh) = (hidden, cell.gates() * hidden);
+    let v = |len: usize, k: u64| common::random_vec(len, seed * 16 + k).into_iter().map(|x| 3.0 * x).collect::<Vec<_>>();
+    let (pre, rec, h_prev) = (v(rows * gh, 1), v(rows * gh, 2), v(rows * h, 3));
+    let lstm = cell == Cell::Lstm;
+    let c_prev = if lstm { v(rows * h, 4) } else { Vec::new() };
+    let rec = if cell == Cell::Gru { rec } else { Vec::new() };
+    let active: Vec<bool> = if padded { (0..rows).map(|r| (r * 7 + seed as usize) % 3 != 0).collect() } else { vec![] };
+    let (y_stride, y_offset) = (h + y_pad, y_pad / 2);
+    for cfg in gemm_configs(threads) {
+        let shape = StepShape { cell, rows, hidden: h, active: &active, y_stride, y_offset };
+        let (mut gates, mut c, mut h_out, mut y) =
+            (pre.clone(), vec![0.0; c_prev.len()], vec![0.0; rows * h], vec![7.0; rows * y_stride]);
+        let io = ForwardStep { gates: &mut gates, rec: &rec, h_prev: &h_prev, c_prev: &c_prev, c: &mut c, h: &mut h_out, y: &mut y };
+        step_forward(&cfg, shape, io).unwrap();
+        let want = oracle::step_forward(cell, rows, h, &active, &pre, &rec, &h_prev, &c_prev);
+        let close = |got: &[f32], want: &[f64], what: &str| {
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!((*g as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{cell:?} {what}[{i}] on {}: {g} vs {w}", describe(&cfg));
+            }
+        };
+        let active_rows = |r: usize| active.get(r) != Some(&false);
+        close(&h_out, &want.h, "h");
+        if lstm {
+            close(&c, &want.c, "c");
+        }
+        for r in 0..rows {
+            close(&gates[r * gh..][..gh], &want.gates[r * gh..][..gh], "gates");
+            let row = &y[r * y_stride..][..y_stride];
+            assert!(row[..y_offset].iter().chain(&row[y_offset + h..]).all(|&v| v == 7.0), "y outside its columns");
+            let expect: Vec<f64> = if active_rows(r) { want.h[r * h..][..h].to_vec() } else { vec![0.0; h] };
+            close(&row[y_offset..][..h], &expect, "y");
+        }
+        // Backward from the kernel's own saved values.
+        let (dh_next, dy) = (v(rows * h, 5), v(rows * y_stride, 6));
+        let mut dc = if lstm { v(rows * h, 7) } else { Vec::new() };
+        let dc_in = dc.clone();
+        let (mut d_gates, mut d_rec, mut dh_prev) =
+            (vec![0.0; rows * gh], vec![0.0; rec.len()], vec![0.0; rows * h]);
+        let io = BackwardStep {
+            gates: &gates,
+            rec: &rec,
+            h_prev: &h_prev,
+            c_prev: &c_prev,
+            c: &c,
+            h: &h_out,
+            dh_next: &dh_next,
+            dy: &dy,
+            dc: &mut dc,
+            d_gates: &mut d_gates,
+            d_rec: &mut d_rec,
+            dh_prev: &mut dh_prev,
+        };
+        step_backward(&cfg, shape, io).unwrap();
+        let dh: Vec<f64> = (0..rows * h)
+            .map(|i| dh_next[i] as f64 + if active_rows(i / h) { dy[(i / h) * y_stride + y_offset + i % h] as f64 } else { 0.0 })
+            .collect();
+        let want = oracle::step_backward(cell, rows, h, &active, &gates, &rec, &h_prev, &c_prev, &c, &dh, &dc_in);
+        close(&d_gates, &want.gates, "d gates");
+        close(&dh_prev, &want.h, "dh'");
+        if lstm {
+            close(&dc, &want.c, "dc'");
+        }
+        if cell == Cell::Gru {
+            close(&d_rec, &want.rec, "d rec");
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..proptest::prelude::ProptestConfig::default() })]
+    #[test]
+    fn step_kernels_match_the_f64_reference(
+        cell in 0usize..4,
+        rows in 1usize..40,
+        hidden in proptest::sample::select(vec![1usize, 2, 7, 13, 16, 17, 31, 33, 64, 97]),
+        threads in 1usize..4,
+        seed in 0u64..1000,
+        padded: bool,
+        y_pad in 0usize..5,
+    ) {
+        let cell = [Cell::Tanh, Cell::Relu, Cell::Lstm, Cell::Gru][cell];
+        check_step(cell, rows, hidden, threads, seed, padded, y_pad);
+    }
+}
+
+#[test]
+fn step_kernels_split_over_threads_match_the_reference() {
+    // Large enough for the rows to be split (4096 gate values a part).
+    for cell in [Cell::Tanh, Cell::Lstm, Cell::Gru] {
+        check_step(cell, 67, 129, 3, 5, true, 3);
+    }
+}

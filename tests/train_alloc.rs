@@ -96,3 +96,39 @@ fn inference_passes_allocate_nothing_after_the_first() {
     let (count, ()) = counting::allocations(|| indices.chunks(8).for_each(&mut pass));
     assert_eq!(count, 0);
 }
+
+/// The language model's batches (windows of streams, carried states, fused LSTM layers,
+/// clipping, Adam) allocate nothing once the first have sized every buffer.
+#[test]
+fn recurrent_training_steps_allocate_nothing_after_the_first_batches() {
+    let _serial = counting::serial();
+    let entry = registry::find("charlm").unwrap();
+    let family = entry.family();
+    let options = entry.options([("hidden", "32"), ("embedding", "8"), ("seq", "16"), ("layers", "2")]).unwrap();
+    let mut model_config = family.configure(entry, options, &[], None).unwrap();
+    let request = registry::DataRequest {
+        dir: None,
+        synthetic_train: 0,
+        synthetic_test: 0,
+        input: (0, 0),
+        channels: 0,
+        keep_classes: Vec::new(),
+        batch: 4,
+    };
+    let splits = family.load_data(entry, &model_config, &request).unwrap();
+    family.fit_data(entry, &mut model_config, &splits).unwrap();
+    let cfg = TrainConfig { clip_norm: Some(1.0), ..config(OptimizerKind::Adam) };
+    let gemm = GemmConfig::new(Isa::current().unwrap(), 2).unwrap();
+    let mut step = family.step(entry, &model_config, 4, 1, Some(&cfg), gemm).unwrap();
+    let mut metrics = Metrics::new();
+    let batches: Vec<Vec<usize>> = (0..splits.train.len()).collect::<Vec<_>>().chunks(4).map(<[usize]>::to_vec).collect();
+    for b in &batches[..3] {
+        step.train_batch(&*splits.train, b, 1e-3, &mut metrics).unwrap();
+    }
+    let (count, ()) = counting::allocations(|| {
+        for b in &batches[3..8] {
+            step.train_batch(&*splits.train, b, 1e-3, &mut metrics).unwrap();
+        }
+    });
+    assert_eq!(count, 0, "allocations in five language-model batches");
+}

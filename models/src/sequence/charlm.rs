@@ -238,6 +238,8 @@ pub struct CharLmStep {
     inputs: Inputs,
     carry: Carry,
     positions: Vec<Option<(usize, usize)>>,
+    /// The stack's `(input, output)` state names.
+    states: Vec<(String, String)>,
 }
 
 impl CharLmStep {
@@ -262,6 +264,7 @@ impl CharLmStep {
             inputs: Inputs::new(),
             carry: Carry::default(),
             positions: Vec::new(),
+            states: spec.stack.states(),
         })
     }
 
@@ -271,17 +274,15 @@ impl CharLmStep {
         data.fill(indices, &mut self.inputs)?;
         self.positions.clear();
         self.positions.extend(indices.iter().map(|&i| data.stream_position(i)));
-        let states = self.spec.stack.states();
         let hidden = self.spec.stack.hidden;
-        for (k, (name, _)) in states.iter().enumerate() {
+        for (k, (name, _)) in self.states.iter().enumerate() {
             self.carry.initial(k, &self.positions, hidden, self.inputs.f32_mut(name));
         }
         self.model.forward(ctx, &mut self.state, &self.inputs)?;
-        let finals: Vec<&[f32]> = states
-            .iter()
-            .map(|(_, out)| self.model.output(&self.state, out).map(|t| t.data))
-            .collect::<Result<_, _>>()?;
-        self.carry.keep(&self.positions, hidden, &finals);
+        for (k, (_, out)) in self.states.iter().enumerate() {
+            let values = self.model.output(&self.state, out)?.data;
+            self.carry.keep(k, self.states.len(), &self.positions, hidden, values);
+        }
         let loss = self.model.output(&self.state, "loss")?;
         Ok(loss.data.first().copied().unwrap_or(f32::NAN))
     }

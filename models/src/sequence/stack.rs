@@ -89,19 +89,17 @@ impl Carry {
         }
     }
 
-    /// Keeps the final states `states` (`[1, B, H]` each) of the batch's streams for their next
-    /// windows.
-    pub fn keep(&mut self, positions: &[Option<(usize, usize)>], hidden: usize, states: &[&[f32]]) {
+    /// Keeps final state `k` of `states` (`[1, B, H]` values) of the batch's streams for
+    /// their next windows.
+    pub fn keep(&mut self, k: usize, states: usize, positions: &[Option<(usize, usize)>], hidden: usize, values: &[f32]) {
         for (col, pos) in positions.iter().enumerate() {
             let Some((s, w)) = *pos else { continue };
             if self.streams.len() <= s {
                 self.streams.resize_with(s + 1, || None);
             }
-            let slot = self.streams[s].get_or_insert_with(|| (0, vec![vec![0.0; hidden]; states.len()]));
+            let slot = self.streams[s].get_or_insert_with(|| (0, vec![vec![0.0; hidden]; states]));
             slot.0 = w + 1;
-            for (dst, src) in slot.1.iter_mut().zip(states) {
-                dst.copy_from_slice(&src[col * hidden..][..hidden]);
-            }
+            slot.1[k].copy_from_slice(&values[col * hidden..][..hidden]);
         }
     }
 }

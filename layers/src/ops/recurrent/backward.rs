@@ -12,7 +12,7 @@ use simdnn_kernels::gemm::{sgemm, Epilogue, MatMut, MatRef};
 use simdnn_kernels::rnn::{step_backward, BackwardStep, Cell};
 
 pub(super) fn run(op: &Recurrent, cx: &OpCtx, io: Backward) -> Result<(), LayerError> {
-    let roles = op.roles(&io.inputs.iter().map(ValueRef::dtype).collect::<Vec<_>>())?;
+    let roles = op.roles(io.inputs.iter().map(ValueRef::dtype))?;
     let x = io.inputs[0].f32(|| op.describe())?;
     let spec = op.spec;
     let (h, dirs, layers) = (spec.hidden, spec.directions(), spec.layers);
@@ -52,7 +52,8 @@ pub(super) fn run(op: &Recurrent, cx: &OpCtx, io: Backward) -> Result<(), LayerE
             let dh_n = &io.d_outputs[1].data[k * n * h..][..n * h];
             let dc_n = if spec.cell == Cell::Lstm { &io.d_outputs[2].data[k * n * h..][..n * h] } else { &[][..] };
             let scratch = Scratch { d_gates, d_rec, dh, dh_prev, dc };
-            run.backward(&mut dir_saved[k], scratch, d_out, dh_n, dc_n)?;
+            let need_dh0 = d_h0.is_some() || d_c0.is_some();
+            run.backward(&mut dir_saved[k], scratch, d_out, dh_n, dc_n, need_dh0)?;
             if let Some(t) = d_h0.as_deref_mut() {
                 t.data_mut()[k * n * h..][..n * h].copy_from_slice(dh);
             }
@@ -102,8 +103,8 @@ struct Scratch<'a> {
 impl DirRun<'_> {
     /// Runs the steps in reverse from the final states' gradients `dh_n`, `dc_n`, with the
     /// layer's output gradient `dy` (`[T, N, D*H]`): leaves every step's gate gradients in
-    /// `d_gates` (and the GRU's recurrent ones in `d_rec`), and the initial states' gradients
-    /// in `dh` and `dc`.
+    /// `d_gates` (and the GRU's recurrent ones in `d_rec`), and, with `need_dh0`, the initial
+    /// states' gradients in `dh` and `dc`.
     fn backward(
         &self,
         saved: &mut DirSaved,
@@ -111,6 +112,7 @@ impl DirRun<'_> {
         dy: &[f32],
         dh_n: &[f32],
         dc_n: &[f32],
+        need_dh0: bool,
     ) -> Result<(), LayerError> {
         let (cx, spec, w) = (self.cx, &self.op.spec, self.op.weights[self.k]);
         let (t_len, n, h) = (self.t_len, self.n, spec.hidden);
@@ -152,11 +154,13 @@ impl DirRun<'_> {
                 dh_prev: s.dh_prev,
             };
             step_backward(cx.cfg(), self.shape(t), io)?;
-            // dh' += (recurrent) d_gates W_hh
-            let dg: &[f32] = if gru { &d_rec[g] } else { &d_gates[g] };
-            let a = MatRef::new(dg, n, gh, gh)?;
-            let c = MatMut::new(s.dh_prev, n, h, h)?;
-            saved.backward_weights.product(cx, w.w_hh, w_hh, a, 1.0, c, Epilogue::NONE)?;
+            // dh' += (recurrent) d_gates W_hh; the initial state's only when asked for.
+            if step > 0 || need_dh0 {
+                let dg: &[f32] = if gru { &d_rec[g] } else { &d_gates[g] };
+                let a = MatRef::new(dg, n, gh, gh)?;
+                let c = MatMut::new(s.dh_prev, n, h, h)?;
+                saved.backward_weights.product(cx, w.w_hh, w_hh, a, 1.0, c, Epilogue::NONE)?;
+            }
             std::mem::swap(s.dh, s.dh_prev);
         }
         Ok(())

@@ -16,7 +16,7 @@ pub(super) fn run(
     outputs: &mut Outputs,
     state: &mut OpState,
 ) -> Result<(), LayerError> {
-    let roles = op.roles(&inputs.iter().map(ValueRef::dtype).collect::<Vec<_>>())?;
+    let roles = op.roles(inputs.iter().map(ValueRef::dtype))?;
     let x = inputs[0].f32(|| op.describe())?;
     let (t_len, n) = op.time_batch(x.shape)?;
     let spec = op.spec;
@@ -192,21 +192,22 @@ impl DirRun<'_> {
             let (h_prev, h_new) = read_write(&mut saved.hs, n * h, read, write);
             let g_t = &mut saved.gates[t * n * gh..][..n * gh];
             let a = MatRef::new(h_prev, n, h, h)?;
+            // Without an initial state the first step's recurrent product is zero.
+            let zero_state = s == 0 && h0.is_none();
             let rec: &[f32] = if gru {
                 let r = &mut saved.rec[t * n * gh..][..n * gh];
-                let c = MatMut::new(r, n, gh, gh)?;
-                saved.forward_weights.product(cx, w.w_hh, w_hh, a, 0.0, c, Epilogue::bias_per_col(b_hh))?;
+                if zero_state {
+                    r.chunks_exact_mut(gh).for_each(|row| row.copy_from_slice(b_hh));
+                } else {
+                    let c = MatMut::new(r, n, gh, gh)?;
+                    saved.forward_weights.product(cx, w.w_hh, w_hh, a, 0.0, c, Epilogue::bias_per_col(b_hh))?;
+                }
                 r
             } else {
-                saved.forward_weights.product(
-                    cx,
-                    w.w_hh,
-                    w_hh,
-                    a,
-                    1.0,
-                    MatMut::new(g_t, n, gh, gh)?,
-                    Epilogue::NONE,
-                )?;
+                if !zero_state {
+                    let c = MatMut::new(g_t, n, gh, gh)?;
+                    saved.forward_weights.product(cx, w.w_hh, w_hh, a, 1.0, c, Epilogue::NONE)?;
+                }
                 &[]
             };
             let (c_prev, c_new) =

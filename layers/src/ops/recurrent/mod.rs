@@ -148,19 +148,21 @@ impl Recurrent {
     }
 
     /// The roles of the inputs after `x`: f32 states (none or all), then integer lengths.
-    fn roles(&self, dtypes: &[DType]) -> Result<Roles, LayerError> {
-        let floats = dtypes.iter().skip(1).take_while(|&&t| t == DType::F32).count();
-        let ints = dtypes.len() - 1 - floats;
-        let ok = dtypes.first() == Some(&DType::F32)
+    /// `dtypes` yields the inputs' element types (an iterator: no list is allocated per call).
+    fn roles(&self, dtypes: impl Iterator<Item = DType> + Clone) -> Result<Roles, LayerError> {
+        let count = dtypes.clone().count();
+        let floats = dtypes.clone().skip(1).take_while(|&t| t == DType::F32).count();
+        let ints = count.saturating_sub(1 + floats);
+        let ok = dtypes.clone().next() == Some(DType::F32)
             && (floats == 0 || floats == self.states())
             && ints <= 1
-            && dtypes[1 + floats..].iter().all(|&t| t == DType::I64);
+            && dtypes.skip(1 + floats).all(|t| t == DType::I64);
         if !ok {
             let states = if self.states() == 2 { "h0, c0" } else { "h0" };
             return Err(LayerError::InputCount {
                 layer: self.describe(),
                 expected: format!("x, optionally the initial states ({states}), optionally integer lengths:"),
-                got: dtypes.len(),
+                got: count,
             });
         }
         let state = |k: usize| (floats > k).then_some(1 + k);
@@ -226,7 +228,7 @@ impl Op for Recurrent {
     }
 
     fn infer(&self, inputs: &[ValueInfo], _: &Params) -> Result<Vec<ValueInfo>, LayerError> {
-        let roles = self.roles(&inputs.iter().map(|i| i.dtype).collect::<Vec<_>>())?;
+        let roles = self.roles(inputs.iter().map(|i| i.dtype))?;
         let (t, n) = self.time_batch(&inputs[0].shape)?;
         let state = self.state_shape(n);
         for k in [roles.h0, roles.c0].into_iter().flatten() {
