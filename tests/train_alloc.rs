@@ -121,7 +121,8 @@ fn recurrent_training_steps_allocate_nothing_after_the_first_batches() {
     let gemm = GemmConfig::new(Isa::current().unwrap(), 2).unwrap();
     let mut step = family.step(entry, &model_config, 4, 1, Some(&cfg), gemm).unwrap();
     let mut metrics = Metrics::new();
-    let batches: Vec<Vec<usize>> = (0..splits.train.len()).collect::<Vec<_>>().chunks(4).map(<[usize]>::to_vec).collect();
+    let batches: Vec<Vec<usize>> =
+        (0..splits.train.len()).collect::<Vec<_>>().chunks(4).map(<[usize]>::to_vec).collect();
     for b in &batches[..3] {
         step.train_batch(&*splits.train, b, 1e-3, &mut metrics).unwrap();
     }

@@ -18,7 +18,8 @@ pub struct Step {
 }
 
 /// Forward over `rows` rows: `gates` the pre-activations (the GRU's input part), `rec` the
-/// GRU's recurrent pre-activations; inactive rows keep their state and output zero.
+/// recurrent pre-activations (the GRU's; the other cells add them when given); inactive
+/// rows keep their state and output zero.
 #[allow(clippy::too_many_arguments)]
 pub fn step_forward(
     cell: Cell,
@@ -33,8 +34,8 @@ pub fn step_forward(
     let (h, gh) = (hidden, cell.gates() * hidden);
     let mut out = Step { gates: vec![0.0; rows * gh], rec: Vec::new(), h: vec![0.0; rows * h], c: vec![0.0; rows * h] };
     for r in 0..rows {
-        let g = |k: usize, j: usize| gates[r * gh + k * h + j] as f64;
-        let rc = |k: usize, j: usize| rec[r * gh + k * h + j] as f64;
+        let rc = |k: usize, j: usize| rec.get(r * gh + k * h + j).map_or(0.0, |&v| v as f64);
+        let g = |k: usize, j: usize| gates[r * gh + k * h + j] as f64 + if cell == Cell::Gru { 0.0 } else { rc(k, j) };
         for j in 0..h {
             let hp = h_prev[r * h + j] as f64;
             let cp = c_prev.get(r * h + j).map_or(0.0, |&v| v as f64);
@@ -90,12 +91,8 @@ pub fn step_backward(
     dc: &[f32],
 ) -> Step {
     let (h, gh) = (hidden, cell.gates() * hidden);
-    let mut out = Step {
-        gates: vec![0.0; rows * gh],
-        rec: vec![0.0; rows * gh],
-        h: vec![0.0; rows * h],
-        c: vec![0.0; rows * h],
-    };
+    let mut out =
+        Step { gates: vec![0.0; rows * gh], rec: vec![0.0; rows * gh], h: vec![0.0; rows * h], c: vec![0.0; rows * h] };
     for r in 0..rows {
         let g = |k: usize, j: usize| gates[r * gh + k * h + j] as f64;
         for j in 0..h {

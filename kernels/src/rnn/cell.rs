@@ -21,6 +21,24 @@ instances! {
     fn(StepBackward<'_>) => f32_rnn_step_backward_portable, f32_rnn_step_backward_avx2, f32_rnn_step_backward_avx512;
 }
 
+/// A gate's pre-activation at `at`: the input part, plus the recurrent part when the step
+/// keeps it apart.
+///
+/// # Safety
+/// `g + at` (and `r + at` with `has_rec`) must be valid for reading `n` values.
+#[inline(always)]
+unsafe fn pre_activation<S: Simd>(s: S, g: *const f32, r: *const f32, has_rec: bool, at: usize, n: usize) -> S::V {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let x = s.load_upto(g.add(at), n);
+        if has_rec {
+            s.add(x, s.load_upto(r.add(at), n))
+        } else {
+            x
+        }
+    }
+}
+
 impl WithSimd for StepForward<'_> {
     type Output = ();
     #[inline(always)]
@@ -43,6 +61,8 @@ impl WithSimd for StepForward<'_> {
                 continue;
             }
             let gp = g.as_mut_ptr();
+            let has_rec = !io.rec.is_empty();
+            let rp = if has_rec { io.rec[r * gh..][..gh].as_ptr() } else { io.rec.as_ptr() };
             // SAFETY: every access is at j + (block) * h + n <= gh within a row whose length
             // step_forward checked (gates, rec: gh; h', h, c', c, y: h from the offsets above).
             unsafe {
@@ -51,7 +71,7 @@ impl WithSimd for StepForward<'_> {
                         let mut j = 0;
                         while j < h {
                             let n = S::LANES.min(h - j);
-                            let pre = s.load_upto(gp.add(j), n);
+                            let pre = pre_activation(s, gp, rp, has_rec, j, n);
                             let a = if shape.cell == Cell::Tanh { tanh(s, pre) } else { s.max(pre, s.zero()) };
                             s.store_upto(gp.add(j), n, a);
                             s.store_upto(ho.as_mut_ptr().add(j), n, a);
@@ -65,10 +85,10 @@ impl WithSimd for StepForward<'_> {
                         let mut j = 0;
                         while j < h {
                             let n = S::LANES.min(h - j);
-                            let i = sigmoid(s, s.load_upto(gp.add(j), n));
-                            let f = sigmoid(s, s.load_upto(gp.add(h + j), n));
-                            let gg = tanh(s, s.load_upto(gp.add(2 * h + j), n));
-                            let o = sigmoid(s, s.load_upto(gp.add(3 * h + j), n));
+                            let i = sigmoid(s, pre_activation(s, gp, rp, has_rec, j, n));
+                            let f = sigmoid(s, pre_activation(s, gp, rp, has_rec, h + j, n));
+                            let gg = tanh(s, pre_activation(s, gp, rp, has_rec, 2 * h + j, n));
+                            let o = sigmoid(s, pre_activation(s, gp, rp, has_rec, 3 * h + j, n));
                             let c = s.fma(f, s.load_upto(cp.add(j), n), s.mul(i, gg));
                             let hv = s.mul(o, tanh(s, c));
                             s.store_upto(gp.add(j), n, i);

@@ -106,7 +106,9 @@ pub struct ForwardStep<'a> {
     /// In: the pre-activations (for the GRU the input part `W_ih x + b_ih` only); out: the
     /// gate activations, kept for backward.
     pub gates: &'a mut [f32],
-    /// The GRU's recurrent pre-activations `W_hh h' + b_hh` (`rows x 3 hidden`); empty else.
+    /// The recurrent pre-activations `W_hh h'` (`rows x gates*hidden`): the GRU's always, with
+    /// `b_hh` (its reset gate scales them); for the other cells, added to `gates` here, or
+    /// empty when the caller added them already.
     pub rec: &'a [f32],
     pub h_prev: &'a [f32],
     /// The LSTM's `c'` and `c`; empty for the other cells.
@@ -150,7 +152,7 @@ pub fn step_forward(cfg: &GemmConfig, shape: StepShape, io: ForwardStep) -> Resu
     shape.check("h'", io.h_prev.len(), h)?;
     shape.check("h", io.h.len(), h)?;
     shape.check_y(io.y.len())?;
-    if shape.cell.separate_recurrent() {
+    if shape.cell.separate_recurrent() || !io.rec.is_empty() {
         shape.check("recurrent gates", io.rec.len(), gh)?;
     }
     if shape.cell.has_cell_state() {

@@ -91,7 +91,14 @@ impl Carry {
 
     /// Keeps final state `k` of `states` (`[1, B, H]` values) of the batch's streams for
     /// their next windows.
-    pub fn keep(&mut self, k: usize, states: usize, positions: &[Option<(usize, usize)>], hidden: usize, values: &[f32]) {
+    pub fn keep(
+        &mut self,
+        k: usize,
+        states: usize,
+        positions: &[Option<(usize, usize)>],
+        hidden: usize,
+        values: &[f32],
+    ) {
         for (col, pos) in positions.iter().enumerate() {
             let Some((s, w)) = *pos else { continue };
             if self.streams.len() <= s {

@@ -180,10 +180,11 @@ impl DirRun<'_> {
         if lstm {
             init(&mut saved.cs, c0);
         }
+        // The GRU keeps every step's recurrent products for backward; the other cells take
+        // them in a buffer of one step, hot in cache (adding them into the step's slice of
+        // the large gate array read that slice from memory first).
         let gru = spec.cell.separate_recurrent();
-        if gru {
-            sized(&mut saved.rec, rows * gh);
-        }
+        sized(&mut saved.rec, if gru { rows * gh } else { n * gh });
         let w_hh = MatRef::new(cx.param(w.w_hh).data(), gh, h, h)?.t();
         let dh = spec.directions() * h;
         for s in 0..t_len {
@@ -203,12 +204,12 @@ impl DirRun<'_> {
                     saved.forward_weights.product(cx, w.w_hh, w_hh, a, 0.0, c, Epilogue::bias_per_col(b_hh))?;
                 }
                 r
-            } else {
-                if !zero_state {
-                    let c = MatMut::new(g_t, n, gh, gh)?;
-                    saved.forward_weights.product(cx, w.w_hh, w_hh, a, 1.0, c, Epilogue::NONE)?;
-                }
+            } else if zero_state {
                 &[]
+            } else {
+                let c = MatMut::new(&mut saved.rec, n, gh, gh)?;
+                saved.forward_weights.product(cx, w.w_hh, w_hh, a, 0.0, c, Epilogue::NONE)?;
+                &saved.rec
             };
             let (c_prev, c_new) =
                 if lstm { read_write(&mut saved.cs, n * h, read, write) } else { (&[][..], &mut [][..]) };
