@@ -36,10 +36,15 @@ fn cell_named(name: &str) -> Cell {
     }
 }
 
-/// A graph of one recurrent node `rnn` reading `x` (and `h0`, `c0`, `lengths` if asked),
-/// with outputs `y`, `h_n` (and `c_n`).
-fn recurrent_model(spec: RecurrentSpec, x_shape: &[usize], with_state: bool, with_lengths: bool) -> Model {
-    let mut g = GraphBuilder::new(5);
+/// Declares inputs `x` (and `h0`, `c0`, integer `lengths` if asked) and one recurrent node
+/// `rnn` reading them.
+fn declare_recurrent(
+    g: &mut GraphBuilder,
+    spec: RecurrentSpec,
+    x_shape: &[usize],
+    with_state: bool,
+    with_lengths: bool,
+) {
     g.input("x", x_shape);
     let batch = if spec.batch_first { x_shape[0] } else { x_shape[1] };
     let state = [spec.layers * spec.directions(), batch, spec.hidden];
@@ -56,7 +61,14 @@ fn recurrent_model(spec: RecurrentSpec, x_shape: &[usize], with_state: bool, wit
         g.int_input("lengths", &[batch]);
         inputs.push("lengths");
     }
-    g.layer("rnn", |p| spec.build(p), &inputs).output("y", "rnn").output("h_n", "rnn:1");
+    g.layer("rnn", |p| spec.build(p), &inputs);
+}
+
+/// A graph of one recurrent node with outputs `y`, `h_n` (and `c_n`).
+fn recurrent_model(spec: RecurrentSpec, x_shape: &[usize], with_state: bool, with_lengths: bool) -> Model {
+    let mut g = GraphBuilder::new(5);
+    declare_recurrent(&mut g, spec, x_shape, with_state, with_lengths);
+    g.output("y", "rnn").output("h_n", "rnn:1");
     if spec.cell == Cell::Lstm {
         g.output("c_n", "rnn:2");
     }
@@ -156,23 +168,7 @@ fn outputs_and_gradients_equal_pytorchs_on_the_same_weights() {
 /// gradient check covers all of them.
 fn checked_model(spec: RecurrentSpec, x_shape: &[usize], with_state: bool, with_lengths: bool) -> Model {
     let mut g = GraphBuilder::new(9);
-    g.input("x", x_shape);
-    let batch = if spec.batch_first { x_shape[0] } else { x_shape[1] };
-    let state = [spec.layers * spec.directions(), batch, spec.hidden];
-    let mut inputs = vec!["x"];
-    if with_state {
-        g.input("h0", &state);
-        inputs.push("h0");
-        if spec.cell == Cell::Lstm {
-            g.input("c0", &state);
-            inputs.push("c0");
-        }
-    }
-    if with_lengths {
-        g.int_input("lengths", &[batch]);
-        inputs.push("lengths");
-    }
-    g.layer("rnn", |p| spec.build(p), &inputs);
+    declare_recurrent(&mut g, spec, x_shape, with_state, with_lengths);
     let outs: &[&str] = if spec.cell == Cell::Lstm { &["rnn", "rnn:1", "rnn:2"] } else { &["rnn", "rnn:1"] };
     let mut flat = Vec::new();
     for (i, o) in outs.iter().enumerate() {

@@ -5,7 +5,7 @@
 use crate::checkpoint::Part;
 use crate::dataset::Dataset;
 use crate::step::{Evaluation, Metrics, Step};
-use crate::train::{make_optimizer, TrainConfig, TrainError, MODEL_PREFIX, OPTIMIZER_PREFIX};
+use crate::train::{clip_and_step, make_optimizer, model_parts, TrainConfig, TrainError, MODEL_PREFIX};
 use simdnn_kernels::gemm::GemmConfig;
 use simdnn_layers::ops::argmax_rows;
 use simdnn_layers::{Ctx, Grads, Inputs, LayerError, Model, Optimizer, State};
@@ -177,10 +177,7 @@ impl Step for ClassifierStep {
         let optimizer = self.optimizer.as_mut().ok_or_else(|| TrainError::Config("this step only evaluates".into()))?;
         self.grads.zero();
         model.backward_from(&self.ctx, &mut self.state, &mut self.grads, self.objective.loss)?;
-        if let Some(max) = self.clip_norm {
-            out.set("grad_norm", self.grads.clip_norm(max));
-        }
-        optimizer.step(self.model.params_mut(), &self.grads, lr)?;
+        clip_and_step(optimizer.as_mut(), &mut self.model, &mut self.grads, self.clip_norm, lr, out)?;
         Ok(())
     }
 
@@ -189,11 +186,7 @@ impl Step for ClassifierStep {
     }
 
     fn parts(&mut self) -> Vec<Part<'_>> {
-        let mut parts = vec![Part::Params(MODEL_PREFIX, self.model.params_mut())];
-        if let Some(optimizer) = &mut self.optimizer {
-            parts.push(Part::Optimizer(OPTIMIZER_PREFIX, optimizer.as_mut()));
-        }
-        parts
+        model_parts(&mut self.model, &mut self.optimizer)
     }
 
     fn models(&self) -> Vec<(&'static str, &Model)> {

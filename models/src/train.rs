@@ -2,7 +2,7 @@
 //! data set, the learning-rate schedule, evaluation on a held-out set after each epoch,
 //! checkpoints, resume, and a stop with a clear error when a loss stops being finite.
 
-use crate::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::checkpoint::{self, Checkpoint, CheckpointError, Part};
 use crate::data::epoch_order;
 use crate::dataset::Dataset;
 use crate::step::{Metrics, RunningMean, Step};
@@ -100,6 +100,32 @@ pub enum TrainError {
 /// The checkpoint prefixes of a one-model step's model and optimizer.
 pub const MODEL_PREFIX: &str = "model";
 pub const OPTIMIZER_PREFIX: &str = "optim";
+
+/// The checkpoint parts of a one-model step: the model's weights and, when it trains, its
+/// optimizer's state.
+pub fn model_parts<'a>(model: &'a mut Model, optimizer: &'a mut Option<Box<dyn Optimizer>>) -> Vec<Part<'a>> {
+    let mut parts = vec![Part::Params(MODEL_PREFIX, model.params_mut())];
+    if let Some(optimizer) = optimizer {
+        parts.push(Part::Optimizer(OPTIMIZER_PREFIX, optimizer.as_mut()));
+    }
+    parts
+}
+
+/// One update of `model` from `grads`: clipped first to `clip_norm` (the norm before reported
+/// as `grad_norm`), then the optimizer's step.
+pub fn clip_and_step(
+    optimizer: &mut dyn Optimizer,
+    model: &mut Model,
+    grads: &mut simdnn_layers::Grads,
+    clip_norm: Option<f32>,
+    lr: f32,
+    out: &mut Metrics,
+) -> Result<(), LayerError> {
+    if let Some(max) = clip_norm {
+        out.set("grad_norm", grads.clip_norm(max));
+    }
+    optimizer.step(model.params_mut(), grads, lr)
+}
 
 /// The optimizer `cfg` names, attached to the trainable parameters `select` picks.
 pub fn make_optimizer(cfg: &TrainConfig, gemm: GemmConfig, model: &Model) -> Result<Box<dyn Optimizer>, LayerError> {

@@ -221,6 +221,19 @@ impl From<crate::train::TrainError> for RegistryError {
 }
 
 impl ModelEntry {
+    /// The configuration of a family whose options alone fix its model: `options`, or those
+    /// a checkpoint's `recorded` metadata holds.
+    pub fn options_config(
+        &self,
+        options: Options,
+        recorded: Option<&HashMap<String, String>>,
+    ) -> Result<Config, RegistryError> {
+        Ok(Config::new(match recorded {
+            Some(meta) => self.recorded_options(meta)?,
+            None => options,
+        }))
+    }
+
     /// The family that builds, feeds and trains the entry.
     pub fn family(&self) -> &dyn Family {
         match &self.kind {

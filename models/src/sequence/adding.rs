@@ -5,7 +5,7 @@
 //! 1/6 (the variance of a sum of two uniforms); doing better takes memory across the whole
 //! sequence, which the simple RNN loses as T grows and the LSTM keeps.
 
-use super::regressor::{Regressor, TARGET, X};
+use super::regressor::{Regressor, CELL_OPTION, TARGET, X};
 use crate::classifier::{ClassifierStep, Objective};
 use crate::data::DataError;
 use crate::dataset::{Dataset, Splits};
@@ -102,12 +102,7 @@ impl AddingSpec {
 pub struct Adding;
 
 const OPTIONS: &[ModelOption] = &[
-    ModelOption {
-        name: "cell",
-        help: "Recurrent cell (rnn: the simple tanh cell)",
-        values: OptionValues::OneOf(&["lstm", "gru", "rnn"]),
-        default: "lstm",
-    },
+    CELL_OPTION,
     ModelOption {
         name: "seq",
         help: "Sequence length T",
@@ -180,10 +175,7 @@ impl Family for Adding {
         _: &[(&'static str, String)],
         recorded: Option<&HashMap<String, String>>,
     ) -> Result<Config, RegistryError> {
-        Ok(Config::new(match recorded {
-            Some(meta) => entry.recorded_options(meta)?,
-            None => options,
-        }))
+        entry.options_config(options, recorded)
     }
 
     fn load_data(&self, _: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError> {

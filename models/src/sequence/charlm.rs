@@ -14,7 +14,7 @@ use crate::registry::{
 };
 use crate::report::Report;
 use crate::step::{Evaluation, Metrics, Step};
-use crate::train::{make_optimizer, EpochMetrics, TrainConfig, TrainError, MODEL_PREFIX, OPTIMIZER_PREFIX};
+use crate::train::{clip_and_step, make_optimizer, model_parts, EpochMetrics, TrainConfig, TrainError, MODEL_PREFIX};
 use simdnn_kernels::gemm::GemmConfig;
 use simdnn_layers::init::{rng, uniform, Rng};
 use simdnn_layers::ops::{Cell, Embedding, Linear, SoftmaxCrossEntropy};
@@ -154,8 +154,8 @@ impl Family for CharLm {
         _: &[(&'static str, String)],
         recorded: Option<&HashMap<String, String>>,
     ) -> Result<Config, RegistryError> {
-        let Some(meta) = recorded else { return Ok(Config::new(options)) };
-        let mut config = Config::new(entry.recorded_options(meta)?);
+        let mut config = entry.options_config(options, recorded)?;
+        let Some(meta) = recorded else { return Ok(config) };
         let vocab = meta.get("vocab").ok_or(RegistryError::BadMetadata { key: "vocab", value: String::new() })?;
         config.set_size("vocab", vocab);
         Ok(config)
@@ -308,10 +308,7 @@ impl Step for CharLmStep {
         let optimizer = self.optimizer.as_mut().ok_or_else(|| TrainError::Config("this step only evaluates".into()))?;
         self.grads.zero();
         self.model.backward_from(&Ctx::train(self.gemm), &mut self.state, &mut self.grads, "loss")?;
-        if let Some(max) = self.clip_norm {
-            out.set("grad_norm", self.grads.clip_norm(max));
-        }
-        optimizer.step(self.model.params_mut(), &self.grads, lr)?;
+        clip_and_step(optimizer.as_mut(), &mut self.model, &mut self.grads, self.clip_norm, lr, out)?;
         Ok(())
     }
 
@@ -349,11 +346,7 @@ impl Step for CharLmStep {
     }
 
     fn parts(&mut self) -> Vec<Part<'_>> {
-        let mut parts = vec![Part::Params(MODEL_PREFIX, self.model.params_mut())];
-        if let Some(optimizer) = &mut self.optimizer {
-            parts.push(Part::Optimizer(OPTIMIZER_PREFIX, optimizer.as_mut()));
-        }
-        parts
+        model_parts(&mut self.model, &mut self.optimizer)
     }
 
     fn models(&self) -> Vec<(&'static str, &Model)> {

@@ -6,7 +6,7 @@
 //! `--data FILE` reads a CSV whose last column holds the values (airline passengers,
 //! sunspots, the Nile); by default a generated seasonal series with trend.
 
-use super::regressor::{Regressor, TARGET, X};
+use super::regressor::{Regressor, CELL_OPTION, TARGET, X};
 use crate::classifier::{ClassifierStep, Objective};
 use crate::data::DataError;
 use crate::dataset::{Dataset, Splits};
@@ -144,12 +144,7 @@ pub fn generated_series() -> Vec<f64> {
 pub struct Forecast;
 
 const OPTIONS: &[ModelOption] = &[
-    ModelOption {
-        name: "cell",
-        help: "Recurrent cell (rnn: the simple tanh cell)",
-        values: OptionValues::OneOf(&["lstm", "gru", "rnn"]),
-        default: "lstm",
-    },
+    CELL_OPTION,
     ModelOption {
         name: "hidden",
         help: "Hidden units",
@@ -253,10 +248,7 @@ impl Family for Forecast {
         _: &[(&'static str, String)],
         recorded: Option<&HashMap<String, String>>,
     ) -> Result<Config, RegistryError> {
-        Ok(Config::new(match recorded {
-            Some(meta) => entry.recorded_options(meta)?,
-            None => options,
-        }))
+        entry.options_config(options, recorded)
     }
 
     fn load_data(&self, _: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError> {

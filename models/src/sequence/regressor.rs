@@ -2,12 +2,21 @@
 //! final state, the squared error against a target. The adding problem and the forecaster
 //! are this network on different data.
 
+use crate::registry::{ModelOption, OptionValues};
 use simdnn_layers::ops::{Cell, Linear, MeanSquaredError, RecurrentSpec, Reshape};
 use simdnn_layers::{GraphBuilder, Init, LayerError, Model};
 
 /// The inputs: the sequence `x` (`[T, N, features]`) and `target` (`[N, 1]`).
 pub const X: &str = "x";
 pub const TARGET: &str = "target";
+
+/// The `--cell` option of the regressor's models.
+pub const CELL_OPTION: ModelOption = ModelOption {
+    name: "cell",
+    help: "Recurrent cell (rnn: the simple tanh cell)",
+    values: OptionValues::OneOf(&["lstm", "gru", "rnn"]),
+    default: "lstm",
+};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Regressor {
