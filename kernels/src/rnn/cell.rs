@@ -82,19 +82,18 @@ impl WithSimd for StepForward<'_> {
                     Cell::Lstm => {
                         let cp = io.c_prev[r * h..][..h].as_ptr();
                         let co = io.c[r * h..][..h].as_mut_ptr();
+                        for (block, act) in [(0, Act::Sigmoid), (1, Act::Sigmoid), (2, Act::Tanh), (3, Act::Sigmoid)] {
+                            activate(s, gp, rp, has_rec, block * h, h, act);
+                        }
                         let mut j = 0;
                         while j < h {
                             let n = S::LANES.min(h - j);
-                            let i = sigmoid(s, pre_activation(s, gp, rp, has_rec, j, n));
-                            let f = sigmoid(s, pre_activation(s, gp, rp, has_rec, h + j, n));
-                            let gg = tanh(s, pre_activation(s, gp, rp, has_rec, 2 * h + j, n));
-                            let o = sigmoid(s, pre_activation(s, gp, rp, has_rec, 3 * h + j, n));
+                            let i = s.load_upto(gp.add(j), n);
+                            let f = s.load_upto(gp.add(h + j), n);
+                            let gg = s.load_upto(gp.add(2 * h + j), n);
+                            let o = s.load_upto(gp.add(3 * h + j), n);
                             let c = s.fma(f, s.load_upto(cp.add(j), n), s.mul(i, gg));
                             let hv = s.mul(o, tanh(s, c));
-                            s.store_upto(gp.add(j), n, i);
-                            s.store_upto(gp.add(h + j), n, f);
-                            s.store_upto(gp.add(2 * h + j), n, gg);
-                            s.store_upto(gp.add(3 * h + j), n, o);
                             s.store_upto(co.add(j), n, c);
                             s.store_upto(ho.as_mut_ptr().add(j), n, hv);
                             s.store_upto(y.as_mut_ptr().add(j), n, hv);
@@ -102,18 +101,17 @@ impl WithSimd for StepForward<'_> {
                         }
                     }
                     Cell::Gru => {
-                        let rp = io.rec[r * gh..][..gh].as_ptr();
+                        activate(s, gp, rp, true, 0, h, Act::Sigmoid);
+                        activate(s, gp, rp, true, h, h, Act::Sigmoid);
                         let mut j = 0;
                         while j < h {
                             let n = S::LANES.min(h - j);
-                            let rg = sigmoid(s, s.add(s.load_upto(gp.add(j), n), s.load_upto(rp.add(j), n)));
-                            let z = sigmoid(s, s.add(s.load_upto(gp.add(h + j), n), s.load_upto(rp.add(h + j), n)));
+                            let rg = s.load_upto(gp.add(j), n);
+                            let z = s.load_upto(gp.add(h + j), n);
                             let pre_n = s.fma(rg, s.load_upto(rp.add(2 * h + j), n), s.load_upto(gp.add(2 * h + j), n));
                             let nn = tanh(s, pre_n);
                             // h = (1 - z) n + z h' = n + z (h' - n)
                             let hv = s.fma(z, s.sub(s.load_upto(hp.as_ptr().add(j), n), nn), nn);
-                            s.store_upto(gp.add(j), n, rg);
-                            s.store_upto(gp.add(h + j), n, z);
                             s.store_upto(gp.add(2 * h + j), n, nn);
                             s.store_upto(ho.as_mut_ptr().add(j), n, hv);
                             s.store_upto(y.as_mut_ptr().add(j), n, hv);
@@ -123,6 +121,34 @@ impl WithSimd for StepForward<'_> {
                 }
             }
         }
+    }
+}
+
+/// A gate's activation function.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Sigmoid,
+    Tanh,
+}
+
+/// Replaces the `h` pre-activations at `g + at` (plus `r + at` with `has_rec`) by their
+/// activations: one gate block a pass, so that a pass holds one function's constants in
+/// registers (AVX2's 16 do not hold five transcendentals' at once without spilling).
+///
+/// # Safety
+/// `g + at` (and `r + at` with `has_rec`) must be valid for `h` values.
+#[inline(always)]
+unsafe fn activate<S: Simd>(s: S, g: *mut f32, r: *const f32, has_rec: bool, at: usize, h: usize, act: Act) {
+    let mut j = 0;
+    while j < h {
+        let n = S::LANES.min(h - j);
+        // SAFETY: at + j + n <= at + h, within the caller's contract.
+        unsafe {
+            let x = pre_activation(s, g, r, has_rec, at + j, n);
+            let a = if act == Act::Sigmoid { sigmoid(s, x) } else { tanh(s, x) };
+            s.store_upto(g.add(at + j), n, a);
+        }
+        j += n;
     }
 }
 
