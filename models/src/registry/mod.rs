@@ -157,8 +157,13 @@ pub trait Family: Sync {
     fn load_data(&self, entry: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError>;
 
     /// Records in `config` what the data fixes (an image set's classes); an error when a
-    /// recorded configuration does not fit the data.
-    fn fit_data(&self, entry: &ModelEntry, config: &mut Config, splits: &Splits) -> Result<(), RegistryError>;
+    /// recorded configuration does not fit the data. By default, records `Splits::fixed`.
+    fn fit_data(&self, _entry: &ModelEntry, config: &mut Config, splits: &Splits) -> Result<(), RegistryError> {
+        for (name, value) in &splits.fixed {
+            config.set_size(name, value);
+        }
+        Ok(())
+    }
 
     /// The training step of a model of `config`: its networks (declared for batches of
     /// `batch`, weights drawn from `seed`) and, given `train`, its optimizers (without, a

@@ -196,10 +196,6 @@ impl Family for Adding {
         })
     }
 
-    fn fit_data(&self, _: &ModelEntry, _: &mut Config, _: &Splits) -> Result<(), RegistryError> {
-        Ok(())
-    }
-
     fn step(
         &self,
         _: &ModelEntry,

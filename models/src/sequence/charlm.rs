@@ -182,14 +182,6 @@ impl Family for CharLm {
         Ok(Splits { train: Box::new(train), test: Box::new(test), source, classes: vocab.len(), fixed })
     }
 
-    /// Records the vocabulary load_data took from the whole text (or kept from a checkpoint).
-    fn fit_data(&self, _: &ModelEntry, config: &mut Config, splits: &Splits) -> Result<(), RegistryError> {
-        for (name, value) in &splits.fixed {
-            config.set_size(name, value);
-        }
-        Ok(())
-    }
-
     fn step(
         &self,
         _: &ModelEntry,

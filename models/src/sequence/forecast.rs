@@ -268,10 +268,6 @@ impl Family for Forecast {
         Ok(Splits { train: Box::new(train), test: Box::new(test), source, classes: 0, fixed: Vec::new() })
     }
 
-    fn fit_data(&self, _: &ModelEntry, _: &mut Config, _: &Splits) -> Result<(), RegistryError> {
-        Ok(())
-    }
-
     fn step(
         &self,
         _: &ModelEntry,
