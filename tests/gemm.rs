@@ -203,13 +203,17 @@ proptest! {
     }
 }
 
-/// m and n at 0, 1 and around one and two register tiles; k around the kc block.
+/// m and n at 0, 1 and around one and two register tiles (m also around the two-thirds
+/// tile that finishes a short last panel of rows); k around the kc block.
 #[test]
 fn boundary_catalogue() {
     for cfg in gemm_configs(1) {
         let blk = cfg.blocking();
         let edges = |t: usize| vec![0, 1, t - 1, t, t + 1, 2 * t + 1];
-        for &m in &edges(blk.mr) {
+        let short = blk.mr * 2 / 3;
+        let mut rows = edges(blk.mr);
+        rows.extend([short, short + 1, blk.mr + short, blk.mr + short + 1]);
+        for &m in &rows {
             for &n in &edges(blk.nr) {
                 for &k in &[0, 1, blk.kc - 1, blk.kc, blk.kc + 1] {
                     for (beta, bias, relu) in [(0.0, 0, false), (1.0, 1, true), (0.5, 2, false)] {

@@ -68,12 +68,27 @@ const MIN_MACS_PER_THREAD: usize = 1 << 21;
 /// Chooses how many ways to split M and N (`pm * pn = threads`) so that the largest task,
 /// counted in padded tiles, is smallest; ties go to splitting M (the tasks then share B).
 fn partition(m: usize, n: usize, threads: usize, mr: usize, nr: usize) -> (usize, usize) {
-    let padded = |len: usize, parts: usize, align: usize| len.div_ceil(parts).div_ceil(align) * align;
+    let padded = |len: usize, parts: usize, align: usize| short_tiles_padded(len.div_ceil(parts), align);
     (1..=threads)
         .filter(|&pm| threads.is_multiple_of(pm))
         .map(|pm| (pm, threads / pm))
         .min_by_key(|&(pm, pn)| (padded(m, pm, mr) * padded(n, pn, nr), pn))
         .unwrap_or((1, 1))
+}
+
+/// The rows the register tiles compute for `rows` rows of C: whole `mr`-row tiles, the
+/// last of them two thirds tall when that covers it (see [`block_tiles`]).
+fn short_tiles_padded(rows: usize, mr: usize) -> usize {
+    let rem = rows % mr;
+    let short = if mr.is_multiple_of(3) { mr / 3 * 2 } else { mr };
+    rows - rem
+        + if rem == 0 {
+            0
+        } else if rem <= short {
+            short
+        } else {
+            mr
+        }
 }
 
 pub(crate) struct GemmOp<'a>(pub Problem<'a>);
@@ -154,11 +169,11 @@ fn block<S: Simd, const MR: usize>(s: S, task: BlockTask) {
                 let rs = p.a.row_stride();
                 // SAFETY: rows ic.., columns pc.. lie in the view (pointer arithmetic only).
                 let first = unsafe { p.a.as_ptr().add(ic * rs + pc) };
-                APanels { first, step: MR * rs, rows_rs: Some(rs), full: full_panels, tail: a_packed.as_ptr() }
+                APanels { first, step: MR * rs, rows_rs: Some(rs), full: full_panels, tail: a_packed.as_ptr(), mr: MR }
             } else {
                 s.run(PackA { a: p.a, rows: (ic, mc), cols: (pc, kc), dst: &mut a_packed });
                 let first = a_packed.as_ptr();
-                APanels { first, step: MR * kc, rows_rs: None, full: mc.div_ceil(MR), tail: first }
+                APanels { first, step: MR * kc, rows_rs: None, full: mc.div_ceil(MR), tail: first, mr: MR }
             };
             for jc in (cols.0..cols.1).step_by(blk.nc) {
                 let nc = blk.nc.min(cols.1 - jc);
@@ -179,8 +194,8 @@ fn block<S: Simd, const MR: usize>(s: S, task: BlockTask) {
 }
 
 /// Where the `MR`-row panels of a block of A are: `full` panels from `first`, `step`
-/// apart, packed, or read in place with rows `rows_rs` apart; then a last, partial panel
-/// packed at `tail`.
+/// apart, packed (`mr` values a k step), or read in place with rows `rows_rs` apart; then
+/// a last, partial panel packed at `tail`.
 #[derive(Clone, Copy)]
 struct APanels {
     first: *const f32,
@@ -188,17 +203,18 @@ struct APanels {
     rows_rs: Option<usize>,
     full: usize,
     tail: *const f32,
+    mr: usize,
 }
 
 impl APanels {
     fn panel(&self, index: usize) -> APanel {
         if index >= self.full {
-            return APanel::Packed(self.tail);
+            return APanel::Packed(self.tail, self.mr);
         }
         let p = self.first.wrapping_add(index * self.step);
         match self.rows_rs {
             Some(rs) => APanel::Rows(p, rs),
-            None => APanel::Packed(p),
+            None => APanel::Packed(p, self.mr),
         }
     }
 }
@@ -272,17 +288,39 @@ fn block_tiles<S: Simd, const MR: usize, const NR_VECS: usize>(s: S, t: BlockTil
                 let out = CTile { c: c.add(ir * ldc + jr), ldc, size, at, finish, stage };
                 let narrow = narrow && n_tile <= 2;
                 match (panel, narrow, n_tile) {
-                    (APanel::Packed(p), true, 1) => narrow_packed::<S, MR, 1>(s, kc, p, (b, nr), out),
-                    (APanel::Packed(p), true, _) => narrow_packed::<S, MR, 2>(s, kc, p, (b, nr), out),
+                    (APanel::Packed(p, _), true, 1) => narrow_packed::<S, MR, 1>(s, kc, p, (b, nr), out),
+                    (APanel::Packed(p, _), true, _) => narrow_packed::<S, MR, 2>(s, kc, p, (b, nr), out),
                     (APanel::Rows(p, rs), true, 1) => narrow_rows::<S, MR, 1>(s, kc, (p, rs), (bt.as_ptr(), kc), out),
                     (APanel::Rows(p, rs), true, _) => narrow_rows::<S, MR, 2>(s, kc, (p, rs), (bt.as_ptr(), kc), out),
                     // A last panel at most half full: the half-width kernel skips the empty half.
                     (panel, _, _) if NR_VECS == 2 && n_tile <= S::LANES => {
                         gemm_tile::<S, MR, 1>(s, kc, panel, (b, nr), out)
                     }
+                    // A last panel of rows at most two thirds full: a tile of two thirds the
+                    // rows skips the empty third (32 rows on AVX-512 are 12 + 12 + 8, not 36).
+                    (panel, _, _) if MR == 12 && size.0 <= 8 => gemm_tile::<S, 8, NR_VECS>(s, kc, panel, (b, nr), out),
+                    (panel, _, _) if MR == 6 && size.0 <= 4 => gemm_tile::<S, 4, NR_VECS>(s, kc, panel, (b, nr), out),
                     (panel, _, _) => gemm_tile::<S, MR, NR_VECS>(s, kc, panel, (b, nr), out),
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_tiles_padded;
+
+    #[test]
+    fn a_short_last_panel_pads_to_two_thirds_of_a_tile() {
+        // AVX-512's 12-row tiles: 32 rows are 12 + 12 + 8, 33 are three whole tiles.
+        assert_eq!(short_tiles_padded(32, 12), 32);
+        assert_eq!(short_tiles_padded(33, 12), 36);
+        assert_eq!(short_tiles_padded(24, 12), 24);
+        assert_eq!(short_tiles_padded(1, 12), 8);
+        // AVX2's 6-row tiles end in a 4-row one; the portable 4-row tiles have none.
+        assert_eq!(short_tiles_padded(10, 6), 10);
+        assert_eq!(short_tiles_padded(5, 4), 8);
+        assert_eq!(short_tiles_padded(0, 4), 0);
     }
 }

@@ -23,8 +23,9 @@ pub(crate) const MAX_TILE: usize = 12 * 32;
 /// Where a tile's `MR` rows of A are.
 #[derive(Clone, Copy)]
 pub(crate) enum APanel {
-    /// Packed: the `MR` values of each k step together, `MR * kc` values.
-    Packed(*const f32),
+    /// Packed: the values of each k step together, `step` apart (`step * kc` values;
+    /// `step` is the packing's `MR`, which a shorter tile on a partial panel exceeds).
+    Packed(*const f32, usize),
     /// Read in place: row `i`'s `kc` values from `ptr + i * rs`.
     Rows(*const f32, usize),
 }
@@ -155,7 +156,7 @@ pub(crate) unsafe fn gemm_tile<S: Simd, const MR: usize, const NR_VECS: usize>(
     // SAFETY: the caller's contract, for either layout.
     let acc = unsafe {
         match a {
-            APanel::Packed(p) => k_loop::<S, MR, NR_VECS>(s, kc, (p, 1, MR), (b, b_stride)),
+            APanel::Packed(p, step) => k_loop::<S, MR, NR_VECS>(s, kc, (p, 1, step), (b, b_stride)),
             APanel::Rows(p, rs) => k_loop::<S, MR, NR_VECS>(s, kc, (p, rs, 1), (b, b_stride)),
         }
     };
