@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use simdnn::layers::{LrSchedule, Mode};
 use simdnn::models::checkpoint::{write_atomic, Checkpoint, Part};
-use simdnn::models::registry::{DataRequest, RegistryError};
+use simdnn::models::registry::{DataRequest, ModelEntry, RegistryError};
 use simdnn::models::report::Report;
 use simdnn::models::step::Metrics;
 use simdnn::models::train::{self, checkpoint_epoch, EpochMetrics, Observer, OptimizerKind, TrainConfig};
@@ -96,8 +96,9 @@ pub struct TrainArgs {
     /// [default: the model's; sgdr for the image classifiers]
     #[arg(long, value_enum)]
     schedule: Option<ScheduleArg>,
-    #[arg(long, default_value_t = 0.0)]
-    weight_decay: f32,
+    /// L2 weight decay on the weights that take it [default: the model's; 5e-4 for the GCN, else 0].
+    #[arg(long)]
+    weight_decay: Option<f32>,
     /// Rescale each step's gradients to at most this L2 norm [default: the model's; 5 for
     /// the language model, none for the image classifiers].
     #[arg(long)]
@@ -108,6 +109,11 @@ pub struct TrainArgs {
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Train this many times, from seeds SEED, SEED + 1, ... (each run in OUT/seed-S), and
+    /// end with the mean and standard deviation of the test accuracies (`--json`:
+    /// `test_accuracy_mean`, `test_accuracy_std`).
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
     /// Directory for checkpoint.safetensors, metrics.jsonl and training.png [default: runs/MODEL].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -259,6 +265,49 @@ impl Observer for CliObserver {
 
 pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     let (entry, args, options) = cmd.into_parts();
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(entry.name));
+    if args.seeds <= 1 {
+        return train_seed(entry, &args, &options, args.seed, out).map(|_| ());
+    }
+    if args.resume {
+        return Err("--resume continues one run: it does not combine with --seeds".into());
+    }
+    // Independent runs from seeds seed, seed + 1, ..., each in OUT/seed-S; then the mean and
+    // the sample standard deviation of their final test accuracies.
+    let mut accuracies = Vec::new();
+    let seeds: Vec<u64> = (0..args.seeds as u64).map(|k| args.seed + k).collect();
+    for &seed in &seeds {
+        let summary = train_seed(entry, &args, &options, seed, out.join(format!("seed-{seed}")))?;
+        accuracies.push(summary["test_accuracy"].as_f64().unwrap_or(f64::NAN));
+    }
+    let n = accuracies.len() as f64;
+    let mean = accuracies.iter().sum::<f64>() / n;
+    let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "model": entry.name,
+                "seeds": seeds,
+                "test_accuracies": accuracies,
+                "test_accuracy_mean": mean,
+                "test_accuracy_std": std,
+            })
+        );
+    } else {
+        println!("test accuracy over {} seeds: {:.2}% ± {:.2}", seeds.len(), 100.0 * mean, 100.0 * std);
+    }
+    Ok(())
+}
+
+/// One training run from `seed`, written into `out`; its summary (printed too).
+fn train_seed(
+    entry: &'static ModelEntry,
+    args: &TrainArgs,
+    options: &[(&'static str, String)],
+    seed: u64,
+    out: PathBuf,
+) -> Result<Value, Box<dyn Error>> {
     let family = entry.family();
     let gemm = gemm_config(args.threads)?;
     let batch = args.batch.unwrap_or(entry.defaults.batch);
@@ -266,7 +315,6 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         Some(s) => s,
         None => ScheduleArg::from_str(entry.defaults.schedule, true)?,
     };
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(entry.name));
     let checkpoint = out.join("checkpoint.safetensors");
     let metrics_path = out.join("metrics.jsonl");
 
@@ -319,7 +367,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
     };
     let mut metadata = config.metadata(entry);
     metadata.insert("data".into(), splits.source.clone());
-    metadata.insert("seed".into(), args.seed.to_string());
+    metadata.insert("seed".into(), seed.to_string());
     if !args.data.keep_classes.is_empty() {
         metadata.insert(KEEP_CLASSES.into(), join_classes(&args.data.keep_classes));
     }
@@ -328,9 +376,9 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         batch,
         lr,
         optimizer,
-        weight_decay: args.weight_decay,
+        weight_decay: args.weight_decay.unwrap_or(entry.defaults.weight_decay),
         schedule,
-        seed: args.seed,
+        seed,
         checkpoint: Some(checkpoint.clone()),
         resume: args.resume,
         metadata,
@@ -347,7 +395,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         title: entry.title.to_uppercase(),
         error: None,
     };
-    let mut step = family.step(entry, &config, batch, args.seed, Some(&cfg), gemm)?;
+    let mut step = family.step(entry, &config, batch, seed, Some(&cfg), gemm)?;
     let params: usize = step.models().iter().map(|(_, m)| m.params().count()).sum();
     if !args.json {
         println!(
@@ -414,7 +462,7 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
             observer.plot_path.display()
         );
     }
-    Ok(())
+    Ok(summary)
 }
 
 /// Writes the family's charts into `dir`; their paths.

@@ -668,3 +668,57 @@ fn zoo_op_gradients() {
         g.add("op", Activation::lecun_tanh(), &["x"]);
     });
 }
+
+/// Entries in no order, a repeated one, a self-loop, and an empty output row (4).
+fn sparse_index() -> IntTensor {
+    // Row 0: targets; row 1: sources.
+    IntTensor::from_slice(&[2, 7], &[1, 0, 3, 1, 2, 0, 1, 2, 4, 0, 2, 3, 2, 4]).unwrap()
+}
+
+#[test]
+fn sparse_matmul_gradients() {
+    let x = random_tensor(&[5, 3], 3);
+    let values = random_tensor(&[7], 4);
+    let inputs = CheckInputs::new().with("x", x.clone()).with("v", values).with_int("index", sparse_index());
+    check_with("sparse matmul weighted", inputs, &|g| {
+        g.layer("op", |_| Ok(SparseMatMul::square()), &["index", "v", "x"]);
+    });
+    let inputs = CheckInputs::new().with("x", x.clone()).with_int("index", sparse_index());
+    check_with("sparse matmul unweighted", inputs, &|g| {
+        g.layer("op", |_| Ok(SparseMatMul::with_rows(6)), &["index", "x"]);
+    });
+    // Sparse features times a learned weight, plus a learned bias: a GCN layer's product.
+    let inputs = CheckInputs::new().with("v", random_tensor(&[7], 5)).with_int("index", sparse_index());
+    check_with("sparse features times a weight", inputs, &|g| {
+        g.layer(
+            "w",
+            |p| Weight::new(p, &[5, 4], Fill::Random { init: Init::Glorot, fan_in: 5, fan_out: 4 }, true),
+            &[],
+        )
+        .layer("xw", |_| Ok(SparseMatMul::with_rows(5)), &["index", "v", "w"])
+        .layer("b", |p| Weight::new(p, &[4], Fill::Constant(0.5), false), &[])
+        .layer("op", |_| Ok(Add::new()), &["xw", "b"]);
+    });
+}
+
+#[test]
+fn sparse_matmul_follows_a_changed_index_and_rejects_bad_ones() {
+    let ctx = contexts()[0];
+    let mut g = GraphBuilder::new(1);
+    g.input("x", &[3, 2]).int_input("index", &[2, 2]).layer("op", |_| Ok(SparseMatMul::square()), &["index", "x"]);
+    g.output("y", "op");
+    let model = g.build().unwrap();
+    let mut state = State::new();
+    let x = Tensor::from_slice(&[3, 2], &[1.0, 2.0, 10.0, 20.0, 100.0, 200.0]).unwrap();
+    let run = |state: &mut State, index: &[i64]| -> Result<Vec<f32>, LayerError> {
+        let index = IntTensor::from_slice(&[2, index.len() / 2], index).unwrap();
+        model.forward(&ctx, state, &[("x", Feed::from(&x)), ("index", Feed::from(&index))])?;
+        Ok(model.output(state, "y")?.data.to_vec())
+    };
+    // y[0] = x[1] + x[2]; then y[2] = x[0] + x[0].
+    assert_eq!(run(&mut state, &[0, 0, 1, 2]).unwrap(), vec![110.0, 220.0, 0.0, 0.0, 0.0, 0.0]);
+    assert_eq!(run(&mut state, &[2, 2, 0, 0]).unwrap(), vec![0.0, 0.0, 0.0, 0.0, 2.0, 4.0]);
+    let bad = run(&mut state, &[0, 3, 1, 2]);
+    assert!(matches!(bad, Err(LayerError::IndexRange { .. }) | Err(LayerError::InNode { .. })), "{bad:?}");
+    assert!(format!("{}", bad.unwrap_err()).contains("3"), "names the bad index");
+}

@@ -42,6 +42,8 @@ pub enum KernelError {
         "the convolution's geometry differs from the one its weights were prepared for (only the batch may differ)"
     )]
     PreparedGeometry,
+    #[error("invalid sparse matrix: {reason}")]
+    InvalidSparse { reason: String },
     #[error("{what} has {got} elements, the geometry needs {expected}")]
     TensorLength { what: &'static str, expected: usize, got: usize },
 }

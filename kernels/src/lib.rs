@@ -18,6 +18,7 @@ pub mod peak;
 pub mod pool;
 pub mod rnn;
 mod scratch;
+pub mod sparse;
 mod team;
 pub mod threading;
 

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod data;
 pub mod dataset;
+pub mod gnn;
 pub mod registry;
 pub mod report;
 pub mod sequence;

@@ -15,7 +15,9 @@ use simdnn::models::registry::{self, Head, RegistryError, Shape, IMAGE_INPUT};
 use simdnn::models::zoo::Convention;
 use std::time::{Duration, Instant};
 
+mod gnn;
 mod rnn;
+pub use gnn::{GcnArgs, SpmmArgs};
 pub use rnn::RnnArgs;
 
 #[derive(Subcommand)]
@@ -45,6 +47,12 @@ pub enum BenchCommand {
     /// backward through time (GFLOP/s = the products' 2 T N G H (in + H) per layer and
     /// direction, times 3 with backward).
     Rnn(RnnArgs),
+    /// One full-batch training step of the GCN (forward, loss, backward, Adam) on a graph:
+    /// `median_ms`.
+    Gcn(GcnArgs),
+    /// A random CSR matrix times a dense one (GFLOP/s = 2 * nnz * features / median time;
+    /// GB/s of the entries, row pointers, X and Y moved, beside a plain copy).
+    Spmm(SpmmArgs),
 }
 
 #[derive(Args)]
@@ -206,6 +214,8 @@ pub enum BenchError {
     Model(#[from] RegistryError),
     #[error(transparent)]
     Layer(#[from] LayerError),
+    #[error(transparent)]
+    Train(#[from] simdnn::models::train::TrainError),
     #[error("unknown or not yet implemented convolution algorithm {0:?} (available: auto, im2col, winograd, direct, direct-rows)")]
     UnknownAlgo(String),
 }
@@ -267,6 +277,8 @@ pub fn run(cmd: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Model(args) => bench_model(args),
         BenchCommand::Graph(args) => bench_graph(args),
         BenchCommand::Rnn(args) => rnn::bench_rnn(args),
+        BenchCommand::Gcn(args) => gnn::bench_gcn(args),
+        BenchCommand::Spmm(args) => gnn::bench_spmm(args),
     }
 }
 

@@ -6,3 +6,4 @@ pub mod eltwise;
 pub mod gemm;
 pub mod pool;
 pub mod rnn;
+pub mod sparse;

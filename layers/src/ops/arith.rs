@@ -67,8 +67,25 @@ fn forward(kind: Kind, relu: bool, inputs: &[ValueRef], outputs: &mut Outputs) -
     check_broadcast(NOT_BROADCASTABLE, a.shape, b.shape)?;
     with_dims(a.shape.len().max(b.shape.len()), |d| broadcast_dim(a.shape, b.shape, d), |s| y.resize(s));
     let out = y.data_mut();
+    if let Some(inner) = row_broadcast(a.shape, b.shape) {
+        for (row, a_row) in out.chunks_exact_mut(inner).zip(a.data.chunks_exact(inner)) {
+            for ((o, &u), &v) in row.iter_mut().zip(a_row).zip(b.data) {
+                *o = act(kind.apply(u, v));
+            }
+        }
+        return Ok(());
+    }
     broadcast_zip(a.shape, b.shape, &mut |o, i, j| out[o] = act(kind.apply(a.data[i], b.data[j])));
     Ok(())
+}
+
+/// The common broadcast of a bias: `b`'s shape is the trailing axes of `a`'s (leading 1s
+/// aside), so `b` repeats once per row of `a` of `b.len()` values; the row length, or
+/// `None` for any other broadcast (walked in general).
+fn row_broadcast(a: &[usize], b: &[usize]) -> Option<usize> {
+    let b = &b[b.iter().position(|&d| d != 1).unwrap_or(b.len())..];
+    let inner: usize = b.iter().product();
+    (b.len() <= a.len() && a[a.len() - b.len()..] == *b && inner > 0).then_some(inner)
 }
 
 fn backward(kind: Kind, relu: bool, io: Backward) -> Result<(), LayerError> {
@@ -87,6 +104,16 @@ fn backward(kind: Kind, relu: bool, io: Backward) -> Result<(), LayerError> {
         if a.shape == b.shape {
             for (o, d) in d.iter_mut().enumerate() {
                 *d = kind.partial(k, g(o), a.data[o], b.data[o]);
+            }
+        } else if let Some(inner) = row_broadcast(a.shape, b.shape) {
+            // A bias: the first input's gradient elementwise, the second's summed over rows.
+            d.fill(0.0);
+            for start in (0..a.data.len()).step_by(inner) {
+                for j in 0..inner {
+                    let o = start + j;
+                    let v = kind.partial(k, g(o), a.data[o], b.data[j]);
+                    d[if k == 0 { o } else { j }] += v;
+                }
             }
         } else {
             // Summed over the axes the input was repeated along.

@@ -49,8 +49,9 @@ impl Op for Dropout {
         state.tensor(0).resize(x.shape);
         let OpState { tensors, rng: r, .. } = state;
         let (mask, r) = (&mut tensors[0], r.get_or_insert_with(|| rng(self.seed)));
+        // Branch-free: a branch on a fair coin mispredicts every other value.
         for m in mask.data_mut() {
-            *m = if uniform(r) < self.p { 0.0 } else { keep };
+            *m = f32::from(u8::from(uniform(r) >= self.p)) * keep;
         }
         for ((o, &v), &m) in y.data_mut().iter_mut().zip(x.data).zip(mask.data()) {
             *o = v * m;

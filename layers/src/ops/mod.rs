@@ -23,6 +23,8 @@ mod scatter;
 mod segment;
 mod shape;
 mod slice;
+mod sparse_matmul;
+mod weight;
 
 pub use activation::{Activation, ActivationKind, Softmax};
 pub use adaptive_pool::AdaptiveAvgPool2d;
@@ -46,6 +48,8 @@ pub use scatter::ScatterAdd;
 pub use segment::{SegmentKind, SegmentReduce};
 pub use shape::{Flatten, Identity, Reshape};
 pub use slice::Slice;
+pub use sparse_matmul::SparseMatMul;
+pub use weight::Weight;
 
 use crate::op::OpCtx;
 use crate::tensor::{LayerName, TensorRef, ValueRef};

@@ -53,11 +53,13 @@ pub struct TrainDefaults {
     pub clip_norm: Option<f32>,
     /// A schedule's command-line name (`sgdr`, `cosine`, `constant`, `step`).
     pub schedule: &'static str,
+    /// L2 weight decay on the parameters that take it (the GCN's first layer: 5e-4).
+    pub weight_decay: f32,
 }
 
 impl TrainDefaults {
-    /// The image classifiers': batch 16, no clipping, warm restarts every epoch.
-    pub const IMAGES: TrainDefaults = TrainDefaults { batch: 16, clip_norm: None, schedule: "sgdr" };
+    /// The image classifiers': batch 16, no clipping, warm restarts every epoch, no decay.
+    pub const IMAGES: TrainDefaults = TrainDefaults { batch: 16, clip_norm: None, schedule: "sgdr", weight_decay: 0.0 };
 }
 
 /// The family an entry belongs to.

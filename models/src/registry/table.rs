@@ -125,6 +125,7 @@ pub static MODELS: &[ModelEntry] = &[
     crate::sequence::charlm::ENTRY,
     crate::sequence::adding::ENTRY,
     crate::sequence::forecast::ENTRY,
+    crate::gnn::gcn::ENTRY,
 ];
 
 /// SqueezeNodule-Net V1 and V2 on one grey channel with two classes (the reconstruction's

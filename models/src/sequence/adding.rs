@@ -126,7 +126,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
     default_epochs: (20, 20),
     adam_lr: 1e-3,
     note: Some("answering 1.0 always scores a mean squared error of about 0.167"),
-    defaults: TrainDefaults { batch: 64, clip_norm: Some(1.0), schedule: "cosine" },
+    defaults: TrainDefaults { batch: 64, clip_norm: Some(1.0), schedule: "cosine", weight_decay: 0.0 },
     kind: Kind::Family(&Adding),
 };
 

@@ -186,7 +186,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
     default_epochs: (300, 300),
     adam_lr: 3e-3,
     note: None,
-    defaults: TrainDefaults { batch: 16, clip_norm: Some(1.0), schedule: "cosine" },
+    defaults: TrainDefaults { batch: 16, clip_norm: Some(1.0), schedule: "cosine", weight_decay: 0.0 },
     kind: Kind::Family(&Forecast),
 };
 

@@ -1,0 +1,300 @@
+//! Kipf & Welling's graph convolutional network ("Semi-Supervised Classification with Graph
+//! Convolutional Networks", ICLR 2017) for node classification:
+//! `Z = Â ReLU(Â X W1 + b1) W2 + b2` with `Â = D^-1/2 (A + I) D^-1/2`, dropout on the
+//! input features' non-zeros and on the hidden layer, weight decay on `W1` only, Adam 0.01,
+//! 200 epochs, 16 hidden units (the paper's Cora settings).
+//!
+//! The whole graph runs in every step (full-batch); a batch names the labelled nodes whose
+//! logits the loss reads (`nodes`, gathered from all `N`), so the shared training loop's
+//! batches of training nodes are the paper's full-batch steps when the batch holds them all.
+
+use super::node_graph::{NodeGraph, Role};
+use crate::classifier::{ClassifierStep, Classify, Objective};
+use crate::dataset::{Dataset, Splits};
+use crate::registry::{
+    Config, DataRequest, Family, Kind, ModelEntry, ModelOption, OptionValues, Options, RegistryError, TrainDefaults,
+};
+use crate::step::Step;
+use crate::train::TrainConfig;
+use simdnn_kernels::gemm::GemmConfig;
+use simdnn_layers::init::Init;
+use simdnn_layers::ops::{Add, Dropout, Gather, MatMul, SoftmaxCrossEntropy, SparseMatMul, Weight};
+use simdnn_layers::{Fill, GraphBuilder, Inputs, LayerError, Model};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Input names.
+pub const ADJ: &str = "adj";
+pub const ADJ_VALUES: &str = "adj_values";
+pub const FEATURES: &str = "features";
+pub const FEATURE_VALUES: &str = "feature_values";
+pub const NODES: &str = "nodes";
+pub const LABELS: &str = "labels";
+
+/// How a node combines its neighbours' rows (and its own, through the self-loop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Kipf & Welling's symmetric normalisation `D^-1/2 (A + I) D^-1/2`.
+    Gcn,
+    /// The mean, `D^-1 (A + I)`.
+    Mean,
+    /// The sum, `A + I`.
+    Sum,
+}
+
+impl Aggregation {
+    pub fn named(name: &str) -> Aggregation {
+        match name {
+            "mean" => Aggregation::Mean,
+            "sum" => Aggregation::Sum,
+            _ => Aggregation::Gcn,
+        }
+    }
+}
+
+/// A graph's inputs as the network reads them, built once and shared by the splits.
+pub struct GraphInputs {
+    pub nodes: usize,
+    pub features: usize,
+    pub classes: usize,
+    /// `[2, E]`: targets, then sources, both directions and self-loops.
+    pub adj: Vec<i64>,
+    pub adj_values: Vec<f32>,
+    /// `[2, Z]`: nodes, then feature indices; values row-normalised (Kipf's preprocessing).
+    pub feature_index: Vec<i64>,
+    pub feature_values: Vec<f32>,
+    pub labels: Vec<i64>,
+}
+
+impl GraphInputs {
+    pub fn new(g: &NodeGraph, aggregation: Aggregation) -> GraphInputs {
+        let n = g.nodes;
+        let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(2 * g.edges.len() + n);
+        for &(a, b) in &g.edges {
+            pairs.push((a, b));
+            pairs.push((b, a));
+        }
+        pairs.extend((0..n as u32).map(|i| (i, i)));
+        pairs.sort_unstable();
+        let mut degree = vec![0f32; n];
+        for &(t, _) in &pairs {
+            degree[t as usize] += 1.0;
+        }
+        let adj_values = pairs
+            .iter()
+            .map(|&(t, s)| match aggregation {
+                Aggregation::Gcn => 1.0 / (degree[t as usize] * degree[s as usize]).sqrt(),
+                Aggregation::Mean => 1.0 / degree[t as usize],
+                Aggregation::Sum => 1.0,
+            })
+            .collect();
+        let adj = pairs.iter().map(|p| p.0 as i64).chain(pairs.iter().map(|p| p.1 as i64)).collect();
+        let mut row_sum = vec![0f32; n];
+        for &(i, _, v) in &g.feature_entries {
+            row_sum[i as usize] += v;
+        }
+        let fe = &g.feature_entries;
+        GraphInputs {
+            nodes: n,
+            features: g.features.max(1),
+            classes: g.classes,
+            adj,
+            adj_values,
+            feature_index: fe.iter().map(|e| e.0 as i64).chain(fe.iter().map(|e| e.1 as i64)).collect(),
+            feature_values: fe
+                .iter()
+                .map(|&(i, _, v)| if row_sum[i as usize] != 0.0 { v / row_sum[i as usize] } else { 0.0 })
+                .collect(),
+            labels: g.labels.iter().map(|l| l.map_or(-1, i64::from)).collect(),
+        }
+    }
+}
+
+/// The labelled nodes of one part of the split, each an example; a batch feeds the whole
+/// graph and the batch's nodes and labels.
+pub struct NodeSet {
+    pub graph: Arc<GraphInputs>,
+    pub nodes: Vec<u32>,
+}
+
+impl Dataset for NodeSet {
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn fill(&self, indices: &[usize], inputs: &mut Inputs) -> Result<(), LayerError> {
+        let g = &*self.graph;
+        let copy_int = |inputs: &mut Inputs, name: &str, data: &[i64]| {
+            let t = inputs.int_mut(name);
+            t.resize(&[2, data.len() / 2]);
+            t.data_mut().copy_from_slice(data);
+        };
+        copy_int(inputs, ADJ, &g.adj);
+        copy_int(inputs, FEATURES, &g.feature_index);
+        for (name, data) in [(ADJ_VALUES, &g.adj_values), (FEATURE_VALUES, &g.feature_values)] {
+            let t = inputs.f32_mut(name);
+            t.resize(&[data.len()]);
+            t.data_mut().copy_from_slice(data);
+        }
+        let picked = |i: &usize| {
+            self.nodes.get(*i).copied().ok_or(LayerError::IndexRange {
+                what: "node of the split",
+                index: *i as i64,
+                len: self.nodes.len(),
+            })
+        };
+        let nodes: Vec<u32> = indices.iter().map(picked).collect::<Result<_, _>>()?;
+        inputs.int_mut(NODES).assign(&[nodes.len()], nodes.iter().map(|&i| i as i64))?;
+        inputs.int_mut(LABELS).assign(&[nodes.len()], nodes.iter().map(|&i| g.labels[i as usize]))?;
+        Ok(())
+    }
+}
+
+/// The network's sizes and regularisation.
+#[derive(Clone, Copy, Debug)]
+pub struct GcnSpec {
+    pub nodes: usize,
+    pub features: usize,
+    pub hidden: usize,
+    pub classes: usize,
+    pub dropout: f32,
+}
+
+impl GcnSpec {
+    /// Two graph convolutions; outputs `logits` (`[B, classes]`, the batch's nodes) and
+    /// `loss`. `batch` is the declared number of labelled nodes (any number runs).
+    pub fn build(&self, batch: usize, seed: u64) -> Result<Model, LayerError> {
+        let GcnSpec { nodes, features, hidden, classes, dropout } = *self;
+        let mut g = GraphBuilder::new(seed);
+        g.int_input(ADJ, &[2, nodes])
+            .input(ADJ_VALUES, &[nodes])
+            .int_input(FEATURES, &[2, nodes])
+            .input(FEATURE_VALUES, &[nodes])
+            .int_input(NODES, &[batch])
+            .int_input(LABELS, &[batch]);
+        let glorot = |fan_in, fan_out| Fill::Random { init: Init::Glorot, fan_in, fan_out };
+        // Layer 1: sparse dropout (on the features' non-zero values), X W1, Â (X W1) + b1.
+        g.layer("input_dropout", |_| Dropout::new(dropout, seed ^ 1), &[FEATURE_VALUES])
+            .layer("conv1.weight", |p| Weight::new(p, &[features, hidden], glorot(features, hidden), true), &[])
+            .layer("xw1", |_| Ok(SparseMatMul::with_rows(nodes)), &[FEATURES, "input_dropout", "conv1.weight"])
+            .layer("agg1", |_| Ok(SparseMatMul::square()), &[ADJ, ADJ_VALUES, "xw1"])
+            .layer("conv1.bias", |p| Weight::new(p, &[hidden], Fill::Constant(0.0), false), &[])
+            .layer("h1", |_| Ok(Add::new().with_relu()), &["agg1", "conv1.bias"])
+            .layer("hidden_dropout", |_| Dropout::new(dropout, seed ^ 2), &["h1"])
+            // Layer 2: H W2, Â (H W2) + b2.
+            .layer("conv2.weight", |p| Weight::new(p, &[hidden, classes], glorot(hidden, classes), false), &[])
+            .layer("hw2", |_| Ok(MatMul::new()), &["hidden_dropout", "conv2.weight"])
+            .layer("agg2", |_| Ok(SparseMatMul::square()), &[ADJ, ADJ_VALUES, "hw2"])
+            .layer("conv2.bias", |p| Weight::new(p, &[classes], Fill::Constant(0.0), false), &[])
+            .layer("out", |_| Ok(Add::new()), &["agg2", "conv2.bias"])
+            .layer("logits", |_| Ok(Gather::new(0)), &["out", NODES])
+            .layer("loss", |_| Ok(SoftmaxCrossEntropy::new()), &["logits", LABELS])
+            .output("logits", "logits")
+            .output("loss", "loss")
+            .output("embeddings", "h1");
+        g.build()
+    }
+}
+
+/// The family of [`ENTRY`].
+pub struct Gcn;
+
+const OPTIONS: &[ModelOption] = &[
+    ModelOption {
+        name: "hidden",
+        help: "Hidden units",
+        values: OptionValues::Number { min: 1, max: 4096 },
+        default: "16",
+    },
+    ModelOption {
+        name: "aggregate",
+        help: "Neighbour aggregation: gcn (D^-1/2 (A+I) D^-1/2), mean or sum",
+        values: OptionValues::OneOf(&["gcn", "mean", "sum"]),
+        default: "gcn",
+    },
+    ModelOption {
+        name: "dropout",
+        help: "Dropout rate, in percent, on the input features' non-zeros and the hidden layer",
+        values: OptionValues::Number { min: 0, max: 95 },
+        default: "50",
+    },
+];
+
+/// `simdnn train gcn`.
+pub const ENTRY: ModelEntry = ModelEntry {
+    name: "gcn",
+    title: "GCN",
+    about: "Kipf & Welling's two-layer graph convolutional network: node classification (Cora)",
+    options: OPTIONS,
+    default_epochs: (200, 200),
+    adam_lr: 0.01,
+    note: Some("Kipf & Welling report 81.5 % test accuracy on Cora's standard split"),
+    defaults: TrainDefaults { batch: 100_000, clip_norm: None, schedule: "constant", weight_decay: 5e-4 },
+    kind: Kind::Family(&Gcn),
+};
+
+/// The graph of a run: `--data DIR` in the plain format, else the embedded default.
+pub fn load_graph(request: &DataRequest) -> Result<NodeGraph, RegistryError> {
+    Ok(match &request.dir {
+        Some(dir) => NodeGraph::read(dir)?,
+        None => NodeGraph::planted_partition(7, 300, 2017),
+    })
+}
+
+impl Family for Gcn {
+    fn configure(
+        &self,
+        entry: &ModelEntry,
+        options: Options,
+        _: &[(&'static str, String)],
+        recorded: Option<&HashMap<String, String>>,
+    ) -> Result<Config, RegistryError> {
+        entry.options_config(options, recorded)
+    }
+
+    fn load_data(&self, _: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError> {
+        let graph = load_graph(request)?;
+        let aggregation = Aggregation::named(config.options.get("aggregate"));
+        let inputs = Arc::new(GraphInputs::new(&graph, aggregation));
+        let fixed = vec![
+            ("nodes", graph.nodes.to_string()),
+            ("features", inputs.features.to_string()),
+            ("classes", graph.classes.to_string()),
+        ];
+        Ok(Splits {
+            train: Box::new(NodeSet { graph: inputs.clone(), nodes: graph.nodes_in(Role::Train) }),
+            test: Box::new(NodeSet { graph: inputs, nodes: graph.nodes_in(Role::Test) }),
+            source: graph.source,
+            classes: graph.classes,
+            fixed,
+        })
+    }
+
+    fn step(
+        &self,
+        _: &ModelEntry,
+        config: &Config,
+        batch: usize,
+        seed: u64,
+        train: Option<&TrainConfig>,
+        gemm: GemmConfig,
+    ) -> Result<Box<dyn Step>, RegistryError> {
+        let spec = spec_of(config)?;
+        let model = spec.build(batch.clamp(1, spec.nodes), seed)?;
+        let classify = Classify { logits: "logits", labels: LABELS, classes: spec.classes };
+        let objective = Objective { loss: "loss", classify: Some(classify) };
+        Ok(Box::new(ClassifierStep::new(model, objective, gemm, train)?))
+    }
+}
+
+/// The network a configuration describes (the data's sizes recorded by `fit_data`).
+pub fn spec_of(config: &Config) -> Result<GcnSpec, RegistryError> {
+    let option = |name: &str, default: usize| config.options.get(name).parse::<usize>().unwrap_or(default);
+    Ok(GcnSpec {
+        nodes: config.number("nodes")?,
+        features: config.number("features")?,
+        hidden: option("hidden", 16),
+        classes: config.number("classes")?,
+        dropout: option("dropout", 50) as f32 / 100.0,
+    })
+}

@@ -1,0 +1,10 @@
+//! The graph family: networks over data that does not live on a grid (citation, social,
+//! molecular graphs), built on the sparse products (`simdnn_layers::ops::SparseMatMul`,
+//! over `simdnn_kernels::sparse`) and registered like the other families.
+//!
+//! - [`node_graph`]: graphs with node features, labels and a split, from the plain format
+//!   of `../shared/data/cora` or an embedded planted-partition graph;
+//! - [`gcn`]: Kipf & Welling's graph convolutional network for node classification.
+
+pub mod gcn;
+pub mod node_graph;
