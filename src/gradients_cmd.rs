@@ -92,6 +92,7 @@ pub fn gradients(args: GradientsArgs) -> Result<(), Box<dyn Error>> {
         y_label: "norm of dC_T/dh_t".into(),
         series: vec![series("initialisation", &initial), series(&format!("after {} epochs", args.epochs), &trained)],
         log_y: true,
+        scatter: false,
     };
     write_line_plot(&args.out, &chart)?;
     if args.json {

@@ -46,6 +46,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
     /// Logarithmic y axis with ticks at powers of ten; points with y <= 0 are left out.
     pub log_y: bool,
+    /// Points only, never joined (a scatter plot: node embeddings).
+    pub scatter: bool,
 }
 
 /// Draws the chart and writes the PNG atomically (a temporary file in the same directory, then rename), as
@@ -91,7 +93,10 @@ fn render_training(title: &str, points: &[EpochPoint]) -> Canvas {
     let loss = [series(|p| p.train_loss), series(|p| p.test_loss)];
     let accuracy = [series(|p| 100.0 * p.train_accuracy), series(|p| 100.0 * p.test_accuracy)];
     fn lines([train, test]: &[Vec<(f64, f64)>; 2]) -> Vec<Line<'_>> {
-        vec![Line { label: "train", points: train, colour: TRAIN }, Line { label: "test", points: test, colour: TEST }]
+        vec![
+            Line { label: "train", points: train, colour: TRAIN, scatter: false },
+            Line { label: "test", points: test, colour: TEST, scatter: false },
+        ]
     }
 
     let mut canvas = Canvas::new(WIDTH, HEIGHT);
@@ -115,7 +120,7 @@ fn render_line_chart(chart: &LineChart) -> Canvas {
 /// The panel of a line chart and the image height it needs.
 fn line_chart_panel(chart: &LineChart) -> (Panel<'_>, usize) {
     let lines = (chart.series.iter().zip(PALETTE.iter().cycle()))
-        .map(|(s, &colour)| Line { label: &s.label, points: &s.points, colour })
+        .map(|(s, &colour)| Line { label: &s.label, points: &s.points, colour, scatter: chart.scatter })
         .collect();
     let mut panel = Panel::new(0.0, WIDTH as f64, HEIGHT, &chart.y_label, &chart.x_label, lines, chart.log_y);
     // The plot area keeps its height, so the axes computed above stay valid after the move.
@@ -275,6 +280,8 @@ struct Line<'a> {
     label: &'a str,
     points: &'a [(f64, f64)],
     colour: Rgb,
+    /// Markers only, not joined.
+    scatter: bool,
 }
 
 /// A legend entry: a colour swatch (none for the note of entries left out) and its text.
@@ -419,10 +426,12 @@ impl<'a> Panel<'a> {
     /// they are too dense to tell apart.
     fn draw_line(&self, c: &mut Canvas, line: &Line) {
         let pixels: Vec<(f64, f64)> = line.points.iter().map(|&p| self.map(p)).collect();
-        for pair in pixels.windows(2) {
-            c.line(pair[0], pair[1], 2.2, line.colour);
+        if !line.scatter {
+            for pair in pixels.windows(2) {
+                c.line(pair[0], pair[1], 2.2, line.colour);
+            }
         }
-        if (self.right - self.left) >= 8.0 * pixels.len() as f64 {
+        if line.scatter || (self.right - self.left) >= 8.0 * pixels.len() as f64 {
             for &p in &pixels {
                 c.line(p, p, 7.0, line.colour); // a zero-length thick line is a disc
             }
@@ -856,6 +865,7 @@ mod tests {
                 ),
             ],
             log_y: true,
+            scatter: false,
         };
         let (pixels, panel) = round_trip_chart("log", &chart);
         assert_eq!((panel.y.lo, panel.y.hi), (-20.0, 1.0));
@@ -878,6 +888,7 @@ mod tests {
                 series("c", [(0.25, 0.5), (2.75, -0.25), (5.25, 0.75)]),
             ],
             log_y: false,
+            scatter: false,
         };
         let (pixels, panel) = round_trip_chart("linear", &chart);
         assert_eq!(panel.legend_rows().len(), 1);

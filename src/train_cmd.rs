@@ -110,8 +110,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Train this many times, from seeds SEED, SEED + 1, ... (each run in OUT/seed-S), and
-    /// end with the mean and standard deviation of the test accuracies (`--json`:
-    /// `test_accuracy_mean`, `test_accuracy_std`).
+    /// end with the mean and standard deviation of each test metric (`--json`:
+    /// `test_accuracy_mean`, `test_accuracy_std`, ...; a graph auto-encoder's `auc_mean`).
     #[arg(long, default_value_t = 1)]
     seeds: usize,
     /// Directory for checkpoint.safetensors, metrics.jsonl and training.png [default: runs/MODEL].
@@ -273,32 +273,40 @@ pub fn train(cmd: ModelCommand<TrainArgs>) -> CmdResult {
         return Err("--resume continues one run: it does not combine with --seeds".into());
     }
     // Independent runs from seeds seed, seed + 1, ..., each in OUT/seed-S; then the mean and
-    // the sample standard deviation of their final test accuracies.
-    let mut accuracies = Vec::new();
+    // the sample standard deviation of every test metric and family value they all report.
     let seeds: Vec<u64> = (0..args.seeds as u64).map(|k| args.seed + k).collect();
+    let mut summaries = Vec::new();
     for &seed in &seeds {
-        let summary = train_seed(entry, &args, &options, seed, out.join(format!("seed-{seed}")))?;
-        accuracies.push(summary["test_accuracy"].as_f64().unwrap_or(f64::NAN));
+        summaries.push(train_seed(entry, &args, &options, seed, out.join(format!("seed-{seed}")))?);
     }
-    let n = accuracies.len() as f64;
-    let mean = accuracies.iter().sum::<f64>() / n;
-    let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    let mut combined = serde_json::Map::new();
+    combined.insert("model".into(), json!(entry.name));
+    combined.insert("seeds".into(), json!(seeds));
+    let mut lines = Vec::new();
+    if let Some(Value::Object(first)) = summaries.first() {
+        for key in first.keys().filter(|k| k.starts_with("test_") || REPORTED.contains(&k.as_str())) {
+            let Some(values) = summaries.iter().map(|s| s[key.as_str()].as_f64()).collect::<Option<Vec<f64>>>() else {
+                continue;
+            };
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let std = (values.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+            combined.insert(format!("{key}_mean"), json!(mean));
+            combined.insert(format!("{key}_std"), json!(std));
+            combined.insert(format!("{key}_runs"), json!(values));
+            lines.push(format!("{key} {mean:.4} ± {std:.4}"));
+        }
+    }
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "model": entry.name,
-                "seeds": seeds,
-                "test_accuracies": accuracies,
-                "test_accuracy_mean": mean,
-                "test_accuracy_std": std,
-            })
-        );
+        println!("{}", Value::Object(combined));
     } else {
-        println!("test accuracy over {} seeds: {:.2}% ± {:.2}", seeds.len(), 100.0 * mean, 100.0 * std);
+        println!("over {} seeds: {}", seeds.len(), lines.join(", "));
     }
     Ok(())
 }
+
+/// The family values `--seeds` also averages (besides every `test_` metric).
+const REPORTED: &[&str] = &["auc", "ap", "bits_per_char", "one_step_rmse", "recursive_rmse"];
 
 /// One training run from `seed`, written into `out`; its summary (printed too).
 fn train_seed(
@@ -477,6 +485,7 @@ fn write_charts(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, Box<dyn Err
             y_label: chart.y_label.clone(),
             series,
             log_y: chart.log_y,
+            scatter: chart.scatter,
         };
         write_line_plot(&path, &line_chart).map_err(|e| format!("writing {}: {e}", path.display()))?;
         paths.push(path);

@@ -722,3 +722,70 @@ fn sparse_matmul_follows_a_changed_index_and_rejects_bad_ones() {
     assert!(matches!(bad, Err(LayerError::IndexRange { .. }) | Err(LayerError::InNode { .. })), "{bad:?}");
     assert!(format!("{}", bad.unwrap_err()).contains("3"), "names the bad index");
 }
+
+#[test]
+fn sampled_dot_gradients() {
+    // Pairs in no order, a repeated one, a self-pair.
+    let pairs = IntTensor::from_slice(&[2, 5], &[0, 3, 1, 0, 2, 2, 1, 1, 2, 2]).unwrap();
+    let inputs = CheckInputs::new().with("z", random_tensor(&[4, 3], 6)).with_int("pairs", pairs.clone());
+    check_with("sampled dot, one operand", inputs, &|g| {
+        g.layer("op", |_| Ok(SampledDot::new()), &["pairs", "z"]);
+    });
+    let inputs = CheckInputs::new()
+        .with("u", random_tensor(&[4, 3], 7))
+        .with("v", random_tensor(&[3, 3], 8))
+        .with_int("pairs", pairs);
+    check_with("sampled dot, two operands", inputs, &|g| {
+        g.layer("op", |_| Ok(SampledDot::new()), &["pairs", "u", "v"]);
+    });
+}
+
+#[test]
+fn gaussian_kl_gradients_and_value() {
+    let inputs = CheckInputs::new().with("mu", random_tensor(&[3, 2], 9)).with("logstd", random_tensor(&[3, 2], 10));
+    check_with("gaussian kl", inputs, &|g| {
+        g.layer("op", |_| Ok(GaussianKl::new(0.5)), &["mu", "logstd"]);
+    });
+    // N(0, 1) itself: no divergence.
+    let ctx = contexts()[0];
+    let mut g = GraphBuilder::new(1);
+    g.input("mu", &[2, 2])
+        .input("s", &[2, 2])
+        .layer("kl", |_| Ok(GaussianKl::new(1.0)), &["mu", "s"])
+        .output("y", "kl");
+    let model = g.build().unwrap();
+    let mut state = State::new();
+    let zeros = Tensor::zeros(&[2, 2]);
+    model.forward(&ctx, &mut state, &[("mu", Feed::from(&zeros)), ("s", Feed::from(&zeros))]).unwrap();
+    assert_eq!(model.output(&state, "y").unwrap().data, &[0.0]);
+}
+
+/// The sample is random, so its gradient is checked against the noise it drew.
+#[test]
+fn gaussian_sample_passes_gradients_through_its_noise() {
+    let ctx = contexts()[0];
+    let mut g = GraphBuilder::new(1);
+    g.input("mu", &[50, 4])
+        .input("s", &[50, 4])
+        .layer("z", |_| Ok(GaussianSample::new(3)), &["mu", "s"])
+        .output("z", "z");
+    let model = g.build().unwrap();
+    let (mu, s) = (random_tensor(&[50, 4], 1), random_tensor(&[50, 4], 2));
+    let mut state = State::new();
+    state.keep_input_grads(true);
+    model.forward(&ctx, &mut state, &[("mu", Feed::from(&mu)), ("s", Feed::from(&s))]).unwrap();
+    let z = model.output(&state, "z").unwrap().data.to_vec();
+    let eps: Vec<f32> = z.iter().zip(mu.data()).zip(s.data()).map(|((z, m), s)| (z - m) / s.exp()).collect();
+    let mean = eps.iter().sum::<f32>() / eps.len() as f32;
+    let var = eps.iter().map(|e| (e - mean).powi(2)).sum::<f32>() / eps.len() as f32;
+    assert!(mean.abs() < 0.25 && (var - 1.0).abs() < 0.3, "noise mean {mean}, variance {var}");
+    let dz = random_tensor(&[50, 4], 3);
+    let mut grads = Grads::new(model.params());
+    model.backward(&ctx, &mut state, &mut grads, &[("z", dz.as_ref())]).unwrap();
+    let ds = model.input_grad(&state, "s").unwrap().data.to_vec();
+    for k in 0..ds.len() {
+        let want = dz.data()[k] * eps[k] * s.data()[k].exp();
+        assert!((ds[k] - want).abs() < 1e-4, "d logstd[{k}] {} against {want}", ds[k]);
+    }
+    assert_eq!(model.input_grad(&state, "mu").unwrap().data, dz.data(), "dz passes to mu unchanged");
+}

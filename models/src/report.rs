@@ -17,6 +17,8 @@ pub struct Chart {
     pub lines: Vec<Line>,
     /// A logarithmic y axis (gradient norms over many decades).
     pub log_y: bool,
+    /// Points only, never joined (node embeddings).
+    pub scatter: bool,
 }
 
 /// A family's report on a finished run.

@@ -17,6 +17,12 @@ impl Weight {
     pub fn new(p: &mut ParamScope, shape: &[usize], fill: Fill, decay: bool) -> Result<Weight, LayerError> {
         Ok(Weight { weight: p.param("weight", shape, fill, decay)? })
     }
+
+    /// An existing parameter (one made with `GraphBuilder::param`, named as the caller
+    /// likes: `conv1.weight`, `conv1.bias`).
+    pub fn of(weight: ParamId) -> Weight {
+        Weight { weight }
+    }
 }
 
 impl Op for Weight {

@@ -12,7 +12,7 @@ use super::node_graph::{NodeGraph, Role};
 use crate::classifier::{ClassifierStep, Classify, Objective};
 use crate::dataset::{Dataset, Splits};
 use crate::registry::{
-    Config, DataRequest, Family, Kind, ModelEntry, ModelOption, OptionValues, Options, RegistryError, TrainDefaults,
+    Config, DataRequest, Family, Kind, ModelEntry, ModelOption, OptionValues, RegistryError, TrainDefaults,
 };
 use crate::step::Step;
 use crate::train::TrainConfig;
@@ -20,7 +20,7 @@ use simdnn_kernels::gemm::GemmConfig;
 use simdnn_layers::init::Init;
 use simdnn_layers::ops::{Add, Dropout, Gather, MatMul, SoftmaxCrossEntropy, SparseMatMul, Weight};
 use simdnn_layers::{Fill, GraphBuilder, Inputs, LayerError, Model};
-use std::collections::HashMap;
+
 use std::sync::Arc;
 
 /// Input names.
@@ -110,6 +110,22 @@ impl GraphInputs {
     }
 }
 
+impl GraphInputs {
+    /// Feeds the graph (adjacency and sparse features) into `inputs`, their storage reused.
+    pub fn fill(&self, inputs: &mut Inputs) {
+        for (name, data) in [(ADJ, &self.adj), (FEATURES, &self.feature_index)] {
+            let t = inputs.int_mut(name);
+            t.resize(&[2, data.len() / 2]);
+            t.data_mut().copy_from_slice(data);
+        }
+        for (name, data) in [(ADJ_VALUES, &self.adj_values), (FEATURE_VALUES, &self.feature_values)] {
+            let t = inputs.f32_mut(name);
+            t.resize(&[data.len()]);
+            t.data_mut().copy_from_slice(data);
+        }
+    }
+}
+
 /// The labelled nodes of one part of the split, each an example; a batch feeds the whole
 /// graph and the batch's nodes and labels.
 pub struct NodeSet {
@@ -124,18 +140,7 @@ impl Dataset for NodeSet {
 
     fn fill(&self, indices: &[usize], inputs: &mut Inputs) -> Result<(), LayerError> {
         let g = &*self.graph;
-        let copy_int = |inputs: &mut Inputs, name: &str, data: &[i64]| {
-            let t = inputs.int_mut(name);
-            t.resize(&[2, data.len() / 2]);
-            t.data_mut().copy_from_slice(data);
-        };
-        copy_int(inputs, ADJ, &g.adj);
-        copy_int(inputs, FEATURES, &g.feature_index);
-        for (name, data) in [(ADJ_VALUES, &g.adj_values), (FEATURE_VALUES, &g.feature_values)] {
-            let t = inputs.f32_mut(name);
-            t.resize(&[data.len()]);
-            t.data_mut().copy_from_slice(data);
-        }
+        g.fill(inputs);
         let picked = |i: &usize| {
             self.nodes.get(*i).copied().ok_or(LayerError::IndexRange {
                 what: "node of the split",
@@ -147,6 +152,10 @@ impl Dataset for NodeSet {
         inputs.int_mut(NODES).assign(&[nodes.len()], nodes.iter().map(|&i| i as i64))?;
         inputs.int_mut(LABELS).assign(&[nodes.len()], nodes.iter().map(|&i| g.labels[i as usize]))?;
         Ok(())
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
@@ -161,39 +170,78 @@ pub struct GcnSpec {
 }
 
 impl GcnSpec {
-    /// Two graph convolutions; outputs `logits` (`[B, classes]`, the batch's nodes) and
-    /// `loss`. `batch` is the declared number of labelled nodes (any number runs).
+    /// Two graph convolutions; outputs `logits` (`[B, classes]`, the batch's nodes),
+    /// `loss`, and the hidden layer's `embeddings`. `batch` is the declared number of
+    /// labelled nodes (any number runs).
     pub fn build(&self, batch: usize, seed: u64) -> Result<Model, LayerError> {
         let GcnSpec { nodes, features, hidden, classes, dropout } = *self;
-        let mut g = GraphBuilder::new(seed);
-        g.int_input(ADJ, &[2, nodes])
-            .input(ADJ_VALUES, &[nodes])
-            .int_input(FEATURES, &[2, nodes])
-            .input(FEATURE_VALUES, &[nodes])
-            .int_input(NODES, &[batch])
-            .int_input(LABELS, &[batch]);
-        let glorot = |fan_in, fan_out| Fill::Random { init: Init::Glorot, fan_in, fan_out };
-        // Layer 1: sparse dropout (on the features' non-zero values), X W1, Â (X W1) + b1.
-        g.layer("input_dropout", |_| Dropout::new(dropout, seed ^ 1), &[FEATURE_VALUES])
-            .layer("conv1.weight", |p| Weight::new(p, &[features, hidden], glorot(features, hidden), true), &[])
-            .layer("xw1", |_| Ok(SparseMatMul::with_rows(nodes)), &[FEATURES, "input_dropout", "conv1.weight"])
-            .layer("agg1", |_| Ok(SparseMatMul::square()), &[ADJ, ADJ_VALUES, "xw1"])
-            .layer("conv1.bias", |p| Weight::new(p, &[hidden], Fill::Constant(0.0), false), &[])
-            .layer("h1", |_| Ok(Add::new().with_relu()), &["agg1", "conv1.bias"])
-            .layer("hidden_dropout", |_| Dropout::new(dropout, seed ^ 2), &["h1"])
-            // Layer 2: H W2, Â (H W2) + b2.
-            .layer("conv2.weight", |p| Weight::new(p, &[hidden, classes], glorot(hidden, classes), false), &[])
-            .layer("hw2", |_| Ok(MatMul::new()), &["hidden_dropout", "conv2.weight"])
-            .layer("agg2", |_| Ok(SparseMatMul::square()), &[ADJ, ADJ_VALUES, "hw2"])
-            .layer("conv2.bias", |p| Weight::new(p, &[classes], Fill::Constant(0.0), false), &[])
-            .layer("out", |_| Ok(Add::new()), &["agg2", "conv2.bias"])
-            .layer("logits", |_| Ok(Gather::new(0)), &["out", NODES])
+        let mut g = graph_inputs(nodes, seed);
+        g.int_input(NODES, &[batch]).int_input(LABELS, &[batch]);
+        // Layer 1 on the features' non-zeros after dropout on them (Kipf's sparse dropout).
+        g.layer("input_dropout", |_| Dropout::new(dropout, seed ^ 1), &[FEATURE_VALUES]);
+        let h1 =
+            graph_conv(&mut g, "conv1", ConvInput::Sparse("input_dropout", nodes), (features, hidden), true, true)?;
+        g.layer("hidden_dropout", |_| Dropout::new(dropout, seed ^ 2), &[&h1]);
+        let out = graph_conv(&mut g, "conv2", ConvInput::Dense("hidden_dropout"), (hidden, classes), false, false)?;
+        g.layer("logits", |_| Ok(Gather::new(0)), &[&out, NODES])
             .layer("loss", |_| Ok(SoftmaxCrossEntropy::new()), &["logits", LABELS])
             .output("logits", "logits")
             .output("loss", "loss")
-            .output("embeddings", "h1");
+            .output("embeddings", &h1);
         g.build()
     }
+}
+
+/// A builder with the graph's inputs declared (the adjacency and the sparse features of a
+/// graph of `nodes` nodes).
+pub fn graph_inputs(nodes: usize, seed: u64) -> GraphBuilder {
+    let mut g = GraphBuilder::new(seed);
+    g.int_input(ADJ, &[2, nodes])
+        .input(ADJ_VALUES, &[nodes])
+        .int_input(FEATURES, &[2, nodes])
+        .input(FEATURE_VALUES, &[nodes]);
+    g
+}
+
+/// What a graph convolution reads.
+pub enum ConvInput<'a> {
+    /// A dense value `[N, in]`.
+    Dense(&'a str),
+    /// The sparse features of a graph of this many nodes, with these values (the features'
+    /// own, or after dropout).
+    Sparse(&'a str, usize),
+}
+
+/// One graph convolution `act(Â (H W) + b)` on the graph's adjacency: parameters
+/// `NAME.weight` (`[in, out]`, Glorot, with weight decay if `decay`) and `NAME.bias`
+/// (zeros); ReLU if `relu`. Returns the name of its output value.
+pub fn graph_conv(
+    g: &mut GraphBuilder,
+    name: &str,
+    input: ConvInput,
+    (fin, fout): (usize, usize),
+    relu: bool,
+    decay: bool,
+) -> Result<String, LayerError> {
+    let glorot = Fill::Random { init: Init::Glorot, fan_in: fin, fan_out: fout };
+    let weight = g.param(&format!("{name}.weight"), &[fin, fout], glorot, decay)?;
+    let bias = g.param(&format!("{name}.bias"), &[fout], Fill::Constant(0.0), false)?;
+    let (w, hw, agg, out) = (format!("{name}.w"), format!("{name}.hw"), format!("{name}.agg"), name.to_string());
+    g.layer(&w, move |_| Ok(Weight::of(weight)), &[]);
+    match input {
+        ConvInput::Dense(h) => g.layer(&hw, |_| Ok(MatMul::new()), &[h, &w]),
+        ConvInput::Sparse(values, nodes) => {
+            g.layer(&hw, move |_| Ok(SparseMatMul::with_rows(nodes)), &[FEATURES, values, &w])
+        }
+    };
+    g.layer(&agg, |_| Ok(SparseMatMul::square()), &[ADJ, ADJ_VALUES, &hw])
+        .layer(&format!("{name}.b"), move |_| Ok(Weight::of(bias)), &[])
+        .layer(
+            &out,
+            move |_| Ok(if relu { Add::new().with_relu() } else { Add::new() }),
+            &[&agg, &format!("{name}.b")],
+        );
+    Ok(out)
 }
 
 /// The family of [`ENTRY`].
@@ -242,16 +290,6 @@ pub fn load_graph(request: &DataRequest) -> Result<NodeGraph, RegistryError> {
 }
 
 impl Family for Gcn {
-    fn configure(
-        &self,
-        entry: &ModelEntry,
-        options: Options,
-        _: &[(&'static str, String)],
-        recorded: Option<&HashMap<String, String>>,
-    ) -> Result<Config, RegistryError> {
-        entry.options_config(options, recorded)
-    }
-
     fn load_data(&self, _: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError> {
         let graph = load_graph(request)?;
         let aggregation = Aggregation::named(config.options.get("aggregate"));

@@ -4,7 +4,11 @@
 //!
 //! - [`node_graph`]: graphs with node features, labels and a split, from the plain format
 //!   of `../shared/data/cora` or an embedded planted-partition graph;
-//! - [`gcn`]: Kipf & Welling's graph convolutional network for node classification.
+//! - [`gcn`]: Kipf & Welling's graph convolutional network for node classification;
+//! - [`link`]: graph auto-encoders (GAE, VGAE) for link prediction;
+//! - [`karate`]: the karate club's two factions from one labelled member each.
 
 pub mod gcn;
+pub mod karate;
+pub mod link;
 pub mod node_graph;

@@ -41,17 +41,17 @@ pub struct NodeGraph {
     pub source: String,
 }
 
-fn bad(file: &Path, line: usize, reason: impl Into<String>) -> DataError {
+pub(super) fn bad(file: &Path, line: usize, reason: impl Into<String>) -> DataError {
     DataError::Invalid { what: format!("{}:{line}", file.display()), reason: reason.into() }
 }
 
-fn read(path: &Path) -> Result<String, DataError> {
+pub(super) fn read(path: &Path) -> Result<String, DataError> {
     std::fs::read_to_string(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
 }
 
 /// The data lines of a CSV file after its header (which must start with `header`), numbered
 /// from 1 as an editor shows them.
-fn csv_rows<'a>(path: &Path, text: &'a str, header: &str) -> Result<Vec<(usize, Vec<&'a str>)>, DataError> {
+pub(super) fn csv_rows<'a>(path: &Path, text: &'a str, header: &str) -> Result<Vec<(usize, Vec<&'a str>)>, DataError> {
     let mut lines = text.lines().enumerate();
     match lines.next() {
         Some((_, h)) if h.trim().starts_with(header) => {}
@@ -63,7 +63,7 @@ fn csv_rows<'a>(path: &Path, text: &'a str, header: &str) -> Result<Vec<(usize, 
         .collect())
 }
 
-fn number<T: std::str::FromStr>(path: &Path, line: usize, field: &str, what: &str) -> Result<T, DataError> {
+pub(super) fn number<T: std::str::FromStr>(path: &Path, line: usize, field: &str, what: &str) -> Result<T, DataError> {
     field.parse().map_err(|_| bad(path, line, format!("{what} {field:?} is not a valid number")))
 }
 

@@ -146,14 +146,17 @@ impl Config {
 pub trait Family: Sync {
     /// The configuration of a run: `options` with the `sizes` given on the command line
     /// (`in_channels`, `input`, ...), or, resuming or evaluating, those a checkpoint's
-    /// `recorded` metadata holds (which win).
+    /// `recorded` metadata holds (which win). By default, the options alone (what the data
+    /// fixes comes back from `load_data` and `fit_data`).
     fn configure(
         &self,
         entry: &ModelEntry,
         options: Options,
-        sizes: &[(&'static str, String)],
+        _sizes: &[(&'static str, String)],
         recorded: Option<&HashMap<String, String>>,
-    ) -> Result<Config, RegistryError>;
+    ) -> Result<Config, RegistryError> {
+        entry.options_config(options, recorded)
+    }
 
     /// The training and held-out sets: the user's (`request.dir`) or the embedded default.
     fn load_data(&self, entry: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError>;

@@ -126,6 +126,9 @@ pub static MODELS: &[ModelEntry] = &[
     crate::sequence::adding::ENTRY,
     crate::sequence::forecast::ENTRY,
     crate::gnn::gcn::ENTRY,
+    crate::gnn::link::GAE,
+    crate::gnn::link::VGAE,
+    crate::gnn::karate::ENTRY,
 ];
 
 /// SqueezeNodule-Net V1 and V2 on one grey channel with two classes (the reconstruction's

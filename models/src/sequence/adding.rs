@@ -10,7 +10,7 @@ use crate::classifier::{ClassifierStep, Objective};
 use crate::data::DataError;
 use crate::dataset::{Dataset, Splits};
 use crate::registry::{
-    Config, DataRequest, Family, Kind, ModelEntry, ModelOption, OptionValues, Options, RegistryError, TrainDefaults,
+    Config, DataRequest, Family, Kind, ModelEntry, ModelOption, OptionValues, RegistryError, TrainDefaults,
 };
 use crate::report::Report;
 use crate::step::{Evaluation, Metrics, Step};
@@ -18,7 +18,6 @@ use crate::train::{EpochMetrics, TrainConfig, TrainError};
 use simdnn_kernels::gemm::GemmConfig;
 use simdnn_layers::init::{index, rng, uniform};
 use simdnn_layers::{Inputs, LayerError, Model};
-use std::collections::HashMap;
 
 /// Seeds of the generated sets: fixed, so `eval` regenerates the same held-out sequences.
 const TRAIN_SEED: u64 = 1997;
@@ -168,16 +167,6 @@ fn baseline_mse(data: &dyn Dataset) -> Result<f64, LayerError> {
 }
 
 impl Family for Adding {
-    fn configure(
-        &self,
-        entry: &ModelEntry,
-        options: Options,
-        _: &[(&'static str, String)],
-        recorded: Option<&HashMap<String, String>>,
-    ) -> Result<Config, RegistryError> {
-        entry.options_config(options, recorded)
-    }
-
     fn load_data(&self, _: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError> {
         if let Some(dir) = &request.dir {
             return Err(DataError::Invalid {

@@ -11,7 +11,7 @@ use crate::classifier::{ClassifierStep, Objective};
 use crate::data::DataError;
 use crate::dataset::{Dataset, Splits};
 use crate::registry::{
-    Config, DataRequest, Family, Kind, ModelEntry, ModelOption, OptionValues, Options, RegistryError, TrainDefaults,
+    Config, DataRequest, Family, Kind, ModelEntry, ModelOption, OptionValues, RegistryError, TrainDefaults,
 };
 use crate::report::{Chart, Line, Report};
 use crate::step::Step;
@@ -19,7 +19,6 @@ use crate::train::{EpochMetrics, TrainConfig};
 use simdnn_kernels::gemm::GemmConfig;
 use simdnn_layers::init::{rng, uniform};
 use simdnn_layers::{Ctx, Feed, Inputs, LayerError, Model, State, Tensor};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// A series, transformed and standardised by its training part, with its held-out tail.
@@ -241,16 +240,6 @@ pub fn rmse(forecast: &[f64], actual: &[f64]) -> f64 {
 }
 
 impl Family for Forecast {
-    fn configure(
-        &self,
-        entry: &ModelEntry,
-        options: Options,
-        _: &[(&'static str, String)],
-        recorded: Option<&HashMap<String, String>>,
-    ) -> Result<Config, RegistryError> {
-        entry.options_config(options, recorded)
-    }
-
     fn load_data(&self, _: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError> {
         let (raw, source) = match &request.dir {
             Some(path) => (read_csv_series(path)?, format!("csv:{}", path.display())),
@@ -320,6 +309,7 @@ impl Family for Forecast {
                 line("seasonal naive", at(tail, &f.seasonal_naive)),
             ],
             log_y: false,
+            scatter: false,
         };
         Ok(Report { values, charts: vec![("forecast.png".into(), chart)] })
     }
