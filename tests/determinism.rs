@@ -22,6 +22,7 @@ fn trained(model: &str, side: usize, batch: usize, steps: usize, threads: usize)
     let shape = registry::Shape { in_channels: 1, classes: 10, input: (side, side) };
     let net = entry.build(&options, &shape, batch, 7, Convention::Torchvision, Head::Loss).unwrap();
     let request = DataRequest {
+        fold: None,
         dir: None,
         synthetic_train: (batch * steps).max(1),
         synthetic_test: 10,

@@ -134,6 +134,7 @@ fn the_language_model_learns_the_embedded_text_and_samples_from_it() {
     let given = [("hidden", "64"), ("layers", "1"), ("embedding", "16"), ("seq", "32")];
     let mut config = family.configure(entry, entry.options(given).unwrap(), &[], None).unwrap();
     let request = DataRequest {
+        fold: None,
         dir: None,
         synthetic_train: 0,
         synthetic_test: 0,

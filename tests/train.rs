@@ -278,6 +278,7 @@ fn a_family_that_is_not_images_trains_and_evaluates_through_the_registry() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("checkpoint.safetensors");
     let request = DataRequest {
+        fold: None,
         dir: None,
         synthetic_train: 2000,
         synthetic_test: 400,

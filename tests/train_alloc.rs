@@ -41,6 +41,7 @@ fn training_steps_allocate_nothing_after_the_first_batches() {
     let _serial = counting::serial();
     let entry = registry::find("lenet5").unwrap();
     let request = registry::DataRequest {
+        fold: None,
         dir: None,
         synthetic_train: 40,
         synthetic_test: 8,
@@ -107,6 +108,7 @@ fn recurrent_training_steps_allocate_nothing_after_the_first_batches() {
     let options = entry.options([("hidden", "32"), ("embedding", "8"), ("seq", "16"), ("layers", "2")]).unwrap();
     let mut model_config = family.configure(entry, options, &[], None).unwrap();
     let request = registry::DataRequest {
+        fold: None,
         dir: None,
         synthetic_train: 0,
         synthetic_test: 0,

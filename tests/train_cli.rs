@@ -145,3 +145,27 @@ fn zoo_models_train_and_evaluate_from_the_command_line() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The graph family's summary keys: `--seeds` (the GCN's `test_accuracy_mean` and
+/// `_std`), `--folds` (the graph classifier's `accuracy` and `accuracy_std`), and the
+/// auto-encoder's `auc` and `ap`, on the embedded data.
+#[test]
+fn graph_models_report_their_contracted_keys() {
+    let dir = scratch("graphs");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--out", dir.to_str().unwrap(), "--json", "--threads", "2"]);
+        last_json(&simdnn(&all))
+    };
+    let gcn = run(&["train", "gcn", "--seeds", "2", "--epochs", "3"]);
+    for key in ["test_accuracy_mean", "test_accuracy_std"] {
+        assert!(gcn[key].is_f64(), "{key} in {gcn}");
+    }
+    assert_eq!(gcn["seeds"], serde_json::json!([1, 2]));
+    let cls = run(&["train", "graphcls", "--folds", "2", "--epochs", "2"]);
+    assert!(cls["accuracy"].is_f64() && cls["accuracy_std"].is_f64(), "{cls}");
+    assert_eq!(cls["folds"], 2);
+    let gae = run(&["train", "gae", "--epochs", "2"]);
+    assert!(gae["auc"].is_f64() && gae["ap"].is_f64(), "{gae}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

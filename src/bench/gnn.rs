@@ -45,6 +45,7 @@ pub fn bench_gcn(args: GcnArgs) -> Result<(), BenchError> {
     let cfg = args.common.config()?;
     let family = ENTRY.family();
     let request = DataRequest {
+        fold: None,
         dir: args.data.clone(),
         synthetic_train: 0,
         synthetic_test: 0,

@@ -277,7 +277,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
     default_epochs: (200, 200),
     adam_lr: 0.01,
     note: Some("Kipf & Welling report 81.5 % test accuracy on Cora's standard split"),
-    defaults: TrainDefaults { batch: 100_000, clip_norm: None, schedule: "constant", weight_decay: 5e-4 },
+    defaults: TrainDefaults { batch: 100_000, clip_norm: None, schedule: "constant", weight_decay: 5e-4, folds: 1 },
     kind: Kind::Family(&Gcn),
 };
 
@@ -327,12 +327,11 @@ impl Family for Gcn {
 
 /// The network a configuration describes (the data's sizes recorded by `fit_data`).
 pub fn spec_of(config: &Config) -> Result<GcnSpec, RegistryError> {
-    let option = |name: &str, default: usize| config.options.get(name).parse::<usize>().unwrap_or(default);
     Ok(GcnSpec {
         nodes: config.number("nodes")?,
         features: config.number("features")?,
-        hidden: option("hidden", 16),
+        hidden: config.options.number("hidden", 16),
         classes: config.number("classes")?,
-        dropout: option("dropout", 50) as f32 / 100.0,
+        dropout: config.options.number("dropout", 50) as f32 / 100.0,
     })
 }

@@ -133,7 +133,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
     default_epochs: (200, 200),
     adam_lr: 0.01,
     note: None,
-    defaults: TrainDefaults { batch: 1 << 20, clip_norm: None, schedule: "constant", weight_decay: 5e-4 },
+    defaults: TrainDefaults { batch: 1 << 20, clip_norm: None, schedule: "constant", weight_decay: 5e-4, folds: 1 },
     kind: Kind::Family(&Karate),
 };
 
@@ -163,7 +163,7 @@ impl Family for Karate {
         gemm: GemmConfig,
     ) -> Result<Box<dyn Step>, RegistryError> {
         let nodes = config.number("nodes")?;
-        let hidden = config.options.get("hidden").parse().unwrap_or(8);
+        let hidden = config.options.number("hidden", 8);
         let model = build(nodes, hidden, batch.clamp(1, nodes), seed)?;
         let objective =
             Objective { loss: "loss", classify: Some(Classify { logits: "logits", labels: LABELS, classes: 2 }) };

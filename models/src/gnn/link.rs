@@ -334,7 +334,7 @@ const OPTIONS: &[ModelOption] = &[
 ];
 
 const DEFAULTS: TrainDefaults =
-    TrainDefaults { batch: 1 << 24, clip_norm: None, schedule: "constant", weight_decay: 0.0 };
+    TrainDefaults { batch: 1 << 24, clip_norm: None, schedule: "constant", weight_decay: 0.0, folds: 1 };
 
 /// `simdnn train gae`.
 pub const GAE: ModelEntry = ModelEntry {
@@ -394,12 +394,11 @@ impl Family for Gae {
         train: Option<&TrainConfig>,
         gemm: GemmConfig,
     ) -> Result<Box<dyn Step>, RegistryError> {
-        let option = |name: &str, default: usize| config.options.get(name).parse::<usize>().unwrap_or(default);
         let spec = GaeSpec {
             nodes: config.number("nodes")?,
             features: config.number("features")?,
-            hidden: option("hidden", 32),
-            latent: option("latent", 16),
+            hidden: config.options.number("hidden", 32),
+            latent: config.options.number("latent", 16),
             variational: self.variational,
         };
         let model = spec.build(batch.clamp(1, 1 << 16), seed)?;

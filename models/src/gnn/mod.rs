@@ -6,9 +6,12 @@
 //!   of `../shared/data/cora` or an embedded planted-partition graph;
 //! - [`gcn`]: Kipf & Welling's graph convolutional network for node classification;
 //! - [`link`]: graph auto-encoders (GAE, VGAE) for link prediction;
-//! - [`karate`]: the karate club's two factions from one labelled member each.
+//! - [`karate`]: the karate club's two factions from one labelled member each;
+//! - [`tu`] and [`graphcls`]: graph classification on sets of small graphs (TU format).
 
 pub mod gcn;
+pub mod graphcls;
 pub mod karate;
 pub mod link;
 pub mod node_graph;
+pub mod tu;

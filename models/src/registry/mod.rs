@@ -55,11 +55,14 @@ pub struct TrainDefaults {
     pub schedule: &'static str,
     /// L2 weight decay on the parameters that take it (the GCN's first layer: 5e-4).
     pub weight_decay: f32,
+    /// Cross-validation folds a run trains by default (graph classification: 10; else 1).
+    pub folds: usize,
 }
 
 impl TrainDefaults {
     /// The image classifiers': batch 16, no clipping, warm restarts every epoch, no decay.
-    pub const IMAGES: TrainDefaults = TrainDefaults { batch: 16, clip_norm: None, schedule: "sgdr", weight_decay: 0.0 };
+    pub const IMAGES: TrainDefaults =
+        TrainDefaults { batch: 16, clip_norm: None, schedule: "sgdr", weight_decay: 0.0, folds: 1 };
 }
 
 /// The family an entry belongs to.
@@ -86,6 +89,9 @@ pub struct DataRequest {
     /// The batch the run trains or evaluates with (a family of streams cuts its text into
     /// this many, so that each batch continues the last).
     pub batch: usize,
+    /// Cross-validation: `(k, folds)` holds out the `k`-th of `folds` parts of a data set
+    /// that is split that way (graph classification); `None`: the family's own split.
+    pub fold: Option<(usize, usize)>,
 }
 
 /// What fixes a model besides its weights: its options and the sizes the command line or
@@ -268,6 +274,7 @@ impl ModelEntry {
         let family = self.family();
         let mut config = family.configure(self, options, &[], None)?;
         let request = DataRequest {
+            fold: None,
             dir: None,
             synthetic_train: 16,
             synthetic_test: 16,

@@ -51,6 +51,10 @@ impl Options {
     pub fn get(&self, name: &str) -> &str {
         self.values.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
     }
+    /// Option `name` as a whole number (checked when the options were made), else `default`.
+    pub fn number(&self, name: &str, default: usize) -> usize {
+        self.get(name).parse().unwrap_or(default)
+    }
     /// `(name, value)` in the entry's order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.values.iter().map(|(n, v)| (*n, v.as_str()))

@@ -129,6 +129,7 @@ pub static MODELS: &[ModelEntry] = &[
     crate::gnn::link::GAE,
     crate::gnn::link::VGAE,
     crate::gnn::karate::ENTRY,
+    crate::gnn::graphcls::ENTRY,
 ];
 
 /// SqueezeNodule-Net V1 and V2 on one grey channel with two classes (the reconstruction's

@@ -88,11 +88,10 @@ pub struct AddingSpec {
 
 impl AddingSpec {
     pub fn of(config: &Config) -> AddingSpec {
-        let number = |name: &str, default: usize| config.options.get(name).parse::<usize>().unwrap_or(default);
         let cell = Regressor::cell_named(config.options.get("cell"));
         AddingSpec {
-            regressor: Regressor { cell, features: 2, hidden: number("hidden", 128) },
-            seq: number("seq", 100),
+            regressor: Regressor { cell, features: 2, hidden: config.options.number("hidden", 128) },
+            seq: config.options.number("seq", 100),
         }
     }
 }
@@ -125,7 +124,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
     default_epochs: (20, 20),
     adam_lr: 1e-3,
     note: Some("answering 1.0 always scores a mean squared error of about 0.167"),
-    defaults: TrainDefaults { batch: 64, clip_norm: Some(1.0), schedule: "cosine", weight_decay: 0.0 },
+    defaults: TrainDefaults { batch: 64, clip_norm: Some(1.0), schedule: "cosine", weight_decay: 0.0, folds: 1 },
     kind: Kind::Family(&Adding),
 };
 

@@ -80,7 +80,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
     default_epochs: (20, 10),
     adam_lr: 2e-3,
     note: None,
-    defaults: TrainDefaults { batch: 32, clip_norm: Some(5.0), schedule: "cosine", weight_decay: 0.0 },
+    defaults: TrainDefaults { batch: 32, clip_norm: Some(5.0), schedule: "cosine", weight_decay: 0.0, folds: 1 },
     kind: Kind::Family(&CharLm),
 };
 

@@ -185,7 +185,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
     default_epochs: (300, 300),
     adam_lr: 3e-3,
     note: None,
-    defaults: TrainDefaults { batch: 16, clip_norm: Some(1.0), schedule: "cosine", weight_decay: 0.0 },
+    defaults: TrainDefaults { batch: 16, clip_norm: Some(1.0), schedule: "cosine", weight_decay: 0.0, folds: 1 },
     kind: Kind::Family(&Forecast),
 };
 
