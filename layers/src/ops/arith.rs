@@ -105,8 +105,19 @@ fn backward(kind: Kind, relu: bool, io: Backward) -> Result<(), LayerError> {
             for (o, d) in d.iter_mut().enumerate() {
                 *d = kind.partial(k, g(o), a.data[o], b.data[o]);
             }
+        } else if let (Kind::Add, Some(inner)) = (kind, row_broadcast(a.shape, b.shape)) {
+            // Adding a bias: the gradient itself (through the ReLU) for the first input,
+            // its sums down the rows for the bias, a row at a time.
+            d.fill(0.0);
+            for (start, (dy_row, y_row)) in dy.data.chunks_exact(inner).zip(y.data.chunks_exact(inner)).enumerate() {
+                let target = if k == 0 { &mut d[start * inner..][..inner] } else { &mut d[..] };
+                for ((t, &g), &out) in target.iter_mut().zip(dy_row).zip(y_row) {
+                    *t += if relu && out <= 0.0 { 0.0 } else { g };
+                }
+            }
         } else if let Some(inner) = row_broadcast(a.shape, b.shape) {
-            // A bias: the first input's gradient elementwise, the second's summed over rows.
+            // A broadcast row: the first input's gradient elementwise, the second's summed
+            // over rows.
             d.fill(0.0);
             for start in (0..a.data.len()).step_by(inner) {
                 for j in 0..inner {

@@ -18,6 +18,9 @@ use simdnn_layers::init::{index, rng, uniform};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// Node labels become one-hot features: more kinds than this is not a labelling.
+const MAX_NODE_LABELS: usize = 4096;
+
 /// One small graph: its nodes' labels, undirected edges `(a, b)` with `a < b`, its class.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SmallGraph {
@@ -125,8 +128,12 @@ impl GraphSet {
             lines
                 .into_iter()
                 .map(|(line, v)| match v.as_slice() {
-                    [l] if (0..1 << 20).contains(l) => Ok(*l as u32),
-                    _ => Err(bad(&node_labels_path, line, "expected one label from 0")),
+                    [l] if (0..MAX_NODE_LABELS as i64).contains(l) => Ok(*l as u32),
+                    _ => Err(bad(
+                        &node_labels_path,
+                        line,
+                        format!("expected one label from 0 to {}", MAX_NODE_LABELS - 1),
+                    )),
                 })
                 .collect::<Result<_, _>>()?
         } else {
