@@ -50,14 +50,6 @@ pub fn uniform(rng: &mut Rng) -> f32 {
     (rng.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
 }
 
-/// Two uniforms in `[0, 1)` of 24 random bits each, from one 64-bit draw (for masks, where
-/// the generator is the whole cost).
-pub fn uniform_pair(rng: &mut Rng) -> [f32; 2] {
-    let bits = rng.next_u64();
-    let unit = 1.0 / (1u64 << 24) as f32;
-    [(bits >> 40) as f32 * unit, ((bits >> 8) & 0xFF_FFFF) as f32 * unit]
-}
-
 /// A uniform index in `0..n` (`n > 0`), by the multiply-shift method (Lemire, 2019).
 pub fn index(rng: &mut Rng, n: usize) -> usize {
     ((rng.next_u64() as u128 * n as u128) >> 64) as usize

@@ -2,7 +2,7 @@
 //! probability `p` and the survivors scaled by `1 / (1 - p)`, so inference is the identity.
 
 use super::one_f32;
-use crate::init::{rng, uniform_pair};
+use crate::init::{rng, uniform};
 use crate::op::{same_as_input, Backward, Op, OpCtx, OpState, Outputs, ValueInfo};
 use crate::param::Params;
 use crate::tensor::{check_grad, ValueRef};
@@ -49,12 +49,9 @@ impl Op for Dropout {
         state.tensor(0).resize(x.shape);
         let OpState { tensors, rng: r, .. } = state;
         let (mask, r) = (&mut tensors[0], r.get_or_insert_with(|| rng(self.seed)));
-        // Two 24-bit uniforms from each 64-bit draw (the generator is the mask's whole
-        // cost), and no branch: a branch on a fair coin mispredicts every other value.
-        for pair in mask.data_mut().chunks_mut(2) {
-            for (m, u) in pair.iter_mut().zip(uniform_pair(r)) {
-                *m = f32::from(u8::from(u >= self.p)) * keep;
-            }
+        // Branch-free: a branch on a fair coin mispredicts every other value.
+        for m in mask.data_mut() {
+            *m = f32::from(u8::from(uniform(r) >= self.p)) * keep;
         }
         for ((o, &v), &m) in y.data_mut().iter_mut().zip(x.data).zip(mask.data()) {
             *o = v * m;
