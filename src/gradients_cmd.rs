@@ -76,7 +76,8 @@ pub fn gradients(args: GradientsArgs) -> Result<(), Box<dyn Error>> {
         metadata: HashMap::new(),
         clip_norm: entry.defaults.clip_norm,
     };
-    let mut step = ClassifierStep::new(model, Objective { loss: "loss", classify: None }, gemm, Some(&cfg))?;
+    let mut step =
+        ClassifierStep::new(model, Objective { loss: "loss", classify: None, report: &[] }, gemm, Some(&cfg))?;
     let history = train::train(&mut step, &train_set, &test_set, &cfg, &mut Silent)?;
     let test_mse = history.last().map_or(f64::NAN, |m| m.test_loss());
     let mut model = step.into_model();

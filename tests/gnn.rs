@@ -13,11 +13,13 @@ use simdnn::layers::LrSchedule;
 use simdnn::layers::{Ctx, Inputs};
 use simdnn::models::dataset::Dataset;
 use simdnn::models::gnn::gcn::{self, Aggregation, GcnSpec, GraphInputs, NodeSet};
-use simdnn::models::gnn::graphcls::{self, GraphBatches, GraphClsSpec};
+use simdnn::models::gnn::graphcls::{self, GraphBatches, GraphClsSpec, NodeStates, Readout};
 use simdnn::models::gnn::node_graph::{NodeGraph, Role};
+use simdnn::models::gnn::propagate::Propagation;
+use simdnn::models::gnn::recurrent;
 use simdnn::models::gnn::tu::{GraphSet, SmallGraph};
 use simdnn::models::registry::{DataRequest, ModelEntry};
-use simdnn::models::step::Metrics;
+use simdnn::models::step::{Metrics, Step};
 use simdnn::models::train::{self, OptimizerKind, Silent, TrainConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -129,6 +131,22 @@ fn train_gcn(dir: Option<PathBuf>, seed: u64, epochs: usize) -> f64 {
 
 /// Trains a registry entry of the graph family without files: its last test metrics.
 fn train_entry(entry: &ModelEntry, dir: Option<PathBuf>, seed: u64, epochs: usize) -> Metrics {
+    train_with(entry, &[], dir, seed, epochs)
+}
+
+/// [`train_entry`] with options.
+fn train_with(entry: &ModelEntry, options: &[(&str, &str)], dir: Option<PathBuf>, seed: u64, epochs: usize) -> Metrics {
+    trained(entry, options, dir, (seed, epochs), GemmConfig::from_env().unwrap()).1
+}
+
+/// The trained step of a registry entry and its last test metrics.
+fn trained(
+    entry: &ModelEntry,
+    options: &[(&str, &str)],
+    dir: Option<PathBuf>,
+    (seed, epochs): (u64, usize),
+    gemm: GemmConfig,
+) -> (Box<dyn Step>, Metrics) {
     let family = entry.family();
     let request = DataRequest {
         fold: None,
@@ -140,7 +158,7 @@ fn train_entry(entry: &ModelEntry, dir: Option<PathBuf>, seed: u64, epochs: usiz
         keep_classes: Vec::new(),
         batch: entry.defaults.batch,
     };
-    let mut config = family.configure(entry, entry.options([]).unwrap(), &[], None).unwrap();
+    let mut config = family.configure(entry, entry.options(options.iter().copied()).unwrap(), &[], None).unwrap();
     let splits = family.load_data(entry, &config, &request).unwrap();
     family.fit_data(entry, &mut config, &splits).unwrap();
     let cfg = TrainConfig {
@@ -156,10 +174,10 @@ fn train_entry(entry: &ModelEntry, dir: Option<PathBuf>, seed: u64, epochs: usiz
         metadata: HashMap::new(),
         clip_norm: None,
     };
-    let gemm = GemmConfig::from_env().unwrap();
     let mut step = family.step(entry, &config, cfg.batch, seed, Some(&cfg), gemm).unwrap();
     let history = train::train(step.as_mut(), &*splits.train, &*splits.test, &cfg, &mut Silent).unwrap();
-    history.last().unwrap().test.clone()
+    let test = history.last().unwrap().test.clone();
+    (step, test)
 }
 
 #[test]
@@ -233,7 +251,10 @@ fn tu_sets_read_as_documented_and_bad_files_name_their_line() {
     let set = GraphSet::read_tu(&dir).unwrap();
     assert_eq!((set.graphs.len(), set.classes, set.node_labels), (2, 2, 3));
     assert_eq!(set.graphs[0].edges, vec![(0, 1), (0, 2), (1, 2)]);
-    assert_eq!(set.graphs[1], SmallGraph { node_labels: vec![0, 0], edges: vec![(0, 1)], class: 1 });
+    assert_eq!(
+        set.graphs[1],
+        SmallGraph { node_labels: vec![0, 0], edges: vec![(0, 1)], edge_types: vec![0], class: 1 }
+    );
     std::fs::remove_dir_all(dir).ok();
     let broken = |file: &str, text: &'static str| {
         let mut files = good.clone();
@@ -260,22 +281,21 @@ fn graph_classifier_gradients_and_learning() {
     let set = GraphSet::motifs(8, 3);
     // (The maximum's kinks, where finite differences fail, are checked in tests/general_ops.rs.)
     for readout in [SegmentKind::Sum, SegmentKind::Mean] {
-        let spec = GraphClsSpec { features: 3, hidden: 4, layers: 2, classes: 2, readout };
+        let spec = GraphClsSpec {
+            features: 3,
+            hidden: 4,
+            edge_types: 1,
+            classes: 2,
+            states: NodeStates::Convolutions { layers: 2 },
+            readout: Readout::Pool(readout),
+        };
         let mut model = spec.build(4, 5).unwrap();
         // Biases away from ReLU's kink, as above.
         for name in ["conv1.bias", "conv2.bias"] {
             let id = model.params().id(name).unwrap();
             model.params_mut().value_mut(id).data_mut().fill(1.0);
         }
-        let batches = GraphBatches::new(Arc::new(set.clone()), (0..8).collect());
-        let mut feed = Inputs::new();
-        batches.fill(&[0, 3, 5, 6], &mut feed).unwrap();
-        let mut check = simdnn::layers::gradcheck::CheckInputs::new()
-            .with(gcn::ADJ_VALUES, feed.f32(gcn::ADJ_VALUES).unwrap().clone())
-            .with(graphcls::X, feed.f32(graphcls::X).unwrap().clone());
-        for name in [gcn::ADJ, graphcls::GRAPH_IDS, gcn::LABELS] {
-            check = check.with_int(name, feed.int(name).unwrap().clone());
-        }
+        let mut check = motif_check_inputs(&set);
         let ctx = Ctx::train(GemmConfig::from_env().unwrap());
         let r = check_model(&mut model, &ctx, &mut check, "loss", 1e-2, 40, 7).unwrap();
         assert!(r.max_error < 5e-3, "{readout:?}: {} ({:.2e})", r.worst, r.max_error);
@@ -283,4 +303,121 @@ fn graph_classifier_gradients_and_learning() {
     // The embedded set's rule takes neighbours' labels: learned well above chance (50 %).
     let accuracy = train_entry(&graphcls::ENTRY, None, 1, 40).get("accuracy").unwrap();
     assert!(accuracy > 0.7, "test accuracy {accuracy}");
+}
+
+/// A batch of the embedded motif graphs as check inputs of a graph classifier.
+fn motif_check_inputs(set: &GraphSet) -> simdnn::layers::gradcheck::CheckInputs {
+    let batches = GraphBatches::new(Arc::new(set.clone()), (0..set.graphs.len()).collect());
+    let mut feed = Inputs::new();
+    batches.fill(&[0, 3, 5, 6], &mut feed).unwrap();
+    let mut check = simdnn::layers::gradcheck::CheckInputs::new()
+        .with(gcn::ADJ_VALUES, feed.f32(gcn::ADJ_VALUES).unwrap().clone())
+        .with(graphcls::X, feed.f32(graphcls::X).unwrap().clone());
+    for name in [gcn::ADJ, graphcls::GRAPH_IDS, gcn::LABELS, gcn::EDGES, gcn::EDGE_TYPES] {
+        check = check.with_int(name, feed.int(name).unwrap().clone());
+    }
+    check
+}
+
+#[test]
+fn recurrent_graph_networks_gradients_on_every_path() {
+    // Two edge types (the TU reader's edge labels), so the gated network's per-type weights
+    // are each checked.
+    let mut set = GraphSet::motifs(8, 4);
+    set.edge_types = 2;
+    for g in &mut set.graphs {
+        g.edge_types = (0..g.edges.len() as u32).map(|k| k % 2).collect();
+    }
+    let contraction = Propagation::Contraction { radius: 0.9, tolerance: 1e-7, max_iterations: 500 };
+    let gated = Propagation::Gated { steps: 3, aggregate: SegmentKind::Sum };
+    for (states, readout) in [
+        (NodeStates::Recurrent(contraction), Readout::Pool(SegmentKind::Sum)),
+        (NodeStates::Recurrent(gated), Readout::Gated),
+        (
+            NodeStates::Recurrent(Propagation::Gated { steps: 2, aggregate: SegmentKind::Mean }),
+            Readout::Pool(SegmentKind::Mean),
+        ),
+    ] {
+        let spec = GraphClsSpec { features: 3, hidden: 4, edge_types: 2, classes: 2, states, readout };
+        for gemm in gemm_configs(1) {
+            let mut model = spec.build(4, 5).unwrap();
+            let mut check = motif_check_inputs(&set);
+            let r = check_model(&mut model, &Ctx::train(gemm), &mut check, "loss", 1e-2, 30, 7).unwrap();
+            assert!(r.checked > 0);
+            assert!(
+                r.max_error < 5e-3,
+                "{states:?} {readout:?} on {:?}: {} ({:.2e})",
+                gemm.isa(),
+                r.worst,
+                r.max_error
+            );
+        }
+    }
+}
+
+#[test]
+fn recurrent_graph_networks_solve_the_embedded_graph_task() {
+    // The motif rule (two adjacent nodes of label 0) takes a neighbour's label: the gated
+    // network with its gated readout, and the fixed point, learn it well above chance.
+    for (conv, readout) in [("ggnn", "gated"), ("recgnn", "sum")] {
+        let options = [("conv", conv), ("readout", readout), ("hidden", "32")];
+        let test = train_with(&graphcls::ENTRY, &options, None, 1, 40);
+        let accuracy = test.get("accuracy").unwrap();
+        assert!(accuracy > 0.85, "{conv}: test accuracy {accuracy}");
+        if conv == "recgnn" {
+            let iterations = test.get("iterations").unwrap();
+            assert!((1.0..100.0).contains(&iterations), "{iterations} iterations");
+        }
+    }
+}
+
+#[test]
+fn recurrent_graph_networks_learn_the_embedded_node_task() {
+    // Seven classes: chance is about 14 %.
+    let ggnn = train_entry(&recurrent::GGNN, None, 1, 100).get("accuracy").unwrap();
+    assert!(ggnn > 0.3, "ggnn: test accuracy {ggnn}");
+    let test = train_entry(&recurrent::RECGNN, None, 1, 100);
+    let accuracy = test.get("accuracy").unwrap();
+    assert!(accuracy > 0.3, "recgnn: test accuracy {accuracy}");
+    let iterations = test.get("iterations").unwrap();
+    assert!((2.0..100.0).contains(&iterations), "recgnn: {iterations} iterations");
+}
+
+#[test]
+fn recurrent_graph_networks_take_tu_data_as_a_graph_task() {
+    // Two graphs of each class with edge labels: the TU directory makes a graph task whose
+    // edge types come from the labels.
+    let dir = tu_dir(
+        "recurrent_tu",
+        &[
+            ("A", "1,2\n2,1\n3,4\n4,3\n5,6\n6,5\n7,8\n8,7\n"),
+            ("graph_indicator", "1\n1\n2\n2\n3\n3\n4\n4\n"),
+            ("graph_labels", "0\n1\n0\n1\n"),
+            ("node_labels", "0\n1\n0\n0\n1\n1\n0\n0\n"),
+            ("edge_labels", "5\n5\n7\n7\n5\n5\n7\n7\n"),
+        ],
+    );
+    let set = GraphSet::read_tu(&dir).unwrap();
+    assert_eq!(set.edge_types, 2);
+    assert_eq!(set.graphs[1].edge_types, vec![1]);
+    let test = train_with(&recurrent::GGNN, &[("hidden", "8")], Some(dir.clone()), 1, 3);
+    assert!(test.get("accuracy").is_some());
+    let test = train_with(&recurrent::RECGNN, &[("hidden", "8")], Some(dir), 1, 3);
+    assert!(test.get("iterations").is_some(), "the fixed point reports its iterations on graph tasks too");
+}
+
+#[test]
+fn recurrent_graph_networks_train_alike_on_any_thread_count() {
+    let weights = |threads: usize| {
+        let gemm = GemmConfig::from_env().unwrap().with_threads(threads).unwrap();
+        let (step, _) = trained(&recurrent::GGNN, &[("steps", "2"), ("hidden", "8")], None, (9, 3), gemm);
+        let mut all = Vec::new();
+        for (_, model) in step.models() {
+            for id in model.params().ids() {
+                all.extend(model.params().value(id).data().iter().map(|v| v.to_bits()));
+            }
+        }
+        all
+    };
+    assert_eq!(weights(1), weights(2), "bit-identical weights on one and two threads");
 }

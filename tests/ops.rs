@@ -789,3 +789,147 @@ fn gaussian_sample_passes_gradients_through_its_noise() {
     }
     assert_eq!(model.input_grad(&state, "mu").unwrap().data, dz.data(), "dz passes to mu unchanged");
 }
+
+/// Edges of two types (row 0 targets, row 1 sources) with a repeated edge, a self-loop and
+/// a node without incoming edges (4); the types of the 7 edges.
+fn typed_edges() -> (IntTensor, IntTensor) {
+    (sparse_index(), IntTensor::from_slice(&[7], &[1, 0, 1, 1, 0, 0, 1]).unwrap())
+}
+
+#[test]
+fn aggregation_gradients() {
+    let (index, types) = typed_edges();
+    for kind in [SegmentKind::Sum, SegmentKind::Mean, SegmentKind::Max] {
+        // Separated values keep the maximum's winner fixed under the nudges.
+        let inputs = CheckInputs::new().with("x", separated(&[5, 3], 11)).with_int("index", index.clone());
+        check_with(&format!("aggregate {kind:?}"), inputs, &|g| {
+            g.layer("op", move |_| Ok(Aggregate::new(kind)), &["index", "x"]);
+        });
+        let inputs = CheckInputs::new()
+            .with("x", separated(&[5, 6], 12))
+            .with_int("index", index.clone())
+            .with_int("types", types.clone());
+        check_with(&format!("aggregate {kind:?}, two edge types"), inputs, &|g| {
+            g.layer("op", move |_| Ok(Aggregate::typed(kind, 2)), &["index", "x", "types"]);
+        });
+    }
+}
+
+#[test]
+fn aggregation_values_on_a_small_graph() {
+    let ctx = contexts()[0];
+    let (index, types) = typed_edges();
+    // x[j] = [j, -j] for type 0 and [10 j, -10 j] for type 1.
+    let x: Vec<f32> = (0..5).flat_map(|j| [j as f32, -(j as f32), 10.0 * j as f32, -10.0 * j as f32]).collect();
+    let x = Tensor::from_slice(&[5, 4], &x).unwrap();
+    let run = |kind| {
+        let mut g = GraphBuilder::new(1);
+        g.input("x", &[5, 4]).int_input("index", &[2, 7]).int_input("types", &[7]);
+        g.layer("op", move |_| Ok(Aggregate::typed(kind, 2)), &["index", "x", "types"]).output("y", "op");
+        let model = g.build().unwrap();
+        let mut state = State::new();
+        let feeds = [("x", Feed::from(&x)), ("index", Feed::from(&index)), ("types", Feed::from(&types))];
+        model.forward(&ctx, &mut state, &feeds).unwrap();
+        model.output(&state, "y").unwrap().data.to_vec()
+    };
+    // Edges (target <- source, type): 1<-2 (1), 0<-4 (0), 3<-0 (1), 1<-2 (1), 2<-3 (0),
+    // 0<-2 (0), 1<-4 (1). Node 4 receives nothing.
+    let sum = run(SegmentKind::Sum);
+    assert_eq!(sum, vec![6.0, -6.0, 80.0, -80.0, 3.0, -3.0, 0.0, 0.0, 0.0, 0.0]);
+    let max = run(SegmentKind::Max);
+    assert_eq!(max, vec![4.0, -2.0, 40.0, -20.0, 3.0, -3.0, 0.0, 0.0, 0.0, 0.0]);
+    let mean = run(SegmentKind::Mean);
+    assert!((mean[2] - 80.0 / 3.0).abs() < 1e-5 && (mean[0] - 3.0).abs() < 1e-6, "{mean:?}");
+}
+
+#[test]
+fn fixed_point_gradients_and_convergence() {
+    let inputs = CheckInputs::new().with("b", random_tensor(&[5, 3], 13)).with_int("index", sparse_index());
+    check_with("fixed point", inputs, &|g| {
+        g.layer(
+            "v",
+            |p| Weight::new(p, &[3, 3], Fill::Random { init: Init::Glorot, fan_in: 3, fan_out: 3 }, true),
+            &[],
+        )
+        .layer("w", |_| Ok(NormBound::new(0.9)), &["v"])
+        .layer("op", |_| Ok(FixedPoint::new(1e-7, 500)), &["index", "w", "b"]);
+    });
+    // A weight outside the ball: the bound's projection is differentiated too.
+    let inputs = CheckInputs::new().with("v", random_tensor(&[3, 3], 14)).with("b", random_tensor(&[5, 3], 15));
+    check_with("norm bound", inputs.clone().with_int("index", sparse_index()), &|g| {
+        g.layer("w", |_| Ok(NormBound::new(0.5)), &["v"]).layer("op", |_| Ok(MatMul::new()), &["b", "w"]);
+    });
+    // The states satisfy x = tanh(P x W + b), and the iteration count is reported.
+    let ctx = contexts()[0];
+    let mut g = GraphBuilder::new(3);
+    g.input("b", &[5, 3]).input("w", &[3, 3]).int_input("index", &[2, 7]);
+    g.layer("op", |_| Ok(FixedPoint::new(1e-6, 200)), &["index", "w", "b"]).output("x", "op").output("n", "op:1");
+    let model = g.build().unwrap();
+    let (b, index) = (random_tensor(&[5, 3], 16), sparse_index());
+    let w = Tensor::from_slice(&[3, 3], &[0.5, -0.2, 0.1, 0.3, 0.4, -0.1, 0.0, 0.2, 0.5]).unwrap();
+    let mut state = State::new();
+    model
+        .forward(&ctx, &mut state, &[("b", Feed::from(&b)), ("w", Feed::from(&w)), ("index", Feed::from(&index))])
+        .unwrap();
+    let x = model.output(&state, "x").unwrap().data.to_vec();
+    let iterations = model.output(&state, "n").unwrap().data[0];
+    assert!((2.0..200.0).contains(&iterations), "converged in {iterations} iterations");
+    let (t, s) = (&index.data()[..7], &index.data()[7..]);
+    for v in 0..5 {
+        let incoming: Vec<usize> = (0..7).filter(|&e| t[e] as usize == v).map(|e| s[e] as usize).collect();
+        for c in 0..3 {
+            let mut z = b.data()[v * 3 + c] as f64;
+            for k in 0..3 {
+                let m: f64 = incoming.iter().map(|&u| x[u * 3 + k] as f64).sum::<f64>() / incoming.len().max(1) as f64;
+                z += m * w.data()[k * 3 + c] as f64;
+            }
+            assert!((z.tanh() - x[v * 3 + c] as f64).abs() < 1e-5, "node {v} feature {c} is not at the fixed point");
+        }
+    }
+}
+
+#[test]
+fn message_passing_layer_gradients() {
+    use simdnn::layers::message_passing::{Edges, MessagePassing, Update};
+    let (index, types) = typed_edges();
+    for update in [Update::Linear(Some(ActivationKind::Tanh)), Update::Linear(None), Update::Gru] {
+        let layer = MessagePassing { input: 3, output: 3, edge_types: 2, aggregate: SegmentKind::Mean, update };
+        let inputs = CheckInputs::new()
+            .with("h", random_tensor(&[5, 3], 17))
+            .with_int("index", index.clone())
+            .with_int("types", types.clone());
+        check_with(&format!("message passing {update:?}"), inputs, &|g| {
+            let w = layer.weights(g, "mp").unwrap();
+            let edges = Edges { index: "index", types: Some("types") };
+            // Two steps with the same weights, as a gated graph network runs them.
+            let h1 = layer.apply(g, &w, "step1", "h", edges).unwrap();
+            layer.apply(g, &w, "op", &h1, edges).unwrap();
+        });
+    }
+}
+
+#[test]
+fn message_passing_runs_the_same_in_training_and_evaluation() {
+    use simdnn::layers::message_passing::{Edges, MessagePassing, Update};
+    let (index, types) = typed_edges();
+    let h = random_tensor(&[5, 3], 18);
+    for update in [Update::Linear(Some(ActivationKind::Tanh)), Update::Gru] {
+        let layer = MessagePassing { input: 3, output: 3, edge_types: 2, aggregate: SegmentKind::Sum, update };
+        let mut g = GraphBuilder::new(5);
+        g.input("h", &[5, 3]).int_input("index", &[2, 7]).int_input("types", &[7]);
+        let w = layer.weights(&mut g, "mp").unwrap();
+        let edges = Edges { index: "index", types: Some("types") };
+        let h1 = layer.apply(&mut g, &w, "step1", "h", edges).unwrap();
+        let h2 = layer.apply(&mut g, &w, "step2", &h1, edges).unwrap();
+        g.output("y", &h2);
+        let model = g.build().unwrap();
+        let feeds = [("h", Feed::from(&h)), ("index", Feed::from(&index)), ("types", Feed::from(&types))];
+        let run = |ctx: Ctx| {
+            let mut state = State::new();
+            model.forward(&ctx, &mut state, &feeds).unwrap();
+            model.output(&state, "y").unwrap().data.to_vec()
+        };
+        let cfg = contexts()[0].cfg;
+        assert_eq!(run(Ctx::train(cfg)), run(Ctx::eval(cfg)), "{update:?}");
+    }
+}

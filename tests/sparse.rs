@@ -1,4 +1,5 @@
-//! The sparse kernels (SpMM, its transposed product, SDDMM) against the naive references on
+//! The sparse kernels (SpMM, its transposed product, the maximum aggregation and its
+//! winning entries, SDDMM) against the naive references on
 //! random graphs (empty rows, isolated nodes, self-loops, repeated edges, power-law degrees),
 //! on every ISA path and thread count, and bit-identical whatever the thread count.
 
@@ -7,7 +8,7 @@ mod common;
 use common::{describe, gemm_configs, random_vec};
 use proptest::prelude::*;
 use simdnn::kernels::reference::sparse as naive;
-use simdnn::kernels::sparse::{sddmm, spmm, Csr, CsrRef};
+use simdnn::kernels::sparse::{aggregate, max_entries, sddmm, spmm, Csr, CsrRef, Reduce, NO_ENTRY};
 use simdnn::kernels::KernelError;
 use std::collections::HashMap;
 
@@ -80,6 +81,7 @@ fn check_products(
     let want = naive::spmm(a.row_ptr(), a.col_idx(), a.values(), &x, f);
     let t = a.transpose();
     let want_t = naive::spmm(t.csr.row_ptr(), t.csr.col_idx(), t.csr.values(), &dy, f);
+    let (want_max, want_arg) = naive::spmm_max(a.row_ptr(), a.col_idx(), a.values(), &x, f);
     let want_dd = naive::sddmm(a.row_ptr(), a.col_idx(), &dy, &x, f);
     let (ldx, ldy) = (f + pad, f + 2 * pad);
     let xs = strided(&x, f, ldx);
@@ -103,6 +105,26 @@ fn check_products(
             let mut dd = vec![0f32; a.nnz()];
             sddmm(&cfg, a.as_ref(), (&dy, f), (&xs, ldx), f, &mut dd).map_err(|e| e.to_string())?;
             close(&dd, &want_dd, &format!("sddmm {at}"))?;
+            let mut ymax = vec![0.5f32; rows * ldy];
+            aggregate(&cfg, a.as_ref(), Reduce::Max, (&xs, ldx), f, (&mut ymax, ldy), false)
+                .map_err(|e| e.to_string())?;
+            let ymax: Vec<f32> = (0..rows).flat_map(|i| ymax[i * ldy..][..f].to_vec()).collect();
+            if !same_bits(&ymax, &want_max) {
+                return Err(format!("max aggregation {at}: differs from the reference"));
+            }
+            let mut arg = vec![NO_ENTRY; rows * f];
+            max_entries(a.as_ref(), (&xs, ldx), f, &ymax, 0, &mut arg).map_err(|e| e.to_string())?;
+            if arg != want_arg {
+                return Err(format!("max entries {at}: differ from the reference"));
+            }
+            // Taking the maximum into a row leaves rows without entries as they were.
+            let mut acc_max = vec![0.25f32; rows * f];
+            aggregate(&cfg, a.as_ref(), Reduce::Max, (&x, f), f, (&mut acc_max, f), true).map_err(|e| e.to_string())?;
+            let want_acc_max: Vec<f32> =
+                (0..rows * f).map(|p| if want_arg[p] == NO_ENTRY { 0.25 } else { want_max[p].max(0.25) }).collect();
+            if !same_bits(&acc_max, &want_acc_max) {
+                return Err(format!("accumulated max aggregation {at}: differs from the reference"));
+            }
             let path = at.split(", ").next().unwrap_or_default().to_string();
             let (y1, d1) = first.entry(path).or_insert_with(|| (y_dense.clone(), dd.clone()));
             if !same_bits(y1, &y_dense) || !same_bits(d1, &dd) {

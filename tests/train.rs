@@ -74,8 +74,11 @@ fn sequence_classifier_of(hidden: usize, batch: usize, seed: u64) -> Model {
     g.build().unwrap()
 }
 
-const OBJECTIVE: Objective =
-    Objective { loss: "loss", classify: Some(Classify { logits: "logits", labels: "label", classes: TOKENS }) };
+const OBJECTIVE: Objective = Objective {
+    loss: "loss",
+    classify: Some(Classify { logits: "logits", labels: "label", classes: TOKENS }),
+    report: &[],
+};
 
 struct Record(Vec<EpochMetrics>, usize);
 
@@ -165,7 +168,7 @@ fn the_trainer_rejects_bad_configurations() {
         fit(model(), OBJECTIVE, gemm, (&data, &data), &bad, &mut Record(vec![], 0)).is_err(),
         "resume without a path"
     );
-    let wrong = Objective { loss: "logits", classify: None };
+    let wrong = Objective { loss: "logits", classify: None, report: &[] };
     let err = fit(model(), wrong, gemm, (&data, &data), &config(1, None, false), &mut Record(vec![], 0)).unwrap_err();
     assert!(err.to_string().contains("scalar"), "{err}");
 }

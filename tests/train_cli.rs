@@ -167,5 +167,9 @@ fn graph_models_report_their_contracted_keys() {
     assert_eq!(cls["folds"], 2);
     let gae = run(&["train", "gae", "--epochs", "2"]);
     assert!(gae["auc"].is_f64() && gae["ap"].is_f64(), "{gae}");
+    let rec = run(&["train", "recgnn", "--epochs", "2", "--seeds", "2"]);
+    assert!(rec["test_iterations_mean"].is_f64(), "{rec}");
+    let ggnn = run(&["train", "graphcls", "--conv", "ggnn", "--readout", "gated", "--folds", "2", "--epochs", "1"]);
+    assert!(ggnn["accuracy"].is_f64(), "{ggnn}");
     let _ = std::fs::remove_dir_all(&dir);
 }

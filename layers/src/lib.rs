@@ -25,6 +25,7 @@ mod error;
 pub mod gradcheck;
 pub mod graph;
 pub mod init;
+pub mod message_passing;
 pub mod op;
 pub mod ops;
 pub mod optim;

@@ -17,6 +17,10 @@ pub struct Objective {
     /// A scalar output (shape `[]`): the batch's mean loss.
     pub loss: &'static str,
     pub classify: Option<Classify>,
+    /// Scalar outputs reported as metrics of the same names (a recurrent graph network's
+    /// iteration count): the last batch's in training, the mean over batches in an
+    /// evaluation.
+    pub report: &'static [&'static str],
 }
 
 /// Rows of output `logits` (`[rows, classes]`) against the integer input `labels`
@@ -57,17 +61,22 @@ impl Scorer {
     }
 }
 
-/// The scalar loss of the last pass.
-fn loss_of(model: &Model, state: &State, objective: &Objective) -> Result<f32, LayerError> {
-    let loss = model.output(state, objective.loss)?;
-    match loss.data {
-        [l] => Ok(*l),
+/// Scalar output `name` of the last pass.
+fn scalar_output(model: &Model, state: &State, name: &str) -> Result<f32, LayerError> {
+    let value = model.output(state, name)?;
+    match value.data {
+        [v] => Ok(*v),
         _ => Err(LayerError::InputShape {
-            layer: format!("loss output {:?}", objective.loss),
+            layer: format!("output {name:?}"),
             expected: "a scalar (shape [])".into(),
-            got: loss.shape.to_vec(),
+            got: value.shape.to_vec(),
         }),
     }
+}
+
+/// The scalar loss of the last pass.
+fn loss_of(model: &Model, state: &State, objective: &Objective) -> Result<f32, LayerError> {
+    scalar_output(model, state, objective.loss)
 }
 
 /// Runs `model` over `data` in evaluation mode, in batches of `batch`: `loss` and, for a
@@ -84,11 +93,17 @@ pub fn evaluate(
     let classes = objective.classify.map_or(0, |c| c.classes);
     let mut confusion = vec![vec![0; classes]; classes];
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let mut reported = vec![0.0f64; objective.report.len()];
     let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(batch.max(1)) {
+    let chunks = indices.chunks(batch.max(1));
+    let batches = chunks.len().max(1) as f64;
+    for chunk in chunks {
         data.fill(chunk, &mut inputs)?;
         model.forward(&ctx, &mut state, &inputs)?;
         loss_sum += loss_of(model, &state, objective)? as f64 * chunk.len() as f64;
+        for (sum, name) in reported.iter_mut().zip(objective.report) {
+            *sum += scalar_output(model, &state, name)? as f64 / batches;
+        }
         if let Some(classify) = &objective.classify {
             correct += scorer.score(classify, model, &state, &inputs, Some(&mut confusion))?;
         }
@@ -98,6 +113,9 @@ pub fn evaluate(
     metrics.set("loss", loss_sum / n);
     if objective.classify.is_some() {
         metrics.set("accuracy", correct as f64 / n);
+    }
+    for (&name, value) in objective.report.iter().zip(reported) {
+        metrics.set(name, value);
     }
     Ok(Evaluation { metrics, examples: data.len(), confusion })
 }
@@ -169,6 +187,9 @@ impl Step for ClassifierStep {
         out.set("loss", loss as f64);
         if !loss.is_finite() {
             return Ok(());
+        }
+        for &name in self.objective.report {
+            out.set(name, scalar_output(model, &self.state, name)? as f64);
         }
         if let Some(c) = &self.objective.classify {
             let correct = self.scorer.score(c, model, &self.state, &self.inputs, None)?;

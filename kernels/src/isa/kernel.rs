@@ -55,6 +55,7 @@ impl Instance {
             crate::peak::KERNELS,
             crate::optim::KERNELS,
             crate::rnn::KERNELS,
+            crate::sparse::KERNELS,
         ]
         .into_iter()
         .flatten()

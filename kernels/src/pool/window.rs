@@ -68,18 +68,32 @@ unsafe fn stride2_taps<S: Simd, C: Combine, const K: usize>(
     (idx, base): (*const f32, S::V),
 ) -> (S::V, S::V) {
     let kernel_w = if K > 0 { K } else { kernel_w };
-    let tap = |(even, odd): (S::V, S::V), j: usize| if j.is_multiple_of(2) { even } else { odd };
     // SAFETY: every load starts at most kernel_w - 1 values in and reads 2 * LANES.
     unsafe {
         let mut v = s.load_deinterleave(row).0;
         let mut vi = s.add(base, s.load_deinterleave(idx).0);
-        for j in 1..kernel_w {
-            let c = tap(s.load_deinterleave(row.add(j & !1)), j);
-            vi = s.select_gt(c, v, s.add(base, tap(s.load_deinterleave(idx.add(j & !1)), j)), vi);
-            v = C::combine(s, v, c);
+        // Taps in pairs: odd tap `j` is the odd half at `j - 1`, even tap `j + 1` the even
+        // half at `j + 1`. (Choosing the half by `j`'s parity in one loop compiled, at a
+        // run-time width, to a vector blend whose mask lived on the stack.)
+        let mut j = 1;
+        while j < kernel_w {
+            let c = s.load_deinterleave(row.add(j - 1)).1;
+            (v, vi) = take::<S, C>(s, (v, vi), c, s.add(base, s.load_deinterleave(idx.add(j - 1)).1));
+            if j + 1 < kernel_w {
+                let c = s.load_deinterleave(row.add(j + 1)).0;
+                (v, vi) = take::<S, C>(s, (v, vi), c, s.add(base, s.load_deinterleave(idx.add(j + 1)).0));
+            }
+            j += 2;
         }
         (v, vi)
     }
+}
+
+/// A window's running result `(v, vi)` with tap `c` at positions `ci` combined in (the
+/// position moves only where `c` is strictly greater: the first winner is kept).
+#[inline(always)]
+fn take<S: Simd, C: Combine>(s: S, (v, vi): (S::V, S::V), c: S::V, ci: S::V) -> (S::V, S::V) {
+    (C::combine(s, v, c), s.select_gt(c, v, ci, vi))
 }
 
 /// What a rows-first pooling pass does besides combining: scale each output row's

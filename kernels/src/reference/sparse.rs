@@ -29,3 +29,21 @@ pub fn sddmm(row_ptr: &[u32], col_idx: &[u32], u: &[f32], v: &[f32], f: usize) -
     }
     out
 }
+
+/// `y[i] = max_k a_ik x[col_k]` per feature (0 for a row without entries), and per place
+/// the first entry holding the maximum (`u32::MAX` for a row without entries).
+pub fn spmm_max(row_ptr: &[u32], col_idx: &[u32], values: Option<&[f32]>, x: &[f32], f: usize) -> (Vec<f32>, Vec<u32>) {
+    let rows = row_ptr.len() - 1;
+    let (mut y, mut arg) = (vec![0f32; rows * f], vec![u32::MAX; rows * f]);
+    for i in 0..rows {
+        for j in 0..f {
+            for k in row_ptr[i] as usize..row_ptr[i + 1] as usize {
+                let v = values.map_or(1.0, |v| v[k]) * x[col_idx[k] as usize * f + j];
+                if arg[i * f + j] == u32::MAX || v > y[i * f + j] {
+                    (y[i * f + j], arg[i * f + j]) = (v, k as u32);
+                }
+            }
+        }
+    }
+    (y, arg)
+}

@@ -26,6 +26,9 @@ use crate::KernelError;
 use sddmm_rows::SddmmRows;
 use spmm_rows::SpmmRows;
 
+/// The named kernel instances of this module.
+pub(crate) const KERNELS: &[&[crate::isa::Instance]] = &[spmm_rows::INSTANCES, sddmm_rows::INSTANCES];
+
 /// Entries (times features) below which a second thread costs more than it saves.
 const MIN_WORK_PER_PART: usize = 1 << 14;
 
@@ -67,12 +70,37 @@ fn check_dense(what: &'static str, data: usize, rows: usize, f: usize, ld: usize
     Ok(())
 }
 
+/// How an output row combines the rows its entries name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// `Σ a_ij x_j`: the product `A X`.
+    Sum,
+    /// `max_j a_ij x_j`, per feature; 0 for a row without entries.
+    Max,
+}
+
 /// `Y = A X` (or `Y += A X` with `accumulate`): `A` is `rows x cols`, `X` is `cols x f`
 /// (rows `ldx` apart), `Y` is `rows x f` (rows `ldy` apart); entries without values count
 /// as 1.
 pub fn spmm(
     cfg: &GemmConfig,
     a: CsrRef,
+    x: (&[f32], usize),
+    f: usize,
+    y: (&mut [f32], usize),
+    accumulate: bool,
+) -> Result<(), KernelError> {
+    aggregate(cfg, a, Reduce::Sum, x, f, y, accumulate)
+}
+
+/// Message passing's aggregation: each row of `Y` combines, by `reduce`, the rows of `X`
+/// the entries of its row of `A` name, each scaled by the entry's value (1 without values).
+/// Shapes as [`spmm`]. With `accumulate` the result is added to `Y` (a sum) or taken into
+/// its maximum, a row without entries leaving it as it was.
+pub fn aggregate(
+    cfg: &GemmConfig,
+    a: CsrRef,
+    reduce: Reduce,
     (x, ldx): (&[f32], usize),
     f: usize,
     (y, ldy): (&mut [f32], usize),
@@ -90,10 +118,47 @@ pub fn spmm(
         // SAFETY: the runs of rows are disjoint, so each task writes its own rows of Y,
         // which the checks above put inside the slice.
         let y_part = unsafe { y_ptr.rows(rows, ldy, f) };
-        cfg.run(SpmmRows { a, rows, x, ldx, f, y: y_part, ldy, accumulate });
+        cfg.run(SpmmRows { a, reduce, rows, x, ldx, f, y: y_part, ldy, accumulate });
     });
     Ok(())
 }
+
+/// For a maximum `Y` that [`aggregate`] computed from `A` and `X` (shapes as there): per
+/// row of `Y` and feature still marked [`NO_ENTRY`] in `arg` (`rows x f`), the first entry
+/// of the row (its position in `A`, plus `base`) whose scaled value equals the maximum.
+/// The caller marks `arg` first; several matrices over one `Y`, taken in turn with their
+/// own bases, leave each place the first entry that won, and rows without entries marked.
+pub fn max_entries(
+    a: CsrRef,
+    (x, ldx): (&[f32], usize),
+    f: usize,
+    y: &[f32],
+    base: u32,
+    arg: &mut [u32],
+) -> Result<(), KernelError> {
+    check_dense("max X", x.len(), a.cols(), f, ldx)?;
+    for (what, len) in [("max Y", y.len()), ("max entries", arg.len())] {
+        if len != a.rows() * f {
+            return Err(KernelError::TensorLength { what, expected: a.rows() * f, got: len });
+        }
+    }
+    for i in 0..a.rows() {
+        let (yi, argi) = (&y[i * f..][..f], &mut arg[i * f..][..f]);
+        for k in a.row_ptr()[i] as usize..a.row_ptr()[i + 1] as usize {
+            let xj = &x[a.col_idx()[k] as usize * ldx..][..f];
+            let scale = a.values().map_or(1.0, |v| v[k]);
+            for c in 0..f {
+                if argi[c] == NO_ENTRY && scale * xj[c] == yi[c] {
+                    argi[c] = base + k as u32;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Marks a place of [`max_entries`]'s output that no entry has won.
+pub const NO_ENTRY: u32 = u32::MAX;
 
 /// `out[e] = U[i] · V[j]` for each stored entry `e = (i, j)` of `A` (its values unused):
 /// `U` is `rows x f`, `V` is `cols x f`, rows `ldu` and `ldv` apart; `out` has `nnz` values.

@@ -30,6 +30,10 @@ pub const FEATURES: &str = "features";
 pub const FEATURE_VALUES: &str = "feature_values";
 pub const NODES: &str = "nodes";
 pub const LABELS: &str = "labels";
+/// Directed edges without self-loops (`[2, E]`: targets, then sources) and their types
+/// (`[E]`), for message-passing networks.
+pub const EDGES: &str = "edges";
+pub const EDGE_TYPES: &str = "edge_types";
 
 /// How a node combines its neighbours' rows (and its own, through the self-loop).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +68,26 @@ pub struct GraphInputs {
     pub feature_index: Vec<i64>,
     pub feature_values: Vec<f32>,
     pub labels: Vec<i64>,
+    /// `[2, E]` and `[E]` for message passing ([`GraphInputs::with_typed_edges`]).
+    pub typed_edges: Option<(Vec<i64>, Vec<i64>)>,
 }
 
 impl GraphInputs {
+    /// These inputs with the graph's edges as message passing reads them: each edge `a b`
+    /// of the data both ways, `a -> b` of type 0 and `b -> a` of type 1 (a citation, and
+    /// being cited: Li et al. 2016 give each direction its own weight).
+    pub fn with_typed_edges(mut self, g: &NodeGraph) -> GraphInputs {
+        let (mut targets, mut sources, mut types) = (Vec::new(), Vec::new(), Vec::new());
+        for &(a, b) in &g.edges {
+            targets.extend([b as i64, a as i64]);
+            sources.extend([a as i64, b as i64]);
+            types.extend([0, 1]);
+        }
+        targets.extend(sources);
+        self.typed_edges = Some((targets, types));
+        self
+    }
+
     pub fn new(g: &NodeGraph, aggregation: Aggregation) -> GraphInputs {
         let n = g.nodes;
         let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(2 * g.edges.len() + n);
@@ -106,24 +127,32 @@ impl GraphInputs {
                 .map(|&(i, _, v)| if row_sum[i as usize] != 0.0 { v / row_sum[i as usize] } else { 0.0 })
                 .collect(),
             labels: g.labels.iter().map(|l| l.map_or(-1, i64::from)).collect(),
+            typed_edges: None,
         }
     }
-}
 
-impl GraphInputs {
     /// Feeds the graph (adjacency and sparse features) into `inputs`, their storage reused.
     pub fn fill(&self, inputs: &mut Inputs) {
         for (name, data) in [(ADJ, &self.adj), (FEATURES, &self.feature_index)] {
-            let t = inputs.int_mut(name);
-            t.resize(&[2, data.len() / 2]);
-            t.data_mut().copy_from_slice(data);
+            fill_int(inputs, name, &[2, data.len() / 2], data);
         }
         for (name, data) in [(ADJ_VALUES, &self.adj_values), (FEATURE_VALUES, &self.feature_values)] {
             let t = inputs.f32_mut(name);
             t.resize(&[data.len()]);
             t.data_mut().copy_from_slice(data);
         }
+        if let Some((edges, types)) = &self.typed_edges {
+            fill_int(inputs, EDGES, &[2, types.len()], edges);
+            fill_int(inputs, EDGE_TYPES, &[types.len()], types);
+        }
     }
+}
+
+/// Integer input `name` set to `data` of shape `shape`, its storage reused.
+pub fn fill_int(inputs: &mut Inputs, name: &str, shape: &[usize], data: &[i64]) {
+    let t = inputs.int_mut(name);
+    t.resize(shape);
+    t.data_mut().copy_from_slice(data);
 }
 
 /// The labelled nodes of one part of the split, each an example; a batch feeds the whole
@@ -244,6 +273,24 @@ pub fn graph_conv(
     Ok(out)
 }
 
+/// A node task's splits: the training and test nodes of `graph` over `inputs`, with the
+/// sizes a network needs recorded after `fixed`.
+pub fn node_splits(graph: &NodeGraph, inputs: GraphInputs, mut fixed: Vec<(&'static str, String)>) -> Splits {
+    fixed.extend([
+        ("nodes", graph.nodes.to_string()),
+        ("features", inputs.features.to_string()),
+        ("classes", graph.classes.to_string()),
+    ]);
+    let inputs = Arc::new(inputs);
+    Splits {
+        train: Box::new(NodeSet { graph: inputs.clone(), nodes: graph.nodes_in(Role::Train) }),
+        test: Box::new(NodeSet { graph: inputs, nodes: graph.nodes_in(Role::Test) }),
+        source: graph.source.clone(),
+        classes: graph.classes,
+        fixed,
+    }
+}
+
 /// The family of [`ENTRY`].
 pub struct Gcn;
 
@@ -293,19 +340,7 @@ impl Family for Gcn {
     fn load_data(&self, _: &ModelEntry, config: &Config, request: &DataRequest) -> Result<Splits, RegistryError> {
         let graph = load_graph(request)?;
         let aggregation = Aggregation::named(config.options.get("aggregate"));
-        let inputs = Arc::new(GraphInputs::new(&graph, aggregation));
-        let fixed = vec![
-            ("nodes", graph.nodes.to_string()),
-            ("features", inputs.features.to_string()),
-            ("classes", graph.classes.to_string()),
-        ];
-        Ok(Splits {
-            train: Box::new(NodeSet { graph: inputs.clone(), nodes: graph.nodes_in(Role::Train) }),
-            test: Box::new(NodeSet { graph: inputs, nodes: graph.nodes_in(Role::Test) }),
-            source: graph.source,
-            classes: graph.classes,
-            fixed,
-        })
+        Ok(node_splits(&graph, GraphInputs::new(&graph, aggregation), Vec::new()))
     }
 
     fn step(
@@ -320,7 +355,7 @@ impl Family for Gcn {
         let spec = spec_of(config)?;
         let model = spec.build(batch.clamp(1, spec.nodes), seed)?;
         let classify = Classify { logits: "logits", labels: LABELS, classes: spec.classes };
-        let objective = Objective { loss: "loss", classify: Some(classify) };
+        let objective = Objective { loss: "loss", classify: Some(classify), report: &[] };
         Ok(Box::new(ClassifierStep::new(model, objective, gemm, train)?))
     }
 }

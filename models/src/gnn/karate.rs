@@ -165,8 +165,11 @@ impl Family for Karate {
         let nodes = config.number("nodes")?;
         let hidden = config.options.number("hidden", 8);
         let model = build(nodes, hidden, batch.clamp(1, nodes), seed)?;
-        let objective =
-            Objective { loss: "loss", classify: Some(Classify { logits: "logits", labels: LABELS, classes: 2 }) };
+        let objective = Objective {
+            loss: "loss",
+            classify: Some(Classify { logits: "logits", labels: LABELS, classes: 2 }),
+            report: &[],
+        };
         Ok(Box::new(ClassifierStep::new(model, objective, gemm, train)?))
     }
 

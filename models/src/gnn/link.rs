@@ -402,7 +402,7 @@ impl Family for Gae {
             variational: self.variational,
         };
         let model = spec.build(batch.clamp(1, 1 << 16), seed)?;
-        let objective = Objective { loss: "loss", classify: None };
+        let objective = Objective { loss: "loss", classify: None, report: &[] };
         Ok(Box::new(LinkStep { inner: ClassifierStep::new(model, objective, gemm, train)?, gemm }))
     }
 

@@ -9,23 +9,26 @@
 //! - `DS_graph_labels.txt`: line `g` is graph `g`'s class (any integers: mapped to
 //!   `0..C` in increasing order);
 //! - `DS_node_labels.txt` (optional): line `i` is node `i`'s label (one-hot features);
-//! - `DS_edge_labels.txt` (optional): one label per line of `DS_A.txt` (read and checked,
-//!   not used by these models).
+//! - `DS_edge_labels.txt` (optional): one label per line of `DS_A.txt` (any integers:
+//!   mapped to edge types `0..T` in increasing order; an edge listed twice keeps the label
+//!   of its first line).
 
 use super::node_graph::bad;
 use crate::data::DataError;
 use simdnn_layers::init::{index, rng, uniform};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Node labels become one-hot features: more kinds than this is not a labelling.
 const MAX_NODE_LABELS: usize = 4096;
 
-/// One small graph: its nodes' labels, undirected edges `(a, b)` with `a < b`, its class.
+/// One small graph: its nodes' labels, undirected edges `(a, b)` with `a < b` and their
+/// types (all 0 without edge labels), its class.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SmallGraph {
     pub node_labels: Vec<u32>,
     pub edges: Vec<(u32, u32)>,
+    pub edge_types: Vec<u32>,
     pub class: u32,
 }
 
@@ -35,6 +38,8 @@ pub struct GraphSet {
     pub graphs: Vec<SmallGraph>,
     pub node_labels: usize,
     pub classes: usize,
+    /// Edge types (1 without edge labels).
+    pub edge_types: usize,
     pub source: String,
 }
 
@@ -143,6 +148,7 @@ impl GraphSet {
             .map(|g| SmallGraph {
                 node_labels: Vec::new(),
                 edges: Vec::new(),
+                edge_types: Vec::new(),
                 class: classes.binary_search(&raw_labels[g]).unwrap_or(0) as u32,
             })
             .collect();
@@ -154,8 +160,26 @@ impl GraphSet {
         }
         let a_path = file("A");
         let edges = int_lines(&a_path)?;
-        let mut seen: Vec<BTreeSet<(u32, u32)>> = vec![BTreeSet::new(); graphs];
-        for (line, v) in &edges {
+        let edge_labels_path = file("edge_labels");
+        let raw_edge_labels: Vec<i64> = if edge_labels_path.exists() {
+            let lines = int_lines(&edge_labels_path)?;
+            if lines.len() != edges.len() {
+                let n = lines.len();
+                return Err(bad(&edge_labels_path, n + 1, format!("{n} edge labels for {} edges", edges.len())));
+            }
+            lines
+                .into_iter()
+                .map(|(line, v)| match v.as_slice() {
+                    [l] => Ok(*l),
+                    _ => Err(bad(&edge_labels_path, line, "expected one edge label")),
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            vec![0; edges.len()]
+        };
+        let edge_kinds: Vec<i64> = raw_edge_labels.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut seen: Vec<BTreeMap<(u32, u32), u32>> = vec![BTreeMap::new(); graphs];
+        for (k, (line, v)) in edges.iter().enumerate() {
             let (i, j) = match v.as_slice() {
                 [i, j] if *i >= 1 && *j >= 1 => (*i as usize - 1, *j as usize - 1),
                 _ => return Err(bad(&a_path, *line, "expected an edge `i, j` of node numbers from 1")),
@@ -172,24 +196,19 @@ impl GraphSet {
             }
             let (a, b) = (local[i], local[j]);
             if a != b {
-                seen[graph_of[i]].insert((a.min(b), a.max(b)));
-            }
-        }
-        let edge_labels_path = file("edge_labels");
-        if edge_labels_path.exists() {
-            let n = int_lines(&edge_labels_path)?.len();
-            if n != edges.len() {
-                return Err(bad(&edge_labels_path, n + 1, format!("{n} edge labels for {} edges", edges.len())));
+                let kind = edge_kinds.binary_search(&raw_edge_labels[k]).unwrap_or(0) as u32;
+                seen[graph_of[i]].entry((a.min(b), a.max(b))).or_insert(kind);
             }
         }
         for (g, e) in set.iter_mut().zip(seen) {
-            g.edges = e.into_iter().collect();
+            (g.edges, g.edge_types) = e.into_iter().unzip();
         }
         let kinds = node_labels.iter().max().map_or(1, |&m| m as usize + 1);
         Ok(GraphSet {
             graphs: set,
             node_labels: kinds,
             classes: classes.len(),
+            edge_types: edge_kinds.len().max(1),
             source: format!("tu:{}", dir.join(&ds).display()),
         })
     }
@@ -218,10 +237,12 @@ impl GraphSet {
                 u32::from(edges.iter().any(|&(a, b)| node_labels[a as usize] == 0 && node_labels[b as usize] == 0));
             if per_class[class as usize] < count.div_ceil(2) {
                 per_class[class as usize] += 1;
-                graphs.push(SmallGraph { node_labels, edges, class });
+                let edge_types = vec![0; edges.len()];
+                graphs.push(SmallGraph { node_labels, edges, edge_types, class });
             }
         }
-        GraphSet { graphs, node_labels: 3, classes: 2, source: format!("embedded motif graphs ({count})") }
+        let source = format!("embedded motif graphs ({count})");
+        GraphSet { graphs, node_labels: 3, classes: 2, edge_types: 1, source }
     }
 
     /// The graphs of fold `k` of `folds` (every `folds`-th of a fixed shuffle, from `k`)

@@ -70,7 +70,7 @@ fn shape_of(config: &Config) -> Result<Shape, RegistryError> {
 /// against input `label`) for a model of `shape`.
 pub(crate) fn objective(shape: &Shape) -> Objective {
     let classify = Classify { logits: "logits", labels: LabelledImages::LABEL, classes: shape.classes };
-    Objective { loss: "loss", classify: Some(classify) }
+    Objective { loss: "loss", classify: Some(classify), report: &[] }
 }
 
 impl ImageClassifier {

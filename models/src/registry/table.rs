@@ -130,6 +130,8 @@ pub static MODELS: &[ModelEntry] = &[
     crate::gnn::link::VGAE,
     crate::gnn::karate::ENTRY,
     crate::gnn::graphcls::ENTRY,
+    crate::gnn::recurrent::RECGNN,
+    crate::gnn::recurrent::GGNN,
 ];
 
 /// SqueezeNodule-Net V1 and V2 on one grey channel with two classes (the reconstruction's

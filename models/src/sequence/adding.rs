@@ -195,7 +195,7 @@ impl Family for Adding {
     ) -> Result<Box<dyn Step>, RegistryError> {
         let spec = AddingSpec::of(config);
         let model = spec.regressor.build(batch.max(1), spec.seq, seed)?;
-        let objective = Objective { loss: "loss", classify: None };
+        let objective = Objective { loss: "loss", classify: None, report: &[] };
         Ok(Box::new(MseStep(ClassifierStep::new(model, objective, gemm, train)?)))
     }
 

@@ -267,7 +267,7 @@ impl Family for Forecast {
         gemm: GemmConfig,
     ) -> Result<Box<dyn Step>, RegistryError> {
         let model = regressor(config).build(batch.max(1), number(config, "window"), seed)?;
-        let objective = Objective { loss: "loss", classify: None };
+        let objective = Objective { loss: "loss", classify: None, report: &[] };
         Ok(Box::new(ClassifierStep::new(model, objective, gemm, train)?))
     }
 

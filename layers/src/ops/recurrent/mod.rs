@@ -112,7 +112,9 @@ struct DirWeights {
     fin: usize,
 }
 
-/// A stack of recurrent layers over whole sequences: see the module documentation.
+/// A stack of recurrent layers over whole sequences: see the module documentation. A clone
+/// shares the weights (one cell applied by several nodes: a gated graph network's steps).
+#[derive(Clone)]
 pub struct Recurrent {
     spec: RecurrentSpec,
     /// Layer `l`, direction `d` at `l * directions + d`.
